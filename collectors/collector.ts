@@ -1,0 +1,45 @@
+// The one shape every collector has. A collector gathers facts about the node and reports
+// findings through the sink it is given; it knows nothing of rules' storage, the spool or the
+// wire. Lifecycle: start() once; stop() idempotent, safe without start(), honours its deadline.
+
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { Finding } from './finding.js';
+
+export interface FindingSink {
+  /** Hand findings on. Returns once they are durably accepted (written to the spool). */
+  emit(findings: Finding[]): Promise<void>;
+}
+
+export interface CollectorContext {
+  /** Every host path is resolved under this root (see collectors/host/host-fs.ts). */
+  hostRoot: string;
+  /** Where a collector may keep state across restarts (a folder of its own under it). */
+  stateDir: string;
+  node: string;
+  sink: FindingSink;
+  logger: Logger;
+  metrics: Registry;
+}
+
+export interface CollectorStatus {
+  name: string;
+  healthy: boolean;
+  /** A sentence on what it is doing or why it is unhealthy. */
+  detail: string;
+}
+
+export interface Collector {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(deadlineMs?: number): Promise<void>;
+  status(): CollectorStatus;
+}
+
+export interface CollectorFactory<Config> {
+  readonly type: string;
+  /** Pure: parse and validate a config object, returning every error with its path. */
+  validate(raw: unknown): { ok: true; config: Config } | { ok: false; errors: string[] };
+  defaults(): Config;
+  create(config: Config, ctx: CollectorContext): Collector;
+}
