@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// The `nodewarden` command: agent, central, run (both in one process: the quick start), tail
+// (live events from central) and check (every posture check once, kube-bench style).
+// Logs are JSON (pino) on stderr; what a person reads goes to stdout.
+
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { Command, Option } from 'commander';
+import { pino, type Logger } from 'pino';
+import { loadConfig, type Config } from '../daemon/config.js';
+import { Agent } from '../daemon/agent.js';
+import { Central } from '../central/central.js';
+import { formatEvent } from '../central/format.js';
+import { eventToJson } from '../daemon/wire-event.js';
+import { FeedClient, channelOptions } from '../daemon/wire/services.js';
+import { nodewarden } from '../gen/nodewarden.js';
+import { VERSION } from '../daemon/version.js';
+import { NwError, describeError } from '../daemon/errors.js';
+import { runCheck } from './check.js';
+
+const pb = nodewarden.v1;
+
+interface CommonFlags {
+  config?: string;
+  hostRoot?: string;
+  stateDir?: string;
+  node?: string;
+  logLevel?: string;
+}
+
+function commonOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('--host-root <dir>', 'where the host filesystem is mounted (default /)')
+    .option('--state-dir <dir>', 'spool, identity and finding state')
+    .option('--node <name>', 'node name put on every event (default: hostname)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+}
+
+function config(flags: CommonFlags, overrides: Record<string, unknown>): Config {
+  return loadConfig({
+    file: flags.config,
+    env: process.env,
+    overrides: { hostRoot: flags.hostRoot, stateDir: flags.stateDir, node: flags.node, logLevel: flags.logLevel, ...overrides },
+  });
+}
+
+function logger(cfg: Config): Logger {
+  return pino({ level: cfg.logLevel, base: { node: cfg.node } }, pino.destination({ dest: 2, sync: false }));
+}
+
+/** Start parts in order, stop them in reverse on SIGINT/SIGTERM; a second signal exits at once. */
+function runUntilSignal(log: Logger, parts: { stop: () => Promise<void> }[]): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log.info({ signal }, 'Stopping.');
+    void (async () => {
+      for (const p of [...parts].reverse()) await p.stop().catch((err) => log.error({ err: describeError(err) }, 'A part failed to stop cleanly.'));
+      log.flush();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('nodewarden')
+    .description('Node-level runtime security monitor for Kubernetes.')
+    .version(VERSION);
+
+  commonOptions(program.command('agent').description('run the node agent: collectors → spool → central'))
+    .option('--central <host:port>', "central's Ingest address")
+    .option('--http <host:port>', 'listen address for /metrics, /healthz, /readyz')
+    .action(async (flags: CommonFlags & { central?: string; http?: string }) => {
+      const cfg = config(flags, { 'agent.central': flags.central, 'agent.http': flags.http });
+      const log = logger(cfg);
+      const agent = new Agent(cfg, log);
+      await agent.start();
+      runUntilSignal(log, [agent]);
+    });
+
+  commonOptions(program.command('central').description('run the central collector: ingest → event log → sinks, feed'))
+    .option('--listen <host:port>', 'Ingest and Feed gRPC listen address')
+    .option('--http <host:port>', 'listen address for /metrics, /healthz, /readyz')
+    .option('--data-dir <dir>', 'where the event log lives')
+    .option('--jsonl <file>', "append every stored event to FILE as JSON lines ('-' for stdout)")
+    .action(async (flags: CommonFlags & { listen?: string; http?: string; dataDir?: string; jsonl?: string }) => {
+      const cfg = config(flags, { 'central.listen': flags.listen, 'central.http': flags.http, 'central.dataDir': flags.dataDir, 'central.jsonl': flags.jsonl });
+      const log = logger(cfg);
+      const central = new Central(cfg, log);
+      await central.start();
+      runUntilSignal(log, [central]);
+    });
+
+  commonOptions(program.command('run').description('agent and an embedded central in one process, printing findings to the terminal (the quick start)'))
+    .option('--listen <host:port>', 'embedded central listen address', '127.0.0.1:7443')
+    .option('--http <host:port>', "the agent's /metrics, /healthz, /readyz", '127.0.0.1:9464')
+    .option('--central-http <host:port>', "central's /metrics, /healthz, /readyz", '127.0.0.1:9465')
+    .option('--jsonl <file>', "append every stored event to FILE as JSON lines ('-' for stdout)")
+    .option('--quiet', 'do not print events to the terminal')
+    .action(async (flags: CommonFlags & { listen: string; http: string; centralHttp: string; jsonl?: string; quiet?: boolean }) => {
+      const stateDir = flags.stateDir ?? process.env.NODEWARDEN_STATE_DIR ?? path.resolve('.nodewarden');
+      const cfg = config({ ...flags, stateDir }, {
+        'central.listen': flags.listen,
+        'central.http': flags.centralHttp,
+        'central.dataDir': path.join(stateDir, 'central'),
+        'central.jsonl': flags.jsonl,
+        'agent.http': flags.http,
+      });
+      const log = logger(cfg);
+      const central = new Central(cfg, log, {
+        onEvent: flags.quiet ? undefined : (events) => {
+          for (const e of events) process.stdout.write(formatEvent(e.event) + '\n');
+        },
+      });
+      await central.start();
+      const port = central.port;
+      const agent = new Agent({ ...cfg, agent: { ...cfg.agent, central: `127.0.0.1:${port}` } }, log);
+      await agent.start();
+      process.stdout.write(`nodewarden ${VERSION} watching node ${cfg.node} (host root ${cfg.hostRoot}); findings appear below. Ctrl-C stops.\n`);
+      runUntilSignal(log, [central, agent]);
+    });
+
+  program.command('tail')
+    .description('print live events from central as they are stored')
+    .option('--central <host:port>', "central's Feed address", '127.0.0.1:7443')
+    .addOption(new Option('--min-severity <level>', 'only events at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']))
+    .option('--source <source...>', 'only these sources (posture, runtime, process, agent, kube)')
+    .option('--rule <id...>', 'only these rule ids (a trailing * matches a prefix)')
+    .option('--namespace <ns...>', 'only these Kubernetes namespaces')
+    .option('--replay <n>', 'first print the last N stored matching events', '0')
+    .option('--json', 'print each event as one JSON line')
+    .action((flags: { central: string; minSeverity?: string; source?: string[]; rule?: string[]; namespace?: string[]; replay: string; json?: boolean }) => tail(flags));
+
+  program.command('check')
+    .description('run every posture check once and print the result; exits 1 when a check fails')
+    .option('--host-root <dir>', 'where the host filesystem is mounted', '/')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'junit']).default('table'))
+    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit' }) => {
+      process.exitCode = await runCheck(flags);
+    });
+
+  await program.parseAsync(argv);
+}
+
+function tail(flags: { central: string; minSeverity?: string; source?: string[]; rule?: string[]; namespace?: string[]; replay: string; json?: boolean }): void {
+  const Ctor = FeedClient as unknown as new (a: string, c: grpc.ChannelCredentials, o: grpc.ChannelOptions) => grpc.Client & {
+    Subscribe: (req: nodewarden.v1.ISubscribeRequest) => grpc.ClientReadableStream<nodewarden.v1.FeedMessage>;
+  };
+  const client = new Ctor(flags.central, grpc.credentials.createInsecure(), channelOptions);
+  const sources = (flags.source ?? []).map((s) => {
+    const v = (pb.Source as unknown as Record<string, number>)[`SOURCE_${s.toUpperCase()}`];
+    if (v === undefined) throw new NwError('NW_ERR_CONFIG', `--source: unknown source ${s}`);
+    return v;
+  });
+  const stream = client.Subscribe({
+    minSeverity: flags.minSeverity ? (pb.Severity as unknown as Record<string, number>)[`SEVERITY_${flags.minSeverity.toUpperCase()}`] : 0,
+    sources,
+    ruleIds: flags.rule ?? [],
+    namespaces: flags.namespace ?? [],
+    replay: Number(flags.replay) || 0,
+  });
+  stream.on('data', (m: nodewarden.v1.FeedMessage) => {
+    if (m.event) {
+      const ev = m.event as nodewarden.v1.Event;
+      process.stdout.write((flags.json ? JSON.stringify(eventToJson(ev)) : formatEvent(ev)) + '\n');
+    } else if (m.dropped) {
+      process.stderr.write(`nodewarden tail: ${String(m.dropped.count)} events were dropped because this terminal could not keep up\n`);
+    }
+  });
+  stream.on('error', (err: grpc.ServiceError) => {
+    if (err.code === grpc.status.CANCELLED) return;
+    process.stderr.write(`nodewarden tail: ${err.details || err.message}\n`);
+    process.exitCode = 1;
+  });
+  stream.on('end', () => client.close());
+  process.on('SIGINT', () => {
+    stream.cancel();
+    client.close();
+  });
+}
+
+main(process.argv).catch((err: unknown) => {
+  process.stderr.write(`nodewarden: ${err instanceof NwError ? err.message : (err as Error).stack ?? describeError(err)}\n`);
+  process.exit(2);
+});

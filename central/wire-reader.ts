@@ -1,0 +1,57 @@
+// Decodes what agents send (AgentMessage) while keeping each event's original bytes, so the
+// event log stores exactly what the agent spooled. Anything malformed throws an NwError
+// (NW_ERR_WIRE_PROTOCOL) naming what was wrong; the caller refuses that one stream.
+
+import protobuf from 'protobufjs/minimal.js';
+import { nodewarden } from '../gen/nodewarden.js';
+import type { IncomingEvent } from './event-log.js';
+import { NwError } from '../daemon/errors.js';
+
+const pb = nodewarden.v1;
+
+export type AgentFrame =
+  | { kind: 'hello'; hello: nodewarden.v1.Hello }
+  | { kind: 'batch'; batchId: number; events: IncomingEvent[] };
+
+export function readAgentMessage(buf: Buffer): AgentFrame {
+  try {
+    const r = protobuf.Reader.create(buf);
+    let frame: AgentFrame | null = null;
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      const field = tag >>> 3;
+      if (field === 1 && (tag & 7) === 2) {
+        frame = { kind: 'hello', hello: pb.Hello.decode(r.bytes()) };
+      } else if (field === 2 && (tag & 7) === 2) {
+        frame = readBatch(r.bytes() as Uint8Array);
+      } else {
+        r.skipType(tag & 7);
+      }
+    }
+    if (!frame) throw new Error('the message holds neither a hello nor a batch');
+    return frame;
+  } catch (err) {
+    if (err instanceof NwError) throw err;
+    throw new NwError('NW_ERR_WIRE_PROTOCOL', `malformed AgentMessage (${buf.length} bytes): ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function readBatch(bytes: Uint8Array): AgentFrame {
+  const r = protobuf.Reader.create(bytes);
+  let batchId = 0;
+  const events: IncomingEvent[] = [];
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if (field === 1 && (tag & 7) === 0) {
+      batchId = Number(r.uint64());
+    } else if (field === 2 && (tag & 7) === 2) {
+      const raw = r.bytes() as Uint8Array;
+      const copy = Buffer.from(raw); // detach from the frame so the frame can be freed
+      events.push({ event: pb.Event.decode(copy), bytes: copy });
+    } else {
+      r.skipType(tag & 7);
+    }
+  }
+  return { kind: 'batch', batchId, events };
+}

@@ -1,0 +1,187 @@
+// The posture collector: runs the node's CIS checks (evaluate.ts) at start, whenever a watched
+// file or directory changes (chokidar, debounced), and periodically as a safety net (a kubelet
+// restarted with other flags shows only in /proc, which cannot be watched). Results go through
+// the finding lifecycle: a failing check opens once, resolves once, and is never repeated.
+
+import path from 'node:path';
+import chokidar, { type FSWatcher } from 'chokidar';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
+import type { Finding } from '../finding.js';
+import { HostFs } from '../host/host-fs.js';
+import { FindingLifecycle } from '../../rules/lifecycle.js';
+import { describeError } from '../../daemon/errors.js';
+import { evaluateNode } from './evaluate.js';
+import type { CheckResult, Evaluation } from './types.js';
+import type { PostureConfig } from './factory.js';
+
+const SCOPE = 'posture';
+
+export function checkFingerprint(r: CheckResult): string {
+  return `posture:${r.id}:${r.subject}`;
+}
+
+export function checkRuleId(r: CheckResult): string {
+  return /^\d/.test(r.id) ? `cis-${r.id}` : r.id;
+}
+
+/** A check result as a finding (for failing, warning and erroring checks). */
+export function checkToFinding(r: CheckResult): Finding {
+  const cis = /^\d/.test(r.id);
+  return {
+    source: 'posture',
+    ruleId: checkRuleId(r),
+    severity: r.severity,
+    title: r.title,
+    message: r.status === 'error'
+      ? `Check ${r.id} could not be evaluated: ${r.evidence}`
+      : `${r.title}: ${r.evidence}; expected ${r.expected}.`,
+    fingerprint: checkFingerprint(r),
+    cisId: cis ? r.id : undefined,
+    evidence: r.evidence,
+    expected: r.expected,
+    remediation: r.remediation,
+    mitre: r.mitre,
+    tags: ['posture', r.component, ...(cis ? ['cis'] : []), `status:${r.status}`],
+    file: r.file,
+  };
+}
+
+const FAILING = new Set(['fail', 'warn', 'error']);
+
+export class PostureCollector implements Collector {
+  readonly name = 'posture';
+  private readonly fs: HostFs;
+  private readonly lifecycle: FindingLifecycle;
+  private watcher: FSWatcher | null = null;
+  private watched = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private rerun = false;
+  private stopped = false;
+  private last: Evaluation | null = null;
+  private lastError: string | null = null;
+  private readonly evaluations: Counter;
+  private readonly duration: Histogram;
+  private readonly checks: Gauge<'status'>;
+
+  constructor(private readonly config: PostureConfig, private readonly ctx: CollectorContext) {
+    this.fs = new HostFs(ctx.hostRoot);
+    this.lifecycle = new FindingLifecycle(path.join(ctx.stateDir, 'posture', 'findings.json'));
+    this.evaluations = new Counter({ name: 'nodewarden_posture_evaluations_total', help: 'Full evaluations of the node posture checks.', registers: [ctx.metrics] });
+    this.duration = new Histogram({ name: 'nodewarden_posture_evaluation_seconds', help: 'Time for one full posture evaluation.', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [ctx.metrics] });
+    this.checks = new Gauge({ name: 'nodewarden_posture_checks', help: 'Posture checks by status in the last evaluation.', labelNames: ['status'], registers: [ctx.metrics] });
+  }
+
+  async start(): Promise<void> {
+    await this.evaluate('start');
+    if (this.stopped) return;
+    this.timer = setInterval(() => this.schedule('interval'), this.config.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Re-run discovery and every check soon (e.g. the kubelet was seen restarting). */
+  schedule(reason: string): void {
+    if (this.stopped) return;
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      void this.evaluate(reason);
+    }, this.config.debounceMs);
+  }
+
+  /** The last evaluation, for status pages and the one-shot check. */
+  lastEvaluation(): Evaluation | null {
+    return this.last;
+  }
+
+  private evaluate(reason: string): Promise<void> {
+    if (this.running) {
+      this.rerun = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.rerun = false;
+        await this.evaluateOnce(reason);
+      } while (this.rerun && !this.stopped);
+    })().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async evaluateOnce(reason: string): Promise<void> {
+    const end = this.duration.startTimer();
+    let evaluation: Evaluation;
+    try {
+      evaluation = await evaluateNode(this.fs);
+    } catch (err) {
+      // evaluateNode turns bad host input into results; reaching here is a bug, not a host
+      // problem: say so and keep the previous state rather than resolving everything.
+      this.lastError = describeError(err);
+      this.ctx.logger.error({ err: this.lastError, reason }, 'The posture evaluation failed.');
+      return;
+    } finally {
+      end();
+    }
+    this.lastError = null;
+    this.evaluations.inc();
+    this.last = evaluation;
+    const byStatus: Record<string, number> = { pass: 0, fail: 0, warn: 0, na: 0, error: 0 };
+    for (const r of evaluation.results) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+    for (const [status, n] of Object.entries(byStatus)) this.checks.set({ status }, n);
+
+    const failing = evaluation.results.filter((r) => FAILING.has(r.status)).map(checkToFinding);
+    const byFingerprint = new Map(evaluation.results.map((r) => [checkFingerprint(r), r]));
+    const transitions = this.lifecycle.reconcile(SCOPE, failing, (fp) => {
+      const now = byFingerprint.get(fp);
+      if (!now) return { message: 'Resolved: the check no longer applies to this node.' };
+      return {
+        evidence: now.evidence,
+        file: now.file,
+        message: now.status === 'na' ? `Resolved: ${now.title} no longer applies: ${now.evidence}.` : `Resolved: ${now.title}: ${now.evidence}.`,
+      };
+    });
+    if (transitions.length > 0) {
+      this.ctx.logger.info({ reason, opened: transitions.filter((t) => t.state === 'open').length, resolved: transitions.filter((t) => t.state === 'resolved').length }, 'Posture changed.');
+      await this.ctx.sink.emit(transitions);
+    }
+    if (!this.stopped) await this.updateWatches(evaluation.watch);
+  }
+
+  private async updateWatches(hostPaths: string[]): Promise<void> {
+    // chokidar is given real paths under the host root; symlinks were resolved inside the root.
+    const wanted = new Set<string>();
+    for (const p of hostPaths) wanted.add(await this.fs.resolve(p));
+    if (!this.watcher) {
+      this.watcher = chokidar.watch([...wanted], { ignoreInitial: true, depth: 0, persistent: false });
+      this.watcher.on('all', () => this.schedule('file change'));
+      this.watcher.on('error', (err) => this.ctx.logger.warn({ err: describeError(err) }, 'A posture file watch failed; the periodic scan still covers it.'));
+    } else {
+      const add = [...wanted].filter((p) => !this.watched.has(p));
+      const remove = [...this.watched].filter((p) => !wanted.has(p));
+      if (add.length) this.watcher.add(add);
+      if (remove.length) this.watcher.unwatch(remove);
+    }
+    this.watched = wanted;
+  }
+
+  status(): CollectorStatus {
+    if (this.lastError) return { name: this.name, healthy: false, detail: `the last evaluation failed: ${this.lastError}` };
+    if (!this.last) return { name: this.name, healthy: false, detail: 'no evaluation yet' };
+    const failing = this.last.results.filter((r) => FAILING.has(r.status)).length;
+    return { name: this.name, healthy: true, detail: `${this.last.results.length} checks, ${failing} failing, ${this.watched.size} paths watched` };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.debounce) clearTimeout(this.debounce);
+    await this.running;
+    await this.watcher?.close();
+    this.watcher = null;
+  }
+}

@@ -1,0 +1,146 @@
+// The agent process: identity, spool, collectors, shipper and the HTTP endpoint, wired once.
+//
+//   collectors ──findings──▶ Emitter ──▶ Spool (disk) ──▶ Shipper ══gRPC══▶ central
+//
+// start() fails fast on bad configuration; after start nothing from outside crashes it.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from './config.js';
+import { Spool } from './spool.js';
+import { Shipper } from './shipper.js';
+import { Emitter } from './emitter.js';
+import { droppedCounter, shipperMetrics } from './metrics.js';
+import { startHttp, type HttpEndpoint } from './http.js';
+import { NwError, describeError } from './errors.js';
+import type { Collector, CollectorContext } from '../collectors/collector.js';
+import { collectorFactories } from '../collectors/index.js';
+import { VERSION } from './version.js';
+
+export class Agent {
+  readonly registry = new Registry();
+  readonly agentId: string;
+  private spool: Spool | null = null;
+  private shipper: Shipper | null = null;
+  private emitter: Emitter | null = null;
+  private http: HttpEndpoint | null = null;
+  private readonly collectors: Collector[] = [];
+  private stopped = false;
+
+  constructor(readonly config: Config, private readonly logger: Logger) {
+    this.agentId = loadAgentId(config.stateDir, config.node);
+  }
+
+  get httpAddress(): HttpEndpoint['address'] | null {
+    return this.http?.address ?? null;
+  }
+
+  collector(name: string): Collector | undefined {
+    return this.collectors.find((c) => c.name === name);
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    collectDefaultMetrics({ register: this.registry, prefix: 'nodewarden_agent_' });
+    const dropped = droppedCounter(this.registry);
+    const emitted = new Counter({ name: 'nodewarden_events_emitted_total', help: 'Events written to the spool, by source.', labelNames: ['source'], registers: [this.registry] });
+    const envelope = { agentId: this.agentId, node: cfg.node, cluster: cfg.cluster, agentVersion: VERSION };
+
+    this.spool = await Spool.open({
+      dir: path.join(cfg.stateDir, 'spool'),
+      maxBytes: cfg.agent.spool.maxBytes,
+      segmentBytes: cfg.agent.spool.segmentBytes,
+      onDrop: (d) => {
+        dropped.inc({ component: 'spool', reason: d.reason }, d.count);
+        this.logger.error(d, 'The spool is full: the oldest unacknowledged events were dropped.');
+        void this.emitter?.emit([{
+          source: 'agent', ruleId: 'agent-events-dropped', severity: 'high',
+          title: 'Events were dropped because the spool was full',
+          message: `The agent dropped ${d.count} events (sequences ${d.firstSeq}–${d.lastSeq}) because central was unreachable for longer than the spool could hold.`,
+          fingerprint: `agent:events-dropped:${d.firstSeq}`,
+          evidence: `${d.count} events, sequences ${d.firstSeq}–${d.lastSeq}`,
+          remediation: 'Restore the connection to central, or raise agent.spool.maxBytes.',
+          attributes: { firstSeq: String(d.firstSeq), lastSeq: String(d.lastSeq), count: String(d.count) },
+        }]).catch(() => undefined);
+      },
+      onCorrupt: (detail) => this.logger.warn({ detail }, 'The spool had a torn tail (an earlier crash mid-write); it was cut.'),
+    });
+    this.shipper = new Shipper(this.spool, { address: cfg.agent.central, agentId: this.agentId, node: cfg.node, agentVersion: VERSION }, this.logger.child({ component: 'shipper' }), shipperMetrics(this.registry));
+    this.emitter = new Emitter(this.spool, envelope, emitted, () => this.shipper?.notify());
+
+    // Validate every collector's config before starting any: all errors at once, with paths.
+    const errors: string[] = [];
+    const chosen: { create: () => Collector }[] = [];
+    for (const [type, factory] of collectorFactories()) {
+      const r = factory.validate(cfg.agent.collectors[type] ?? {});
+      if (!r.ok) errors.push(...r.errors.map((e) => `agent.collectors.${type}.${e}`));
+      else if (r.config.enabled) {
+        const ctx: CollectorContext = {
+          hostRoot: cfg.hostRoot, stateDir: cfg.stateDir, node: cfg.node, sink: this.emitter,
+          logger: this.logger.child({ component: type }), metrics: this.registry,
+        };
+        chosen.push({ create: () => factory.create(r.config, ctx) });
+      }
+    }
+    for (const type of Object.keys(cfg.agent.collectors)) {
+      if (!collectorFactories().has(type)) errors.push(`agent.collectors.${type}: no such collector (known: ${[...collectorFactories().keys()].join(', ')})`);
+    }
+    if (errors.length > 0) throw new NwError('NW_ERR_CONFIG', `invalid collector configuration:\n  ${errors.join('\n  ')}`);
+
+    this.shipper.start();
+    for (const c of chosen) {
+      const collector = c.create();
+      this.collectors.push(collector);
+      try {
+        await collector.start();
+      } catch (err) {
+        this.logger.error({ collector: collector.name, err: describeError(err) }, 'A collector failed to start; the agent runs without it.');
+      }
+    }
+    this.http = await startHttp(cfg.agent.http, this.registry, () => this.readiness());
+    this.logger.info({ agentId: this.agentId, central: cfg.agent.central, collectors: this.collectors.map((c) => c.name), pending: this.spool.pending }, 'The agent started.');
+  }
+
+  readiness(): string[] {
+    const problems: string[] = [];
+    for (const c of this.collectors) {
+      const s = c.status();
+      if (!s.healthy) problems.push(`collector ${s.name}: ${s.detail}`);
+    }
+    if (this.shipper && !this.shipper.isConnected) problems.push(`not connected to central at ${this.config.agent.central} (events are spooled)`);
+    return problems;
+  }
+
+  async stop(deadlineMs = 3000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const c of this.collectors) {
+      try {
+        await c.stop(deadlineMs);
+      } catch (err) {
+        this.logger.warn({ collector: c.name, err: describeError(err) }, 'A collector did not stop cleanly.');
+      }
+    }
+    await this.shipper?.stop(deadlineMs);
+    await this.spool?.close();
+    await this.http?.close();
+  }
+}
+
+/** A stable agent id: the node name plus a random suffix kept in the state folder. */
+function loadAgentId(stateDir: string, node: string): string {
+  const file = path.join(stateDir, 'agent-id');
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[\w.-]{1,200}$/.test(id)) return id;
+  } catch {
+    // first start
+  }
+  mkdirSync(stateDir, { recursive: true });
+  const id = `${node.replace(/[^\w.-]/g, '-').slice(0, 180)}-${randomBytes(4).toString('hex')}`;
+  writeFileSync(file, id + '\n');
+  return id;
+}

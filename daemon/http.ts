@@ -1,0 +1,53 @@
+// The small HTTP endpoint both processes expose: /metrics (Prometheus text), /healthz (the
+// process is alive) and /readyz (it does its job: 200, or 503 with the reasons).
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface HttpEndpoint {
+  address: AddressInfo;
+  close(): Promise<void>;
+}
+
+export async function startHttp(listen: string, registry: Registry, readiness: () => string[]): Promise<HttpEndpoint> {
+  const { host, port } = splitHostPort(listen);
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (url === '/metrics') {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    } else if (url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (url === '/readyz') {
+      const problems = readiness();
+      res.writeHead(problems.length === 0 ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(problems.length === 0 ? 'ready\n' : problems.join('\n') + '\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    address: server.address() as AddressInfo,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+export function splitHostPort(s: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
+  if (!m) return { host: '127.0.0.1', port: Number(s) };
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
