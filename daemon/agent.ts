@@ -16,7 +16,7 @@ import { Emitter } from './emitter.js';
 import { droppedCounter, shipperMetrics } from './metrics.js';
 import { startHttp, type HttpEndpoint } from './http.js';
 import { NwError, describeError } from './errors.js';
-import type { Collector, CollectorContext } from '../collectors/collector.js';
+import type { Collector, CollectorContext, FindingSink } from '../collectors/collector.js';
 import { collectorFactories } from '../collectors/index.js';
 import { VERSION } from './version.js';
 
@@ -36,6 +36,17 @@ export class Agent {
 
   get httpAddress(): HttpEndpoint['address'] | null {
     return this.http?.address ?? null;
+  }
+
+  /** Where findings enter the pipeline (collectors get it in their context). */
+  get sink(): FindingSink {
+    if (!this.emitter) throw new NwError('NW_ERR_STOPPED', 'the agent has not started');
+    return this.emitter;
+  }
+
+  /** Unacknowledged events in the spool. */
+  get pending(): number {
+    return this.spool?.pending ?? 0;
   }
 
   collector(name: string): Collector | undefined {

@@ -1,0 +1,46 @@
+// Builds configs and waits for conditions in tests of the agent → central pipeline.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { loadConfig, type Config } from '../../daemon/config.js';
+import { nodewarden } from '../../gen/nodewarden.js';
+import type { EventLog } from '../../central/event-log.js';
+
+export const quietLogger = pino({ level: process.env.NW_TEST_LOG ?? 'silent' });
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), `nw-${prefix}-`));
+}
+
+export function testConfig(overrides: Record<string, unknown>): Config {
+  return loadConfig({ env: {}, overrides: { node: 'test-node', 'central.http': '127.0.0.1:0', 'agent.http': '127.0.0.1:0', ...overrides } });
+}
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Every stored event, decoded, oldest first. */
+export function storedEvents(log: EventLog, q: Parameters<EventLog['query']>[0] = {}): nodewarden.v1.Event[] {
+  return log.query({ limit: 1_000_000, ...q }).map((r) => nodewarden.v1.Event.decode(r.body));
+}
+
+/** A free loopback port (bound and released). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as import('node:net').AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
