@@ -1,0 +1,54 @@
+// The runtime collector's factory: type name, the config schema (one zod schema gives the type,
+// the defaults and the validation), and create. Options:
+//   socket               host path of the CRI socket (--cri-socket); unset: try the known sockets
+//                        (containerd, then CRI-O, then cri-dockerd) under the host root
+//   pollIntervalMs       full resync period, also the polling period when the runtime has no
+//                        container event stream (containerd < 1.7); default 10 s
+//   callTimeoutMs        deadline of each CRI call
+//   useEvents            subscribe to GetContainerEvents where supported, for prompt updates
+//   privilegedNamespaces workloads expected to be privileged: `namespace`, `namespace/pod-glob` or
+//                        `namespace/pod-glob/container-glob` (`*`, `?`); their findings are info
+//   safeCapabilities     capabilities a container may hold without a finding
+//   sensitiveHostPaths   host paths whose mount into a container is reported (the socket always is)
+//   containerdStateDir   containerd's state folder (host path), scanned for tasks the CRI does not
+//                        know (`ctr run`); empty string disables the scan
+
+import { z } from 'zod';
+import type { Collector, CollectorContext, CollectorFactory } from '../collector.js';
+import { DEFAULT_PRIVILEGED_NAMESPACES, DEFAULT_SAFE_CAPABILITIES, DEFAULT_SENSITIVE_HOST_PATHS } from './checks.js';
+import { RuntimeCollector } from './collector.js';
+
+const absPath = z.string().regex(/^\//, 'must be an absolute path');
+const allowEntry = z
+  .string()
+  .regex(/^[a-z0-9*?]([-a-z0-9*?]*)(\/[^/\s]+){0,2}$/, 'must be namespace, namespace/pod-glob or namespace/pod-glob/container-glob');
+
+export const runtimeConfigSchema = z
+  .object({
+    socket: absPath.optional(),
+    pollIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+    callTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
+    useEvents: z.boolean().default(true),
+    privilegedNamespaces: z.array(allowEntry).default([...DEFAULT_PRIVILEGED_NAMESPACES]),
+    safeCapabilities: z.array(z.string().regex(/^(CAP_)?[A-Z_]+$/, 'must be a capability name like NET_BIND_SERVICE')).default([...DEFAULT_SAFE_CAPABILITIES]),
+    sensitiveHostPaths: z.array(absPath).default([...DEFAULT_SENSITIVE_HOST_PATHS]),
+    containerdStateDir: z.union([absPath, z.literal('')]).default('/run/containerd'),
+  })
+  .strict();
+
+export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
+
+export const runtimeCollectorFactory: CollectorFactory<RuntimeConfig> = {
+  type: 'runtime',
+  validate(raw: unknown) {
+    const r = runtimeConfigSchema.safeParse(raw ?? {});
+    if (r.success) return { ok: true, config: r.data };
+    return { ok: false, errors: r.error.issues.map((i) => `runtime.${i.path.map(String).join('.') || '(root)'}: ${i.message}`) };
+  },
+  defaults() {
+    return runtimeConfigSchema.parse({});
+  },
+  create(config: RuntimeConfig, ctx: CollectorContext): Collector {
+    return new RuntimeCollector(config, ctx);
+  },
+};
