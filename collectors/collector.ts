@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Finding } from './finding.js';
+import type { NodeFacts } from './node-facts.js';
 
 export interface FindingSink {
   /** Hand findings on. Returns once they are durably accepted (written to the spool). */
@@ -20,6 +21,8 @@ export interface CollectorContext {
   sink: FindingSink;
   logger: Logger;
   metrics: Registry;
+  /** Facts collectors share: the container inventory, host component execs. */
+  facts: NodeFacts;
 }
 
 export interface CollectorStatus {

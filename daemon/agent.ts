@@ -18,11 +18,13 @@ import { startHttp, type HttpEndpoint } from './http.js';
 import { NwError, describeError } from './errors.js';
 import type { Collector, CollectorContext, FindingSink } from '../collectors/collector.js';
 import { collectorFactories } from '../collectors/index.js';
+import { NodeFacts } from '../collectors/node-facts.js';
 import { VERSION } from './version.js';
 
 export class Agent {
   readonly registry = new Registry();
   readonly agentId: string;
+  readonly facts = new NodeFacts();
   private spool: Spool | null = null;
   private shipper: Shipper | null = null;
   private emitter: Emitter | null = null;
@@ -91,7 +93,7 @@ export class Agent {
       else if (r.config.enabled) {
         const ctx: CollectorContext = {
           hostRoot: cfg.hostRoot, stateDir: cfg.stateDir, node: cfg.node, sink: this.emitter,
-          logger: this.logger.child({ component: type }), metrics: this.registry,
+          logger: this.logger.child({ component: type }), metrics: this.registry, facts: this.facts,
         };
         chosen.push({ create: () => factory.create(r.config, ctx) });
       }

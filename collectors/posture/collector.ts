@@ -75,11 +75,17 @@ export class PostureCollector implements Collector {
   }
 
   async start(): Promise<void> {
+    // A kubelet or kube-proxy exec may carry new flags: discover again at once.
+    this.ctx.facts.on('component-exec', this.onComponentExec);
     await this.evaluate('start');
     if (this.stopped) return;
     this.timer = setInterval(() => this.schedule('interval'), this.config.intervalMs);
     this.timer.unref();
   }
+
+  private readonly onComponentExec = (c: { component: string }) => {
+    if (c.component === 'kubelet' || c.component === 'kube-proxy') this.schedule(`${c.component} exec`);
+  };
 
   /** Re-run discovery and every check soon (e.g. the kubelet was seen restarting). */
   schedule(reason: string): void {
@@ -178,6 +184,7 @@ export class PostureCollector implements Collector {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.ctx.facts.off('component-exec', this.onComponentExec);
     if (this.timer) clearInterval(this.timer);
     if (this.debounce) clearTimeout(this.debounce);
     await this.running;

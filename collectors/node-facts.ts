@@ -1,0 +1,22 @@
+// What collectors share about the node, so none has to know another: the runtime collector
+// fills the container inventory, the process collector looks containers up in it and announces
+// host component execs (a kubelet restarted with new flags), and the posture collector listens.
+
+import { EventEmitter } from 'node:events';
+import { Inventory } from './runtime/inventory.js';
+
+export interface ComponentExec {
+  /** kubelet, kube-proxy, containerd, crio, dockerd */
+  component: string;
+  pid: number;
+  argv: string[];
+}
+
+interface NodeFactEvents {
+  'component-exec': [ComponentExec];
+}
+
+export class NodeFacts extends EventEmitter<NodeFactEvents> {
+  /** Containers and sandboxes on this node; empty while the runtime collector is off. */
+  readonly inventory = new Inventory();
+}

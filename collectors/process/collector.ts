@@ -1,0 +1,307 @@
+// The process collector: every exec on the node from the best exec source available (audit,
+// else the process connector, else a /proc poller), attributed to its container and pod,
+// checked by the exec detections, and reported. Nothing is missed silently: every loss the
+// kernel, the socket or the agent reports becomes a counter and an event.
+//
+//   ExecSource ─batches─▶ enrich (cgroup → container → pod, parent chain) ─▶ scope ─▶ detections
+//        │                                                                   ─▶ repeat folding ─▶ sink
+//        └─notices (loss, rules restored)─▶ agent events + nodewarden_events_dropped_total
+
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { Counter, Gauge } from 'prom-client';
+import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
+import type { Finding, ProcessAncestorInfo, ProcessInfo } from '../finding.js';
+import type { ContainerRecord } from '../runtime/inventory.js';
+import type { ExecEvent, ExecSource, SourceNotice } from './sources/exec-source.js';
+import { openExecSource } from './sources/select.js';
+import { parseCgroup, lastComponent } from './cgroup.js';
+import { ProcessTable } from './process-table.js';
+import { RepeatFolder } from './repeat-folder.js';
+import { detectAll, basename } from './detections/index.js';
+import type { Detection, ExecSubject } from './detections/detector.js';
+import { droppedCounter } from '../../daemon/metrics.js';
+import { describeError } from '../../daemon/errors.js';
+import type { ProcessConfig } from './factory.js';
+
+const HOST_COMPONENTS = new Set(['kubelet', 'kube-proxy', 'containerd', 'crio', 'dockerd']);
+const ANCESTOR_DEPTH = 5;
+
+export class ProcessCollector implements Collector {
+  readonly name = 'process';
+  private source: ExecSource | null = null;
+  private skipped: { name: string; reason: string }[] = [];
+  private readonly table: ProcessTable;
+  private readonly folder: RepeatFolder;
+  private readonly procRoot: string;
+  private stopped = false;
+  private startError: string | null = null;
+  private readonly execs: Counter<'source' | 'scope'>;
+  private readonly detections: Counter<'rule'>;
+  private readonly lost: Counter<'component' | 'reason'>;
+  private readonly sourceInfo: Gauge<'source'>;
+  private readonly allow: ProcessConfig['allow'];
+  private readonly namespaces: Set<string>;
+
+  constructor(private readonly config: ProcessConfig, private readonly ctx: CollectorContext) {
+    this.procRoot = path.join(ctx.hostRoot, 'proc');
+    this.table = new ProcessTable(config.maxProcesses);
+    this.folder = new RepeatFolder(config.repeatWindowMs, (fs) => this.send(fs));
+    this.allow = config.allow;
+    this.namespaces = new Set(['kube-system', ...config.namespaces]);
+    const reg = ctx.metrics;
+    this.execs = new Counter({ name: 'nodewarden_exec_events_total', help: 'Execs received from the exec source, by source and whether they were in scope.', labelNames: ['source', 'scope'], registers: [reg] });
+    this.detections = new Counter({ name: 'nodewarden_exec_detections_total', help: 'Exec detections, by rule (repeats included).', labelNames: ['rule'], registers: [reg] });
+    this.sourceInfo = new Gauge({ name: 'nodewarden_exec_source', help: 'The active exec source (1) and the others (0).', labelNames: ['source'], registers: [reg] });
+    this.lost = droppedCounter(reg);
+  }
+
+  async start(): Promise<void> {
+    let src: ExecSource;
+    try {
+      const opened = await openExecSource({
+        procRoot: this.procRoot,
+        auditMode: this.config.auditMode,
+        ruleKey: this.config.ruleKey,
+        pollIntervalMs: this.config.pollIntervalMs,
+      }, this.config.source === 'auto' ? undefined : this.config.source);
+      src = opened.source;
+      this.source = src;
+      this.skipped = opened.skipped;
+    } catch (err) {
+      this.startError = describeError(err);
+      this.ctx.logger.error({ err: this.startError }, 'No exec source could start: exec capture is OFF.');
+      await this.ctx.sink.emit([this.agentFinding('agent-exec-capture-off', 'high', 'Exec capture is off',
+        `No exec source could start on this node: ${this.startError}. Processes started in pods are not seen.`, this.startError)]);
+      return;
+    }
+    for (const name of ['audit', 'connector', 'poller']) this.sourceInfo.set({ source: name }, name === src.name ? 1 : 0);
+    this.folder.start();
+    await src.start((batch) => this.onBatch(batch), (n) => this.onNotice(n));
+    this.ctx.logger.info({ source: src.name, skipped: this.skipped, limits: src.limits }, `Exec capture uses the ${src.name} source.`);
+    if (src.name !== 'audit') {
+      const why = this.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
+      await this.ctx.sink.emit([this.agentFinding('agent-exec-source-degraded', 'medium', `Exec capture fell back to the ${src.name} source`,
+        `Exec capture uses the ${src.name} source: ${src.limits}${why ? ` Skipped: ${why}.` : ''}`, why || src.limits)]);
+    }
+  }
+
+  status(): CollectorStatus {
+    if (this.startError) return { name: this.name, healthy: false, detail: `exec capture is off: ${this.startError}` };
+    if (!this.source) return { name: this.name, healthy: false, detail: 'not started' };
+    const s = this.source.stats();
+    return {
+      name: this.name, healthy: true,
+      detail: `source ${this.source.name} (${this.source.limits}); ${s.received} execs, lost kernel ${s.lostKernel} socket ${s.lostSocket} agent ${s.lostAgent}`,
+    };
+  }
+
+  /** The exec source in use, for status and tests. */
+  activeSource(): ExecSource | null {
+    return this.source;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.source?.stop();
+    this.folder.stop();
+  }
+
+  private onBatch(batch: ExecEvent[]): void {
+    const out: Finding[] = [];
+    for (const e of batch) {
+      try {
+        this.handle(e, out);
+      } catch (err) {
+        // A bug or a hostile record must not stop capture: count it and go on.
+        this.ctx.logger.warn({ err: describeError(err), pid: e.pid }, 'An exec event could not be processed.');
+      }
+    }
+    if (out.length > 0) this.send(out);
+  }
+
+  private send(findings: Finding[]): void {
+    this.ctx.sink.emit(findings).catch((err) => this.ctx.logger.error({ err: describeError(err) }, 'Exec findings could not be spooled.'));
+  }
+
+  private handle(e: ExecEvent, out: Finding[]): void {
+    const cg = e.cgroup !== null ? parseCgroup(e.cgroup) : null;
+    const parent = this.table.parentOf(e.ppid, e.startTime);
+    // A process gone before its /proc entry was read runs where its parent runs.
+    let containerId = cg ? cg.containerId : parent?.containerId ?? null;
+    let cgroupPath = cg ? cg.path : parent?.cgroupPath ?? '';
+    if (!cg && !parent && e.ppid > 0) {
+      const pcg = this.readCgroup(e.ppid);
+      if (pcg) {
+        containerId = pcg.containerId;
+        cgroupPath = pcg.path;
+      }
+    }
+    this.table.put({
+      pid: e.pid, ppid: e.ppid, startTime: e.startTime, exe: e.exe, comm: e.comm, argv: e.argv.slice(0, 16),
+      uid: e.uid, euid: e.euid, containerId, cgroupPath,
+    });
+    const inv = this.ctx.facts.inventory;
+    let container: ContainerRecord | null = containerId ? inv.lookup(containerId) ?? null : null;
+    if (!container && !containerId && cgroupPath && cgroupPath !== '/') {
+      // Containers with a name instead of a hex id (ctr run) are matched by their cgroup path.
+      container = inv.lookup(lastComponent(cgroupPath)) ?? null;
+      if (container) containerId = container.id;
+    }
+    const inContainer = containerId !== null || (cg?.kubepods ?? false);
+    const name = basename(e.argv[0] ?? '') || e.comm || basename(e.exe);
+
+    if (!inContainer && HOST_COMPONENTS.has(basename(e.exe))) {
+      this.ctx.facts.emit('component-exec', { component: basename(e.exe), pid: e.pid, argv: e.argv });
+    }
+    const namespace = container?.namespace ?? '';
+    const inScope = inContainer
+      ? this.namespaces.has(namespace) || this.namespaces.has('*') || !container || container.origin === 'outside-cri' || !namespace
+      : this.config.hostProcesses;
+    this.execs.inc({ source: e.source, scope: inScope ? 'in' : 'out' });
+    if (!inScope || !e.success) return;
+
+    const subject: ExecSubject = {
+      exec: e, name, exeName: basename(e.exe), containerId, container, inContainer,
+      isContainerInit: container !== null && container.pid === e.pid,
+      parent,
+      binaryDrift: () => this.binaryDrift(e, container),
+    };
+    for (const d of detectAll(subject)) {
+      if (this.allowed(d, subject)) continue;
+      this.detections.inc({ rule: d.ruleId });
+      const f = this.toFinding(d, subject);
+      const key = `${f.fingerprint}|${e.argv.join(' ').slice(0, 512)}`;
+      out.push(...this.folder.offer(key, f));
+    }
+  }
+
+  private allowed(d: Detection, s: ExecSubject): boolean {
+    return this.allow.some((a) =>
+      (!a.rule || a.rule === d.ruleId) &&
+      (!a.namespace || a.namespace === (s.container?.namespace ?? '')) &&
+      (!a.pod || globMatch(a.pod, s.container?.pod ?? '')) &&
+      (!a.container || a.container === (s.container?.name ?? '')) &&
+      (!a.exe || globMatch(a.exe, s.exec.exe)));
+  }
+
+  private toFinding(d: Detection, s: ExecSubject): Finding {
+    const e = s.exec;
+    const c = s.container;
+    const where = c ? `${c.namespace}/${c.pod}/${c.name}` : s.containerId ? `container/${s.containerId.slice(0, 12)}` : 'host';
+    const proc: ProcessInfo = {
+      pid: e.pid, ppid: e.ppid, uid: e.uid, euid: e.euid, gid: e.gid, egid: e.egid, auid: e.auid,
+      exe: e.exe, comm: e.comm, argv: e.argv, argvTruncated: e.argvTruncated, cwd: e.cwd,
+      ancestors: this.ancestors(e), capture: e.source,
+    };
+    return {
+      source: 'process',
+      ruleId: d.ruleId,
+      severity: d.severity,
+      title: d.title,
+      message: d.message,
+      fingerprint: `process:${d.ruleId}:${where}:${e.exe}`,
+      mitre: d.mitre,
+      evidence: d.evidence,
+      remediation: d.remediation,
+      tags: ['process', e.source, ...(e.argvMissing ? ['argv-missing'] : [])],
+      timeUnixNano: e.timeUnixNano,
+      process: proc,
+      container: c
+        ? { id: c.id, name: c.name, image: c.image, imageDigest: c.imageDigest, state: c.state, pid: c.pid, sandboxId: c.sandboxId, privileged: c.security?.privileged ?? false }
+        : s.containerId ? { id: s.containerId } : undefined,
+      kubernetes: c && c.namespace ? { namespace: c.namespace, pod: c.pod, podUid: c.podUid, container: c.name } : undefined,
+    };
+  }
+
+  /** The parent chain from the process table, parent first, bounded. */
+  private ancestors(e: ExecEvent): ProcessAncestorInfo[] {
+    const out: ProcessAncestorInfo[] = [];
+    let ppid = e.ppid;
+    let start = e.startTime;
+    const seen = new Set<number>([e.pid]);
+    while (ppid > 0 && out.length < ANCESTOR_DEPTH && !seen.has(ppid)) {
+      seen.add(ppid);
+      const p = this.table.parentOf(ppid, start) ?? this.readProcess(ppid);
+      if (!p) {
+        out.push({ pid: ppid, exe: '', comm: '', argv: [] });
+        break;
+      }
+      out.push({ pid: p.pid, exe: p.exe, comm: p.comm, argv: p.argv });
+      ppid = p.ppid;
+      start = p.startTime;
+    }
+    return out;
+  }
+
+  /** A process that started before the agent: read it from /proc once and remember it. */
+  private readProcess(pid: number) {
+    try {
+      const dir = path.join(this.procRoot, String(pid));
+      const stat = readFileSync(path.join(dir, 'stat'), 'latin1');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const argv = readFileSync(path.join(dir, 'cmdline')).subarray(0, 4096).toString('utf8').split('\0').filter(Boolean).slice(0, 16);
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rec = {
+        pid, ppid: Number(rest[1]), startTime: BigInt(rest[19] ?? '0'), exe: argv[0] ?? comm, comm, argv,
+        uid: -1, euid: -1, containerId: null, cgroupPath: '',
+      };
+      this.table.put(rec);
+      return rec;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private readCgroup(pid: number) {
+    try {
+      const text = readFileSync(path.join(this.procRoot, String(pid), 'cgroup')).subarray(0, 8192).toString('utf8');
+      return parseCgroup(text);
+    } catch {
+      return null;
+    }
+  }
+
+  /** True when the executable's inode changed after the container started: not from the image. */
+  private binaryDrift(e: ExecEvent, c: ContainerRecord | null): boolean | null {
+    if (!c || c.pid <= 0 || c.startedAtNs <= 0n || !e.exe.startsWith('/')) return null;
+    try {
+      const st = statSync(path.join(this.procRoot, String(c.pid), 'root', e.exe), { bigint: true });
+      return st.ctimeNs > c.startedAtNs;
+    } catch {
+      return null;
+    }
+  }
+
+  private onNotice(n: SourceNotice): void {
+    if (n.kind === 'loss') {
+      this.lost.inc({ component: `exec-${n.where}`, reason: n.where === 'kernel' ? 'audit_lost' : n.where === 'socket' ? 'socket_overrun' : 'agent_queue_full' }, n.count);
+      this.ctx.logger.error({ count: n.count, where: n.where }, `Exec events were lost: ${n.detail}`);
+      this.send([this.agentFinding('agent-exec-events-lost', 'high', 'Exec events were lost',
+        `${n.count} exec events were lost (${n.where}): ${n.detail}`, `${n.count} lost at ${n.where}`, { count: String(n.count), where: n.where })]);
+    } else if (n.kind === 'rules-restored') {
+      this.ctx.logger.warn({ gapMs: n.gapMs }, `The agent's audit rules were removed and restored: ${n.detail}`);
+      this.send([this.agentFinding('agent-audit-rules-restored', 'high', "The agent's audit rules were removed and have been restored",
+        `Someone or something removed nodewarden's audit rules; they were restored after ${n.gapMs} ms. Execs in that window may be missing. ${n.detail}`,
+        n.detail, { gapMs: String(n.gapMs) })]);
+    } else {
+      this.ctx.logger.warn({ detail: n.detail }, 'The exec source is degraded.');
+      this.send([this.agentFinding('agent-exec-source-degraded', 'medium', 'The exec source is degraded', n.detail, n.detail)]);
+    }
+  }
+
+  private agentFinding(ruleId: string, severity: Finding['severity'], title: string, message: string, evidence: string, attributes?: Record<string, string>): Finding {
+    return {
+      source: 'agent', ruleId, severity, title, message, evidence, attributes,
+      fingerprint: `agent:${ruleId}:${this.ctx.node}`,
+      remediation: ruleId === 'agent-audit-rules-restored'
+        ? 'Find what reloaded or cleared the audit rules (auditd reload, auditctl -D); add nodewarden\'s rules to the node\'s audit configuration.'
+        : 'Run the agent as root with hostPID and hostNetwork and CAP_AUDIT_READ/CAP_AUDIT_CONTROL, on a kernel with CONFIG_AUDITSYSCALL.',
+    };
+  }
+}
+
+function globMatch(pattern: string, value: string): boolean {
+  return pattern.endsWith('*') ? value.startsWith(pattern.slice(0, -1)) : pattern === value;
+}

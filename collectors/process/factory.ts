@@ -1,0 +1,43 @@
+// Factory of the process collector: config schema (with defaults) and create().
+import { z } from 'zod';
+import type { CollectorContext, CollectorFactory } from '../collector.js';
+import { ProcessCollector } from './collector.js';
+import { validateWith } from '../validate.js';
+
+const allowEntry = z.strictObject({
+  /** Detection id to silence (e.g. exec-network-tool-in-container); all when absent. */
+  rule: z.string().optional(),
+  namespace: z.string().optional(),
+  /** Pod name; a trailing * matches a prefix (pods of one workload). */
+  pod: z.string().optional(),
+  container: z.string().optional(),
+  /** Executable path; a trailing * matches a prefix. */
+  exe: z.string().optional(),
+});
+
+export const processConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** auto: audit, else the process connector, else the /proc poller. */
+  source: z.enum(['auto', 'audit', 'connector', 'poller']).default('auto'),
+  /** multicast: read alongside the node's auditd (default); unicast: become the audit consumer. */
+  auditMode: z.enum(['multicast', 'unicast']).default('multicast'),
+  ruleKey: z.string().regex(/^[\w-]{1,31}$/).default('nodewarden'),
+  pollIntervalMs: z.number().int().min(10).default(200),
+  /** Namespaces evaluated besides kube-system (which always is); '*' for all. */
+  namespaces: z.array(z.string()).default([]),
+  /** Evaluate processes on the host itself (outside any container). */
+  hostProcesses: z.boolean().default(false),
+  /** Expected behaviour that must stay quiet. */
+  allow: z.array(allowEntry).default([]),
+  /** Identical detections within this window are folded into one with a count. */
+  repeatWindowMs: z.number().int().min(100).default(60_000),
+  maxProcesses: z.number().int().min(1024).default(32_768),
+});
+export type ProcessConfig = z.infer<typeof processConfigSchema>;
+
+export const processFactory: CollectorFactory<ProcessConfig> = {
+  type: 'process',
+  validate: (raw) => validateWith(processConfigSchema, raw),
+  defaults: () => processConfigSchema.parse({}),
+  create: (config: ProcessConfig, ctx: CollectorContext) => new ProcessCollector(config, ctx),
+};
