@@ -305,23 +305,30 @@ export function sensitiveMount(source: string, cfg: Pick<CheckConfig, 'sensitive
   if (!source.startsWith('/')) return null;
   const src = norm(source);
   const socket = norm(cfg.socketPath);
-  if (under(socket, src)) return { kind: 'socket', reason: src === socket ? 'the container runtime socket' : `contains the runtime socket ${cfg.socketPath}` };
   // The kubelet's per-pod folders (volumes, etc-hosts, termination logs) belong to the pod itself.
   if (/^\/var\/lib\/kubelet\/pods\/[^/]+\/.+/.test(src)) return null;
-  if (src === '/') return { kind: 'root', reason: 'the whole host filesystem' };
-  // Most specific first, so /etc/kubernetes/pki is "credentials", not merely "under /etc".
-  for (const s of cfg.sensitiveHostPaths.map(norm).sort((a, b) => b.length - a.length)) {
-    if (s === '/') continue; // handled above: "/" is sensitive as itself, not as every path's parent
-    const credentials = s === '/etc/kubernetes' || s === '/var/lib/kubelet';
-    if (under(src, s)) return { kind: credentials ? 'credentials' : 'system', reason: src === s ? undefined : `under ${s}` };
-    if (under(s, src)) return { kind: credentials ? 'credentials' : 'system', reason: `contains ${s}` };
+  // "/" holds the socket too: read-only or not, it is the whole node.
+  if (src === '/') return { kind: 'root', reason: 'the whole host filesystem, runtime socket included' };
+  if (under(socket, src)) return { kind: 'socket', reason: src === socket ? 'the container runtime socket' : `contains the runtime socket ${cfg.socketPath}` };
+  const paths = cfg.sensitiveHostPaths.map(norm).filter((s) => s !== '/');
+  const isCred = (s: string): boolean => s === '/etc/kubernetes' || s === '/var/lib/kubelet';
+  // A source that is or holds a credentials folder (/etc, /var, /etc/kubernetes) exposes them.
+  for (const s of paths.filter(isCred)) {
+    if (under(s, src)) return { kind: 'credentials', reason: src === s ? undefined : `contains ${s}` };
+  }
+  // A source under a sensitive path: most specific first, so /etc/kubernetes/pki is "credentials".
+  for (const s of [...paths].sort((a, b) => b.length - a.length)) {
+    if (under(src, s)) return { kind: isCred(s) ? 'credentials' : 'system', reason: src === s ? undefined : `under ${s}` };
+  }
+  for (const s of paths) {
+    if (under(s, src)) return { kind: 'system', reason: `contains ${s}` };
   }
   return null;
 }
 
 function mountSeverity(kind: SensitiveKind, readonly: boolean): Severity {
   if (kind === 'socket') return 'critical'; // read-only does not stop connect(2)
-  if (kind === 'root') return readonly ? 'high' : 'critical';
+  if (kind === 'root') return 'critical';
   if (kind === 'credentials') return 'high';
   return readonly ? 'medium' : 'high';
 }

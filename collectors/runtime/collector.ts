@@ -61,7 +61,8 @@ function makeMetrics(registry: Registry): RuntimeMetrics {
 
 export class RuntimeCollector implements Collector {
   readonly name = 'runtime';
-  readonly inventory = new Inventory();
+  /** The node's shared inventory (ctx.facts), which this collector alone writes. */
+  readonly inventory: Inventory;
   private readonly hostFs: HostFs;
   private readonly log: Logger;
   private readonly metrics: RuntimeMetrics;
@@ -89,6 +90,7 @@ export class RuntimeCollector implements Collector {
     private readonly ctx: CollectorContext,
   ) {
     this.hostFs = new HostFs(ctx.hostRoot);
+    this.inventory = ctx.facts?.inventory ?? new Inventory();
     this.log = ctx.logger.child({ component: 'runtime' });
     this.metrics = makeMetrics(ctx.metrics);
   }
