@@ -1,0 +1,85 @@
+// The contract every exec source fulfils: a stream of exec events with their full command
+// line, delivered in batches, plus notices for anything that may have cost us events. The
+// three implementations (audit, connector, poller) differ only in what they can see.
+
+export type ExecSourceName = 'audit' | 'connector' | 'poller';
+
+export interface ExecEvent {
+  source: ExecSourceName;
+  /** audit: the record timestamp (millisecond resolution); others: when the exec was seen. */
+  timeUnixNano: bigint;
+  /** audit record serial. */
+  serial?: number;
+  pid: number;
+  /** 0 when it could not be learnt (the process was gone and its fork was never seen). */
+  ppid: number;
+  // Ids: audit's unset (-1) and unknown are both 4294967295, never NaN.
+  uid: number;
+  euid: number;
+  gid: number;
+  egid: number;
+  auid: number;
+  exe: string;
+  comm: string;
+  /** Decoded; at most 128 args, 4096 bytes each, 32 KiB in all; invalid UTF-8 becomes U+FFFD. */
+  argv: string[];
+  argvTruncated: boolean;
+  /** The source could not get the command line (the process was already gone). */
+  argvMissing: boolean;
+  cwd: string;
+  /** audit: SYSCALL success=yes; a failed exec is still reported. Others: always true. */
+  success: boolean;
+  /** /proc/PID/cgroup read the moment the event arrived (8 KiB at most); null when gone. */
+  cgroup: string | null;
+  /** /proc/PID/stat starttime (clock ticks since boot) read at once; null when gone. */
+  startTime: bigint | null;
+  /** Targets of /proc/PID/fd/0 and fd/1 ("socket:[123]", "/dev/pts/0"…) when readable. */
+  stdio?: { stdin: string; stdout: string };
+  /** audit: the rule key on the record (ours, or that of another rule that matched first). */
+  auditKey?: string;
+}
+
+export type SourceNotice =
+  | { kind: 'loss'; count: number; where: 'kernel' | 'socket' | 'agent'; detail: string }
+  | { kind: 'rules-restored'; gapMs: number; detail: string }
+  | { kind: 'degraded'; detail: string };
+
+export interface ExecSourceStats {
+  received: number;
+  delivered: number;
+  lostKernel: number;
+  lostSocket: number;
+  lostAgent: number;
+  /** Execs received but not yet handed to onBatch. */
+  backlog: number;
+  rulesRestored: number;
+  /** audit: the kernel's own backlog at the last status read. */
+  kernelBacklog?: number;
+}
+
+export interface ExecSource {
+  readonly name: ExecSourceName;
+  /** What this source can and cannot see, a sentence for status/logs. */
+  readonly limits: string;
+  start(onBatch: (batch: ExecEvent[]) => void, onNotice: (n: SourceNotice) => void): Promise<void>;
+  /** Idempotent, safe without start; delivers what was already read before resolving. */
+  stop(): Promise<void>;
+  stats(): ExecSourceStats;
+}
+
+export interface ExecSourceOptions {
+  /** Default /proc; the host's /proc under a host root in a DaemonSet. */
+  procRoot?: string;
+  /** Default multicast: read alongside any auditd. unicast: become the audit daemon. */
+  auditMode?: 'multicast' | 'unicast';
+  /** Default 'nodewarden': the key on our audit rules, and how we recognise them. */
+  ruleKey?: string;
+  /** Poller scan interval, default 200 ms. */
+  pollIntervalMs?: number;
+  /** Execs held for JavaScript before new ones are dropped (counted), default 65,536. */
+  maxQueue?: number;
+}
+
+export const UNKNOWN_ID = 4294967295;
+export const DEFAULT_RULE_KEY = 'nodewarden';
+export const DEFAULT_MAX_QUEUE = 65536;

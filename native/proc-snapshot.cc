@@ -1,0 +1,169 @@
+// /proc reads for a just-reported exec. Plain open/read/close with fixed buffers: no stdio,
+// no allocation beyond appending to the record's arena.
+#include "proc-snapshot.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace nw {
+
+namespace {
+constexpr size_t kCgroupCap = 8 * 1024;
+
+uint32_t ParseU32(const char* p, const char** end) {
+  unsigned long v = strtoul(p, const_cast<char**>(end), 10);
+  return static_cast<uint32_t>(v);
+}
+}  // namespace
+
+ProcSnapshot::ProcSnapshot(std::string proc_root) : root_(std::move(proc_root)) {
+  // A trailing slash would only double up in the paths built below.
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+  if (root_.size() > 256) root_.resize(256);
+}
+
+void ProcSnapshot::Path(int32_t pid, const char* name) {
+  snprintf(path_, sizeof(path_), "%s/%d/%s", root_.c_str(), pid, name);
+}
+
+ssize_t ProcSnapshot::Read(int32_t pid, const char* name, size_t cap) {
+  Path(pid, name);
+  int fd = open(path_, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  if (cap > sizeof(scratch_)) cap = sizeof(scratch_);
+  size_t got = 0;
+  while (got < cap) {
+    ssize_t n = read(fd, scratch_ + got, cap - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // ESRCH on cmdline of a process that exited between open and read.
+      close(fd);
+      return got > 0 ? static_cast<ssize_t>(got) : -1;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  return static_cast<ssize_t>(got);
+}
+
+bool ProcSnapshot::Link(int32_t pid, const char* name, Span& out, ExecRecord& rec) {
+  Path(pid, name);
+  ssize_t n = readlink(path_, scratch_, 4096);
+  if (n < 0) return false;
+  out = rec.Put(scratch_, static_cast<size_t>(n));
+  return true;
+}
+
+void ProcSnapshot::ReadCgroup(int32_t pid, ExecRecord& rec) {
+  ssize_t n = Read(pid, "cgroup", kCgroupCap);
+  if (n >= 0) rec.cgroup = rec.Put(scratch_, static_cast<size_t>(n));
+}
+
+bool ProcSnapshot::ReadStat(int32_t pid, ExecRecord& rec, bool want_comm_ppid) {
+  ssize_t n = Read(pid, "stat", 1024);
+  if (n <= 0) return false;
+  scratch_[n] = '\0';
+  // comm may itself hold ')' or spaces: the fields resume after the LAST ')'.
+  char* open_paren = strchr(scratch_, '(');
+  char* close_paren = strrchr(scratch_, ')');
+  if (!open_paren || !close_paren || close_paren < open_paren) return false;
+  if (want_comm_ppid) {
+    rec.comm = rec.Put(open_paren + 1, static_cast<size_t>(close_paren - open_paren - 1));
+  }
+  // Field 3 (state) starts two bytes after ')'; starttime is field 22.
+  char* p = close_paren + 2;
+  if (close_paren + 2 >= scratch_ + n) return false;
+  last_state_ = *p;
+  int field = 3;
+  while (*p && field < 22) {
+    if (field == 4 && want_comm_ppid) rec.ppid = static_cast<int32_t>(strtol(p, nullptr, 10));
+    char* sp = strchr(p, ' ');
+    if (!sp) return false;
+    p = sp + 1;
+    field++;
+  }
+  if (field != 22) return false;
+  rec.start_time = strtoull(p, nullptr, 10);
+  rec.has_start_time = true;
+  return true;
+}
+
+void ProcSnapshot::ReadStatus(int32_t pid, ExecRecord& rec) {
+  ssize_t n = Read(pid, "status", 4096);
+  if (n <= 0) return;
+  scratch_[n] = '\0';
+  // "Uid:\treal\teffective\tsaved\tfs" and the same for Gid.
+  const char* u = strstr(scratch_, "\nUid:");
+  if (u) {
+    const char* p = u + 5;
+    rec.uid = ParseU32(p, &p);
+    rec.euid = ParseU32(p, &p);
+  }
+  const char* g = strstr(scratch_, "\nGid:");
+  if (g) {
+    const char* p = g + 5;
+    rec.gid = ParseU32(p, &p);
+    rec.egid = ParseU32(p, &p);
+  }
+}
+
+void ProcSnapshot::DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec) {
+  // An exited (zombie) process reports the root cgroup, which would pin a container's exec
+  // on the host. cgroup is read before stat, so a live state in stat vouches for it.
+  if (!stat_ok || last_state_ == 'Z' || last_state_ == 'X' || last_state_ == 'x') {
+    rec.cgroup = Span();
+  }
+}
+
+void ProcSnapshot::AddContext(int32_t pid, ExecRecord& rec) {
+  ReadCgroup(pid, rec);
+  bool stat_ok = ReadStat(pid, rec, false);
+  DropCgroupUnlessAlive(stat_ok, rec);
+  Link(pid, "fd/0", rec.stdin_link, rec);
+  Link(pid, "fd/1", rec.stdout_link, rec);
+}
+
+bool ProcSnapshot::ReadAll(int32_t pid, ExecBuilder& b) {
+  ExecRecord& rec = b.rec;
+  rec.pid = pid;
+  // cmdline first: it is what vanishes with the process and what matters most.
+  ssize_t n = Read(pid, "cmdline", sizeof(scratch_));
+  bool have_cmdline = n > 0;
+  if (have_cmdline) {
+    if (static_cast<size_t>(n) == sizeof(scratch_)) rec.argv_truncated = true;
+    size_t start = 0;
+    int32_t index = 0;
+    // Arguments are NUL-terminated; a final one without NUL (setproctitle) still counts.
+    for (size_t i = 0; i <= static_cast<size_t>(n); i++) {
+      if (i == static_cast<size_t>(n) || scratch_[i] == '\0') {
+        if (i == static_cast<size_t>(n) && i == start) break;
+        if (!b.BeginArg(index++)) break;
+        b.AppendArg(scratch_ + start, i - start);
+        start = i + 1;
+      }
+    }
+  }
+  ReadCgroup(pid, rec);
+  bool alive = ReadStat(pid, rec, true);
+  DropCgroupUnlessAlive(alive, rec);
+  ReadStatus(pid, rec);
+  ssize_t l = Read(pid, "loginuid", 32);
+  if (l > 0) {
+    scratch_[l] = '\0';
+    rec.auid = static_cast<uint32_t>(strtoul(scratch_, nullptr, 10));
+  }
+  Link(pid, "exe", rec.exe, rec);
+  Link(pid, "cwd", rec.cwd, rec);
+  Link(pid, "fd/0", rec.stdin_link, rec);
+  Link(pid, "fd/1", rec.stdout_link, rec);
+  if (!have_cmdline) rec.argv_missing = true;
+  return alive && have_cmdline;
+}
+
+}  // namespace nw

@@ -1,0 +1,41 @@
+// Reads what /proc still knows about a process the instant its exec is reported: cgroup,
+// start time, stdio links and, for the connector, the whole identity. Runs on a reader
+// thread; every read is bounded and a vanished process simply leaves fields unset.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "exec-record.h"
+
+namespace nw {
+
+class ProcSnapshot {
+ public:
+  explicit ProcSnapshot(std::string proc_root);
+
+  // What audit does not carry: cgroup, start time, fd 0/1 links.
+  void AddContext(int32_t pid, ExecRecord& rec);
+  // Everything, for sources whose event carries only a pid. Returns false when the process
+  // was already gone (argv_missing is then set).
+  bool ReadAll(int32_t pid, ExecBuilder& b);
+
+ private:
+  // Reads up to cap bytes of root/pid/name into scratch_; -1 when it cannot be opened.
+  ssize_t Read(int32_t pid, const char* name, size_t cap);
+  bool Link(int32_t pid, const char* name, Span& out, ExecRecord& rec);
+  bool ReadStat(int32_t pid, ExecRecord& rec, bool want_comm_ppid);
+  void ReadStatus(int32_t pid, ExecRecord& rec);
+  void ReadCgroup(int32_t pid, ExecRecord& rec);
+  void DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec);
+  void Path(int32_t pid, const char* name);
+
+  std::string root_;
+  char last_state_ = '?';  // field 3 of the last stat read
+  char path_[512];
+  // Big enough for the argv bound plus one byte to notice there was more.
+  char scratch_[32 * 1024 + 1];
+};
+
+}  // namespace nw

@@ -1,0 +1,162 @@
+// Shared pieces for the exec-source tests and the exec-capture benchmark: a collector for
+// events and notices, real exec loops run by /bin/sh (so Node is not the bottleneck), and
+// audit rule housekeeping (rules are machine-wide: whatever a test adds, it removes).
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import type { ExecEvent, SourceNotice } from '../../../../collectors/process/sources/exec-source.js';
+import type { NativeAddon } from '../../../../collectors/process/sources/native.js';
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+let keyCounter = 0;
+/** A rule key no other test (or concurrent run) uses. */
+export function uniqueKey(prefix = 'nwt'): string {
+  keyCounter++;
+  return `${prefix}-${process.pid}-${keyCounter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export function tempDir(prefix = 'nw-exec-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+/** A private copy of /bin/true, so its execs are recognisable by exe. */
+export function copyTrue(dir: string, name = 'nw-true'): string {
+  const to = path.join(dir, name);
+  copyFileSync('/bin/true', to);
+  chmodSync(to, 0o755);
+  return to;
+}
+
+export interface Collector {
+  events: ExecEvent[];
+  notices: SourceNotice[];
+  batches: number;
+  onBatch: (batch: ExecEvent[]) => void;
+  onNotice: (n: SourceNotice) => void;
+  /** Resolves with the first event matching, or rejects after timeoutMs. */
+  waitForEvent(pred: (e: ExecEvent) => boolean, timeoutMs?: number): Promise<ExecEvent>;
+  waitForNotice(pred: (n: SourceNotice) => boolean, timeoutMs?: number): Promise<SourceNotice>;
+  /** Resolves once pred holds over all events, checked as batches arrive. */
+  waitUntil(pred: () => boolean, timeoutMs?: number): Promise<boolean>;
+}
+
+export function collector(): Collector {
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  const c: Collector = {
+    events: [],
+    notices: [],
+    batches: 0,
+    onBatch(batch) {
+      c.batches++;
+      for (const e of batch) c.events.push(e);
+      wake();
+    },
+    onNotice(n) {
+      c.notices.push(n);
+      wake();
+    },
+    waitForEvent(pred, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = c.events.find(pred);
+          if (!found) return;
+          done();
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no matching exec event within ${timeoutMs} ms (${c.events.length} seen)`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    waitForNotice(pred, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = c.notices.find(pred);
+          if (!found) return;
+          done();
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no matching notice within ${timeoutMs} ms: ${JSON.stringify(c.notices)}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    waitUntil(pred, timeoutMs = 10_000) {
+      return new Promise((resolve) => {
+        const check = () => {
+          if (!pred()) return;
+          done();
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          done();
+          resolve(false);
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+  return c;
+}
+
+export interface ShellRun {
+  pid: number;
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** Runs a script under /bin/sh; `pid` is the shell's, parent of the commands it execs. */
+export function runShell(script: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ShellRun {
+  const child = spawn('/bin/sh', ['-c', script], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { pid: child.pid!, done };
+}
+
+/** Rules carrying key (as the kernel lists them). */
+export function rulesWithKey(addon: NativeAddon, key: string) {
+  return addon.auditListRules().filter((r) => r.key === key);
+}
+
+/** Deletes every rule carrying key; never touches other keys. */
+export function removeRulesWithKey(addon: NativeAddon, key: string): void {
+  for (const r of rulesWithKey(addon, key)) {
+    try {
+      addon.auditDelRule(r.raw);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
