@@ -64,6 +64,7 @@ export interface Pod {
   namespace: string;
   containerName: string;
   sandboxConfig: runtime.v1.PodSandboxConfig.$Properties;
+  containerConfig: runtime.v1.ContainerConfig.$Properties;
 }
 
 export interface CtrRunSpec {
@@ -247,7 +248,17 @@ export class NodeBox {
     };
     const containerId = await this.cri.createContainer(sandboxId, config, sandboxConfig);
     await this.cri.startContainer(containerId);
-    return { sandboxId, containerId, uid, name: spec.name, namespace, containerName, sandboxConfig };
+    return { sandboxId, containerId, uid, name: spec.name, namespace, containerName, sandboxConfig, containerConfig: config };
+  }
+
+  /** What the kubelet does when a container dies: a new container (new id, next attempt) in the same sandbox. */
+  async restartContainer(pod: Pod): Promise<Pod> {
+    await this.cri.stopContainer(pod.containerId, 0);
+    const attempt = (pod.containerConfig.metadata?.attempt ?? 0) + 1;
+    const config = { ...pod.containerConfig, metadata: { name: pod.containerName, attempt }, logPath: `${pod.containerName}/${attempt}.log` };
+    const containerId = await this.cri.createContainer(pod.sandboxId, config, pod.sandboxConfig);
+    await this.cri.startContainer(containerId);
+    return { ...pod, containerId, containerConfig: config };
   }
 
   async stopPod(pod: Pick<Pod, 'sandboxId'>): Promise<void> {
