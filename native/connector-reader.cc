@@ -40,7 +40,7 @@ class ConnectorReader final : public Reader {
     addr.nl_groups = CN_IDX_PROC;
     if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
       int e = errno;
-      *what = "cannot join the process connector group (needs CAP_NET_ADMIN, host network)";
+      *what = "cannot join the process connector group (CAP_NET_ADMIN before Linux 6.6; host network)";
       Close();
       return -e;
     }

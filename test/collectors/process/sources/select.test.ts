@@ -1,0 +1,74 @@
+// Source selection: the preferred source when it works, the fallback order otherwise, and a
+// clear reason for every source passed over.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import t from 'tap';
+
+import { loadNative } from '../../../../collectors/process/sources/native.js';
+import { openExecSource } from '../../../../collectors/process/sources/select.js';
+import { repoRoot } from '../../../helpers/paths.js';
+import { isRoot, uniqueKey } from './exec-fixtures.js';
+
+const loaded = loadNative();
+const rootSkip = !isRoot ? 'needs root' : 'error' in loaded ? `native addon not built: ${loaded.error.message}` : false;
+
+t.test('as root, audit is chosen first with nothing skipped', { skip: rootSkip }, async (t) => {
+  const { source, skipped } = await openExecSource({ ruleKey: uniqueKey() });
+  t.equal(source.name, 'audit');
+  t.same(skipped, []);
+  t.match(source.limits, /full command line/);
+});
+
+t.test("preferred 'connector' returns the connector", { skip: rootSkip }, async (t) => {
+  const { source, skipped } = await openExecSource({}, 'connector');
+  t.equal(source.name, 'connector');
+  t.same(skipped, []);
+});
+
+t.test("preferred 'poller' returns the poller", async (t) => {
+  const { source } = await openExecSource({}, 'poller');
+  t.equal(source.name, 'poller');
+});
+
+t.test('a locked audit configuration falls back to the connector, saying why', { skip: rootSkip }, async (t) => {
+  const addon = 'addon' in loaded ? loaded.addon : undefined;
+  const { source, skipped } = await openExecSource({ ruleKey: uniqueKey() }, undefined, {
+    audit: { readStatus: () => ({ ...addon!.auditStatus(), enabled: 2 }) },
+  });
+  t.equal(source.name, 'connector');
+  t.equal(skipped.length, 1);
+  t.equal(skipped[0]!.name, 'audit');
+  t.match(skipped[0]!.reason, /locked \(enabled 2\) until reboot/);
+});
+
+t.test('unicast mode is skipped while another audit daemon is registered', { skip: rootSkip }, async (t) => {
+  const addon = 'addon' in loaded ? loaded.addon : undefined;
+  const { source, skipped } = await openExecSource({ auditMode: 'unicast' }, undefined, {
+    audit: { readStatus: () => ({ ...addon!.auditStatus(), pid: 1 }) },
+  });
+  t.equal(source.name, 'connector');
+  t.match(skipped[0], { name: 'audit', reason: /audit daemon \(pid 1\) is registered/ });
+});
+
+t.test('not root: audit is skipped with a reason naming the missing privilege', { skip: !isRoot ? 'runs a child as nobody, which needs root' : false }, async (t) => {
+  const selectJs = path.join(repoRoot, 'dist', 'collectors', 'process', 'sources', 'select.js');
+  const script = `import { openExecSource } from ${JSON.stringify(selectJs)};
+    const r = await openExecSource({});
+    console.log(JSON.stringify({ name: r.source.name, skipped: r.skipped }));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.equal(code, 0, err);
+  const r = JSON.parse(out) as { name: string; skipped: { name: string; reason: string }[] };
+  t.match(r.skipped[0], { name: 'audit', reason: /not permitted to control kernel audit \(needs root/ });
+  // Kernels since 6.6 let any user listen to the process connector; older ones need
+  // CAP_NET_ADMIN, and then the poller is what is left.
+  if (r.name === 'connector') t.equal(r.skipped.length, 1);
+  else {
+    t.equal(r.name, 'poller');
+    t.match(r.skipped[1], { name: 'connector', reason: /not permitted to listen to the process connector/ });
+  }
+});
