@@ -143,7 +143,7 @@ export class HostView {
    * kernel enters the container's root and its symlinks stay inside that root.
    */
   private async route(hostPath: string): Promise<{ fs: HostFs; rel: string }> {
-    if (!hostPath.startsWith('/proc/')) return { fs: this.fs, rel: hostPath };
+    if (hostPath !== '/proc' && !hostPath.startsWith('/proc/')) return { fs: this.fs, rel: hostPath };
     const m = /^\/proc\/(\d+)\/root(\/.*)?$/.exec(hostPath);
     if (m && (await this.procfs())) {
       const pid = m[1]!;

@@ -150,7 +150,7 @@ async function buildKubeletConfig(view: HostView, d: KubeletDiscovery): Promise<
     const value = convertFlag(spec.type, raw);
     const origin = `--${spec.flag}=${raw} ${argsWhere}`;
     if (value === undefined) {
-      return { ok: false, error: `--${spec.flag}=${raw} ${argsWhere} is not a valid ${typeName(spec.type)}` };
+      return { ok: false, error: `--${spec.flag}=${raw} ${argsWhere} is not ${typeName(spec.type)}` };
     }
     return { ok: true, setting: { value, source: 'flag', origin } };
   };
@@ -165,7 +165,7 @@ async function buildKubeletConfig(view: HostView, d: KubeletDiscovery): Promise<
       if (raw === undefined || raw === null) continue;
       const value = convertFile(spec.type, raw);
       if (value === undefined) {
-        return { ok: false, error: `${spec.field} in ${layer.label} is ${describeValue(raw)}, not a ${typeName(spec.type)}` };
+        return { ok: false, error: `${spec.field} in ${layer.label} is ${describeValue(raw)}, not ${typeName(spec.type)}` };
       }
       const normal = normaliseFileValue(key, value);
       if (normal === undefined) continue; // a value the kubelet treats as unset
@@ -268,5 +268,5 @@ function convertFile(type: FieldType, raw: unknown): unknown {
 }
 
 function typeName(type: FieldType): string {
-  return { bool: 'boolean', int: 'integer', duration: 'duration', stringList: 'list of strings', string: 'string' }[type];
+  return { bool: 'a boolean', int: 'an integer', duration: 'a duration', stringList: 'a list of strings', string: 'a string' }[type];
 }
