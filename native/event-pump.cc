@@ -75,6 +75,14 @@ Napi::Object ToJs(Napi::Env env, const ExecRecord& r) {
   return o;
 }
 
+// During environment teardown, Node still drains queued calls but refuses property sets
+// (NAPI_PREAMBLE), and node-addon-api would make that refusal fatal. Probe with a raw call.
+bool CanCallIntoJs(napi_env env) {
+  napi_value probe;
+  if (napi_create_object(env, &probe) != napi_ok) return false;
+  return napi_set_named_property(env, probe, "p", probe) == napi_ok;
+}
+
 }  // namespace
 
 void Pump::Push(ExecRecord& rec, uint64_t now) {
@@ -146,7 +154,7 @@ void Pump::Flush() {
 void Pump::Deliver(Napi::Env env, Napi::Function cb, Batch* batch) {
   std::unique_ptr<Batch> own(batch);
   size_t n = batch->events.size();
-  if (env != nullptr && cb != nullptr) {
+  if (env != nullptr && cb != nullptr && CanCallIntoJs(env)) {
     Napi::HandleScope scope(env);
     Napi::Array events = Napi::Array::New(env, n);
     for (size_t i = 0; i < n; i++) events.Set(static_cast<uint32_t>(i), ToJs(env, batch->events[i]));

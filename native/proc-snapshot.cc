@@ -14,6 +14,7 @@ namespace nw {
 
 namespace {
 constexpr size_t kCgroupCap = 8 * 1024;
+constexpr unsigned long kPfExiting = 0x00000004;  // task flags (stat field 9): in do_exit
 
 uint32_t ParseU32(const char* p, const char** end) {
   unsigned long v = strtoul(p, const_cast<char**>(end), 10);
@@ -80,9 +81,11 @@ bool ProcSnapshot::ReadStat(int32_t pid, ExecRecord& rec, bool want_comm_ppid) {
   char* p = close_paren + 2;
   if (close_paren + 2 >= scratch_ + n) return false;
   last_state_ = *p;
+  last_exiting_ = false;
   int field = 3;
   while (*p && field < 22) {
     if (field == 4 && want_comm_ppid) rec.ppid = static_cast<int32_t>(strtol(p, nullptr, 10));
+    if (field == 9) last_exiting_ = (strtoul(p, nullptr, 10) & kPfExiting) != 0;
     char* sp = strchr(p, ' ');
     if (!sp) return false;
     p = sp + 1;
@@ -114,9 +117,10 @@ void ProcSnapshot::ReadStatus(int32_t pid, ExecRecord& rec) {
 }
 
 void ProcSnapshot::DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec) {
-  // An exited (zombie) process reports the root cgroup, which would pin a container's exec
-  // on the host. cgroup is read before stat, so a live state in stat vouches for it.
-  if (!stat_ok || last_state_ == 'Z' || last_state_ == 'X' || last_state_ == 'x') {
+  // An exiting process (PF_EXITING, then zombie) may already report the root cgroup, which
+  // would pin a container's exec on the host. cgroup is read before stat, so a stat showing
+  // the process not yet exiting vouches for it.
+  if (!stat_ok || last_exiting_ || last_state_ == 'Z' || last_state_ == 'X' || last_state_ == 'x') {
     rec.cgroup = Span();
   }
 }

@@ -32,7 +32,8 @@ class ProcSnapshot {
   void Path(int32_t pid, const char* name);
 
   std::string root_;
-  char last_state_ = '?';  // field 3 of the last stat read
+  char last_state_ = '?';       // field 3 of the last stat read
+  bool last_exiting_ = false;   // PF_EXITING in field 9 of the last stat read
   char path_[512];
   // Big enough for the argv bound plus one byte to notice there was more.
   char scratch_[32 * 1024 + 1];

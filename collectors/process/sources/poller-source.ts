@@ -55,8 +55,12 @@ interface StatFields {
   state: string;
   comm: string;
   ppid: number;
+  /** Task flags (field 9); PF_EXITING (0x4) once the process is on its way out. */
+  flags: number;
   startTime: bigint;
 }
+
+const PF_EXITING = 0x4;
 
 /** Parses /proc/PID/stat; comm may hold spaces or ')', so fields resume after the last ')'. */
 export function parseStat(text: string): StatFields | null {
@@ -66,7 +70,13 @@ export function parseStat(text: string): StatFields | null {
   const rest = text.slice(close + 2).split(' ');
   // rest[0] is field 3 (state); starttime is field 22.
   if (rest.length < 20) return null;
-  return { state: rest[0]!, comm: text.slice(open + 1, close), ppid: Number(rest[1]), startTime: BigInt(rest[19]!) };
+  return {
+    state: rest[0]!,
+    comm: text.slice(open + 1, close),
+    ppid: Number(rest[1]),
+    flags: Number(rest[6]),
+    startTime: BigInt(rest[19]!),
+  };
 }
 
 export class PollerSource implements ExecSource {
@@ -228,8 +238,9 @@ export class PollerSource implements ExecSource {
     const loginuid = Number(this.tryRead(pid, 'loginuid')?.toString('latin1'));
     const stdin = this.tryLink(pid, 'fd/0');
     const stdout = this.tryLink(pid, 'fd/1');
-    // A zombie reports the root cgroup: cgroup was read before stat, so a live stat vouches.
-    const alive = stat.state !== 'Z' && stat.state !== 'X';
+    // An exiting process may already report the root cgroup: cgroup was read before stat, so
+    // a stat showing it not yet exiting vouches for it.
+    const alive = stat.state !== 'Z' && stat.state !== 'X' && (stat.flags & PF_EXITING) === 0;
     const ev: ExecEvent = {
       source: 'poller',
       timeUnixNano: now,

@@ -65,8 +65,8 @@ t.test('boundArgv enforces 128 args, 4096 bytes each, 32 KiB in all, and replace
   t.same(boundArgv(Buffer.from([0x61, 0xff, 0x62, 0])).argv, ['a\uFFFDb']);
 });
 
-t.test('parseStat reads state, comm with spaces and parentheses, ppid and start time', async (t) => {
+t.test('parseStat reads state, comm with spaces and parentheses, ppid, flags and start time', async (t) => {
   const line = '123 (a) b (c)) S 45 123 123 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1 2 3';
-  t.same(parseStat(line), { state: 'S', comm: 'a) b (c)', ppid: 45, startTime: 98765n });
+  t.same(parseStat(line), { state: 'S', comm: 'a) b (c)', ppid: 45, flags: 4194560, startTime: 98765n });
   t.equal(parseStat('garbage'), null);
 });
