@@ -66,10 +66,18 @@ export const DEFAULT_PRIVILEGED_NAMESPACES = [
 
 const PSS = 'https://kubernetes.io/docs/concepts/security/pod-security-standards/';
 
+/** Compiled globs; patterns come from config, so the cache stays as small as the allow-list. */
+const globCache = new Map<string, RegExp>();
+
 function glob(pattern: string, s: string): boolean {
-  let re = '^';
-  for (const ch of pattern) re += ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\/]/g, '\\$&');
-  return new RegExp(re + '$').test(s);
+  let re = globCache.get(pattern);
+  if (!re) {
+    let src = '^';
+    for (const ch of pattern) src += ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\/]/g, '\\$&');
+    re = new RegExp(src + '$');
+    if (globCache.size < 4096) globCache.set(pattern, re);
+  }
+  return re.test(s);
 }
 
 /** Whether a pod's container is on the allow-list of expected privilege. */

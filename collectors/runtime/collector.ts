@@ -22,7 +22,7 @@ import { FindingLifecycle } from '../../rules/lifecycle.js';
 import { type CheckConfig, containerFindings, runtimeStatusFindings, socketFindings, unavailableFinding } from './checks.js';
 import { type ContainerEventStream, CriClient, CriErrorReason, isCriError } from './cri-client.js';
 import type { RuntimeConfig } from './factory.js';
-import { Inventory } from './inventory.js';
+import { type ContainerRecord, Inventory } from './inventory.js';
 import { findRuntimeSocket, statSocket, type ResolvedSocket } from './socket.js';
 import { takeSnapshot } from './snapshot.js';
 
@@ -84,6 +84,7 @@ export class RuntimeCollector implements Collector {
   private eventsSupported: boolean | undefined;
   private eventFailures = 0;
   private eventTimer: NodeJS.Timeout | null = null;
+  private findingsMemo = new Map<string, MemoEntry>();
 
   constructor(
     private readonly config: RuntimeConfig,
@@ -218,7 +219,17 @@ export class RuntimeCollector implements Collector {
       const sockStat = this.socket ? await statSocket(this.hostFs, this.socket.hostPath) : null;
       const nodeFindings = [...runtimeStatusFindings(conditions, cfg), ...socketFindings(sockStat, cfg)];
       const containerFs: Finding[] = [];
-      for (const c of snap.containers) containerFs.push(...containerFindings(c, cfg));
+      const memo = new Map<string, MemoEntry>();
+      for (const c of snap.containers) {
+        // A container's findings change only when its facts do: reuse them across refreshes
+        // (the checks are half the cost of a steady-state refresh otherwise).
+        const prev = this.findingsMemo.get(c.id);
+        const fresh = prev && prev.security === c.security && prev.state === c.state && prev.pid === c.pid && prev.runtimeName === cfg.runtimeName;
+        const entry = fresh ? prev : { security: c.security, state: c.state, pid: c.pid, runtimeName: cfg.runtimeName, findings: containerFindings(c, cfg) };
+        memo.set(c.id, entry);
+        containerFs.push(...entry.findings);
+      }
+      this.findingsMemo = memo;
 
       const wasReachable = this.reachable;
       this.reachable = true;
@@ -330,3 +341,11 @@ export class RuntimeCollector implements Collector {
 }
 
 class NoSocketError extends Error {}
+
+interface MemoEntry {
+  security: ContainerRecord['security'];
+  state: ContainerRecord['state'];
+  pid: number;
+  runtimeName: string;
+  findings: Finding[];
+}

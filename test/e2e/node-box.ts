@@ -251,6 +251,17 @@ export class NodeBox {
     return { sandboxId, containerId, uid, name: spec.name, namespace, containerName, sandboxConfig, containerConfig: config };
   }
 
+  /** Another container in an existing pod (same security settings), as a multi-container pod has. */
+  async addContainer(pod: Pod, containerName: string): Promise<string> {
+    await fsp.mkdir(path.join(pod.sandboxConfig.logDirectory ?? this.dir, containerName), { recursive: true });
+    const labels = { ...(pod.containerConfig.labels ?? {}) };
+    if ('io.kubernetes.container.name' in labels) labels['io.kubernetes.container.name'] = containerName;
+    const config = { ...pod.containerConfig, metadata: { name: containerName, attempt: 0 }, labels, logPath: `${containerName}/0.log` };
+    const id = await this.cri.createContainer(pod.sandboxId, config, pod.sandboxConfig);
+    await this.cri.startContainer(id);
+    return id;
+  }
+
   /** What the kubelet does when a container dies: a new container (new id, next attempt) in the same sandbox. */
   async restartContainer(pod: Pod): Promise<Pod> {
     await this.cri.stopContainer(pod.containerId, 0);
