@@ -11,6 +11,7 @@ import { loadYamlMapping, getPath, describeValue } from './yaml-file.js';
 import { lastFlag } from './flags.js';
 import { fileInfo } from './file-rule.js';
 import { walkPki, PKI_DIR } from './pki.js';
+import { ContentCache } from './content-cache.js';
 
 const DEFAULT_CERT_DIR = '/var/lib/kubelet/pki';
 const CONTROL_PLANE_KUBECONFIGS = [
@@ -23,17 +24,24 @@ const DAY_MS = 86_400_000;
 
 type CertsOutcome = { kind: 'ok'; certs: X509Certificate[] } | { kind: 'missing' } | { kind: 'error'; message: string };
 
+/** Parsed certificates by PEM block: a control plane has a dozen, re-read on every evaluation. */
+const parsed = new ContentCache<X509Certificate | string>(512, 64 * 1024);
+
 /** Every PEM certificate block in a text; a key in the same file (kubelet-client-current.pem) is skipped. */
 export function parsePemCertificates(text: string, label: string): CertsOutcome {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
   if (!blocks) return { kind: 'error', message: `${label} is not a PEM certificate (no BEGIN CERTIFICATE block)` };
   const certs: X509Certificate[] = [];
   for (const block of blocks) {
-    try {
-      certs.push(new X509Certificate(block));
-    } catch (err) {
-      return { kind: 'error', message: `${label} holds a certificate that cannot be parsed: ${(err as Error).message}` };
-    }
+    const cert = parsed.get(block, () => {
+      try {
+        return new X509Certificate(block);
+      } catch (err) {
+        return (err as Error).message;
+      }
+    });
+    if (typeof cert === 'string') return { kind: 'error', message: `${label} holds a certificate that cannot be parsed: ${cert}` };
+    certs.push(cert);
   }
   return { kind: 'ok', certs };
 }

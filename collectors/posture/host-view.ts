@@ -7,6 +7,7 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stats } from 'node:fs';
 import { HostFs, DEFAULT_MAX_READ_BYTES } from '../host/host-fs.js';
+import { EvaluationFs } from './evaluation-fs.js';
 import { describeError, isNwError } from '../../daemon/errors.js';
 
 /** statfs f_type of procfs: only a real procfs gets the kernel's /proc/<pid>/root magic link. */
@@ -34,8 +35,9 @@ export class HostView {
   private readonly derived = new Map<string, Promise<unknown>>();
 
   constructor(fs: HostFs, procFs: HostFs = fs) {
-    this.fs = fs;
-    this.procFs = procFs;
+    // Same roots, with resolution memoised for this evaluation only.
+    this.fs = new EvaluationFs(fs.root);
+    this.procFs = procFs === fs ? this.fs : new EvaluationFs(procFs.root);
   }
 
   /**
@@ -149,7 +151,7 @@ export class HostView {
       const pid = m[1]!;
       let fs = this.containerRoots.get(pid);
       if (!fs) {
-        fs = new HostFs(path.join(this.procFs.root, 'proc', pid, 'root'));
+        fs = new EvaluationFs(path.join(this.procFs.root, 'proc', pid, 'root'));
         this.containerRoots.set(pid, fs);
       }
       return { fs, rel: m[2] ?? '/' };

@@ -4,6 +4,10 @@
 
 import { parse } from 'yaml';
 import type { HostView } from './host-view.js';
+import { ContentCache } from './content-cache.js';
+
+/** Parsed documents by text (read-only to every caller), or the parser's message. */
+const parsedTexts = new ContentCache<{ data: unknown } | { error: string }>(64, 256 * 1024);
 
 export type YamlOutcome =
   | { kind: 'ok'; data: Record<string, unknown> }
@@ -18,14 +22,16 @@ export function loadYamlMapping(view: HostView, hostPath: string, what: string):
       const message = read.message.includes(hostPath) ? read.message : `${hostPath}: ${read.message}`;
       return { kind: 'error', message: `cannot read ${what} ${hostPath} (${message})` };
     }
-    let data: unknown;
-    try {
-      // maxAliasCount bounds alias expansion, so a "billion laughs" file cannot blow up memory.
-      data = parse(read.text, { prettyErrors: true, maxAliasCount: 100, uniqueKeys: false });
-    } catch (err) {
-      const first = String((err as Error).message).split('\n')[0];
-      return { kind: 'error', message: `${what} ${hostPath} is not valid YAML: ${first}` };
-    }
+    const out = parsedTexts.get(read.text, () => {
+      try {
+        // maxAliasCount bounds alias expansion, so a "billion laughs" file cannot blow up memory.
+        return { data: parse(read.text, { prettyErrors: true, maxAliasCount: 100, uniqueKeys: false }) as unknown };
+      } catch (err) {
+        return { error: String((err as Error).message).split('\n')[0]! };
+      }
+    });
+    if ('error' in out) return { kind: 'error', message: `${what} ${hostPath} is not valid YAML: ${out.error}` };
+    let data = out.data;
     if (data === null || data === undefined) data = {};
     if (typeof data !== 'object' || Array.isArray(data)) {
       return { kind: 'error', message: `${what} ${hostPath} is not a YAML mapping (found ${describeValue(data)})` };
