@@ -57,8 +57,14 @@ export class HostView {
     return this.procIsReal;
   }
 
-  /** Remember a host path (and its directory) as worth watching. */
+  /**
+   * Remember a host path (and its directory) as worth watching. Files inside a container
+   * (/proc/<pid>/root/...) are left out: only the kernel's magic link reaches them, a watcher
+   * resolving the path through HostFs would land on the host's own file, and they change
+   * with the pid anyway; the collector's periodic evaluation covers them.
+   */
   watch(hostPath: string): void {
+    if (hostPath === '/proc' || hostPath.startsWith('/proc/')) return;
     this.watched.add(hostPath);
     const dir = path.posix.dirname(hostPath);
     if (dir !== hostPath) this.watched.add(dir);

@@ -171,3 +171,9 @@ t.test('remediation names the file and the kubelet config concerned', async (t) 
   t.equal(byId(e, '4.1.5')[0]!.remediation, 'Run chmod 600 /etc/kubernetes/kubelet.conf on the node.');
   t.match(byId(e, '4.2.4')[0]!.remediation, 'Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml');
 });
+
+t.test('files inside a container (/proc/<pid>/root/...) are not offered for watching', async (t) => {
+  const { e } = await evaluateFixture(t, 'hardened-worker');
+  t.same(e.watch.filter((p) => p.startsWith('/proc')), []);
+  t.ok(e.watch.includes('/etc/kubernetes/pki/ca.crt'));
+});
