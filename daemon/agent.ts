@@ -17,7 +17,7 @@ import { droppedCounter, shipperMetrics } from './metrics.js';
 import { startHttp, type HttpEndpoint } from './http.js';
 import { NwError, describeError } from './errors.js';
 import type { Collector, CollectorContext, FindingSink } from '../collectors/collector.js';
-import { collectorFactories } from '../collectors/index.js';
+import { collectorFactories, splitEnabled } from '../collectors/index.js';
 import { NodeFacts } from '../collectors/node-facts.js';
 import { VERSION } from './version.js';
 
@@ -88,9 +88,14 @@ export class Agent {
     const errors: string[] = [];
     const chosen: { create: () => Collector }[] = [];
     for (const [type, factory] of collectorFactories()) {
-      const r = factory.validate(cfg.agent.collectors[type] ?? {});
+      const { enabled, rest } = splitEnabled(cfg.agent.collectors[type]);
+      if (typeof enabled !== 'boolean') {
+        errors.push(`agent.collectors.${type}.enabled: expected true or false`);
+        continue;
+      }
+      const r = factory.validate(rest);
       if (!r.ok) errors.push(...r.errors.map((e) => `agent.collectors.${type}.${e}`));
-      else if (r.config.enabled) {
+      else if (enabled) {
         const ctx: CollectorContext = {
           hostRoot: cfg.hostRoot, stateDir: cfg.stateDir, node: cfg.node, sink: this.emitter,
           logger: this.logger.child({ component: type }), metrics: this.registry, facts: this.facts,

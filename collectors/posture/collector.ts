@@ -1,14 +1,15 @@
-// The posture collector: runs the node's CIS checks (evaluate.ts) at start, whenever a watched
-// file or directory changes (chokidar, debounced), and periodically as a safety net (a kubelet
+// The posture collector: runs the node's CIS checks (evaluate.ts) at start, whenever anything in
+// a watched directory changes (inotify, debounced), and periodically as a safety net (a kubelet
 // restarted with other flags shows only in /proc, which cannot be watched). Results go through
 // the finding lifecycle: a failing check opens once, resolves once, and is never repeated.
 
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import chokidar, { type FSWatcher } from 'chokidar';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
 import type { Finding } from '../finding.js';
 import { HostFs } from '../host/host-fs.js';
+import { DirWatcher } from '../host/dir-watcher.js';
 import { FindingLifecycle } from '../../rules/lifecycle.js';
 import { describeError } from '../../daemon/errors.js';
 import { evaluateNode } from './evaluate.js';
@@ -53,8 +54,7 @@ export class PostureCollector implements Collector {
   readonly name = 'posture';
   private readonly fs: HostFs;
   private readonly lifecycle: FindingLifecycle;
-  private watcher: FSWatcher | null = null;
-  private watched = new Set<string>();
+  private watcher: DirWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -158,27 +158,28 @@ export class PostureCollector implements Collector {
   }
 
   private async updateWatches(hostPaths: string[]): Promise<void> {
-    // chokidar is given real paths under the host root; symlinks were resolved inside the root.
-    const wanted = new Set<string>();
-    for (const p of hostPaths) wanted.add(await this.fs.resolve(p));
-    if (!this.watcher) {
-      this.watcher = chokidar.watch([...wanted], { ignoreInitial: true, depth: 0, persistent: false });
-      this.watcher.on('all', () => this.schedule('file change'));
-      this.watcher.on('error', (err) => this.ctx.logger.warn({ err: describeError(err) }, 'A posture file watch failed; the periodic scan still covers it.'));
-    } else {
-      const add = [...wanted].filter((p) => !this.watched.has(p));
-      const remove = [...this.watched].filter((p) => !wanted.has(p));
-      if (add.length) this.watcher.add(add);
-      if (remove.length) this.watcher.unwatch(remove);
+    // Watch the directory of every path (and every directory named), under the host root with
+    // symlinks resolved inside it. A directory that does not exist yet is covered by its nearest
+    // existing ancestor, so its creation is seen too.
+    const dirs = new Set<string>();
+    for (const p of hostPaths) {
+      const real = await this.fs.resolve(p);
+      let dir = isDirectory(real) ? real : path.dirname(real);
+      while (dir.length > this.fs.root.length && !existsSync(dir)) dir = path.dirname(dir);
+      dirs.add(dir);
     }
-    this.watched = wanted;
+    this.watcher ??= new DirWatcher(
+      () => this.schedule('file change'),
+      (dir, err) => this.ctx.logger.debug({ dir, err: describeError(err) }, 'A posture directory watch ended; the next evaluation sets it again.'),
+    );
+    this.watcher.set(dirs);
   }
 
   status(): CollectorStatus {
     if (this.lastError) return { name: this.name, healthy: false, detail: `the last evaluation failed: ${this.lastError}` };
     if (!this.last) return { name: this.name, healthy: false, detail: 'no evaluation yet' };
     const failing = this.last.results.filter((r) => FAILING.has(r.status)).length;
-    return { name: this.name, healthy: true, detail: `${this.last.results.length} checks, ${failing} failing, ${this.watched.size} paths watched` };
+    return { name: this.name, healthy: true, detail: `${this.last.results.length} checks, ${failing} failing, ${this.watcher?.size ?? 0} directories watched` };
   }
 
   async stop(): Promise<void> {
@@ -188,7 +189,15 @@ export class PostureCollector implements Collector {
     if (this.timer) clearInterval(this.timer);
     if (this.debounce) clearTimeout(this.debounce);
     await this.running;
-    await this.watcher?.close();
+    this.watcher?.close();
     this.watcher = null;
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
   }
 }

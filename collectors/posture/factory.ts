@@ -5,7 +5,6 @@ import { PostureCollector } from './collector.js';
 import { validateWith } from '../validate.js';
 
 export const postureConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true),
   /** Full re-evaluation period, a safety net behind the file watches. */
   intervalMs: z.number().int().min(1000).default(30_000),
   /** Quiet time after a file event before re-evaluating (editors write in several steps). */

@@ -16,7 +16,6 @@ const allowEntry = z.strictObject({
 });
 
 export const processConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true),
   /** auto: audit, else the process connector, else the /proc poller. */
   source: z.enum(['auto', 'audit', 'connector', 'poller']).default('auto'),
   /** multicast: read alongside the node's auditd (default); unicast: become the audit consumer. */

@@ -43,7 +43,7 @@ export const runtimeCollectorFactory: CollectorFactory<RuntimeConfig> = {
   validate(raw: unknown) {
     const r = runtimeConfigSchema.safeParse(raw ?? {});
     if (r.success) return { ok: true, config: r.data };
-    return { ok: false, errors: r.error.issues.map((i) => `runtime.${i.path.map(String).join('.') || '(root)'}: ${i.message}`) };
+    return { ok: false, errors: r.error.issues.map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`) };
   },
   defaults() {
     return runtimeConfigSchema.parse({});

@@ -19,7 +19,6 @@ async function startCentral(t: { teardown: (f: () => unknown) => void }) {
   const cfg = testConfig({
     stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
     'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
-    'agent.collectors': { posture: { enabled: false } },
   });
   const central = new Central(cfg, quietLogger);
   await central.start();

@@ -20,7 +20,6 @@ t.test('1,000 events made while central is down arrive exactly once after it res
   const cfg = testConfig({
     stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'), 'central.jsonl': jsonl,
     'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
-    'agent.collectors': { posture: { enabled: false } },
   });
   let central = new Central(cfg, quietLogger);
   await central.start();
@@ -65,7 +64,6 @@ t.test('a resent batch is acknowledged but stored once (duplicates dropped by ce
   const cfg = testConfig({
     stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
     'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
-    'agent.collectors': { posture: { enabled: false } },
   });
   const central = new Central(cfg, quietLogger);
   await central.start();

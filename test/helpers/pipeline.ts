@@ -13,8 +13,11 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), `nw-${prefix}-`));
 }
 
+/** A config for tests: loopback ports chosen by the kernel, every collector off unless enabled. */
 export function testConfig(overrides: Record<string, unknown>): Config {
-  return loadConfig({ env: {}, overrides: { node: 'test-node', 'central.http': '127.0.0.1:0', 'agent.http': '127.0.0.1:0', ...overrides } });
+  const off = { posture: { enabled: false }, runtime: { enabled: false }, process: { enabled: false } };
+  const collectors = { ...off, ...(overrides['agent.collectors'] as Record<string, unknown> | undefined) };
+  return loadConfig({ env: {}, overrides: { node: 'test-node', 'central.http': '127.0.0.1:0', 'agent.http': '127.0.0.1:0', ...overrides, 'agent.collectors': collectors } });
 }
 
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {

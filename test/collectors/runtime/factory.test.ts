@@ -25,9 +25,9 @@ t.test('every error is reported with its path; unknown fields are refused', asyn
   t.equal(r.ok, false);
   if (r.ok) return;
   t.equal(r.errors.length, 4, r.errors.join('\n'));
-  t.ok(r.errors.some((e) => e.startsWith('runtime.socket:')));
-  t.ok(r.errors.some((e) => e.startsWith('runtime.pollIntervalMs:')));
-  t.ok(r.errors.some((e) => e.startsWith('runtime.privilegedNamespaces.0:')));
+  t.ok(r.errors.some((e) => e.startsWith('socket:')));
+  t.ok(r.errors.some((e) => e.startsWith('pollIntervalMs:')));
+  t.ok(r.errors.some((e) => e.startsWith('privilegedNamespaces.0:')));
   t.ok(r.errors.some((e) => /bogus/.test(e)));
 });
 
