@@ -1,6 +1,7 @@
 // What collectors share about the node, so none has to know another: the runtime collector
 // fills the container inventory, the process collector looks containers up in it and announces
-// host component execs (a kubelet restarted with new flags), and the posture collector listens.
+// host component execs (a kubelet restarted with new flags) and asks for a refresh when it sees a
+// container the inventory does not know yet; the posture and runtime collectors listen.
 
 import { EventEmitter } from 'node:events';
 import { Inventory } from './runtime/inventory.js';
@@ -14,6 +15,8 @@ export interface ComponentExec {
 
 interface NodeFactEvents {
   'component-exec': [ComponentExec];
+  /** A process ran in a container the inventory does not know yet: refresh it soon. */
+  'container-unknown': [string];
 }
 
 export class NodeFacts extends EventEmitter<NodeFactEvents> {

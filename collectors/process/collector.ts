@@ -24,6 +24,14 @@ import { droppedCounter } from '../../daemon/metrics.js';
 import { describeError } from '../../daemon/errors.js';
 import type { ProcessConfig } from './factory.js';
 
+const MAX_PENDING = 10_000;
+
+interface PendingDetection {
+  d: Detection;
+  subject: ExecSubject;
+  until: number;
+}
+
 const HOST_COMPONENTS = new Set(['kubelet', 'kube-proxy', 'containerd', 'crio', 'dockerd']);
 const ANCESTOR_DEPTH = 5;
 
@@ -42,6 +50,9 @@ export class ProcessCollector implements Collector {
   private readonly sourceInfo: Gauge<'source'>;
   private readonly allow: ProcessConfig['allow'];
   private readonly namespaces: Set<string>;
+  private pending: PendingDetection[] = [];
+  private pendingTimer: NodeJS.Timeout | null = null;
+  private readonly onInventoryChange = () => this.settlePending();
 
   constructor(private readonly config: ProcessConfig, private readonly ctx: CollectorContext) {
     this.procRoot = path.join(ctx.hostRoot, 'proc');
@@ -77,6 +88,9 @@ export class ProcessCollector implements Collector {
     }
     for (const name of ['audit', 'connector', 'poller']) this.sourceInfo.set({ source: name }, name === src.name ? 1 : 0);
     this.folder.start();
+    this.ctx.facts.inventory.on('change', this.onInventoryChange);
+    this.pendingTimer = setInterval(() => this.settlePending(), 100);
+    this.pendingTimer.unref();
     await src.start((batch) => this.onBatch(batch), (n) => this.onNotice(n));
     this.ctx.logger.info({ source: src.name, skipped: this.skipped, limits: src.limits }, `Exec capture uses the ${src.name} source.`);
     if (src.name !== 'audit') {
@@ -105,6 +119,9 @@ export class ProcessCollector implements Collector {
     if (this.stopped) return;
     this.stopped = true;
     await this.source?.stop();
+    this.ctx.facts.inventory.off('change', this.onInventoryChange);
+    if (this.pendingTimer) clearInterval(this.pendingTimer);
+    this.settlePending(true);
     this.folder.stop();
   }
 
@@ -161,19 +178,70 @@ export class ProcessCollector implements Collector {
       : this.config.hostProcesses;
     this.execs.inc({ source: e.source, scope: inScope ? 'in' : 'out' });
     if (!inScope || !e.success) return;
+    const unknownContainer = inContainer && containerId !== null && container === null;
+    if (unknownContainer) this.ctx.facts.emit('container-unknown', containerId!);
 
     const subject: ExecSubject = {
       exec: e, name, exeName: basename(e.exe), containerId, container, inContainer,
-      isContainerInit: container !== null && container.pid === e.pid,
+      // The container's own entrypoint is pid 1 of its pid namespace (the inventory may not
+      // know the container yet when its first process execs).
+      isContainerInit: inContainer && ((container !== null && container.pid === e.pid) || this.isNamespaceInit(e.pid)),
       parent,
-      binaryDrift: () => this.binaryDrift(e, container),
+      binaryDrift: () => this.binaryDrift(e, subject.container),
     };
     for (const d of detectAll(subject)) {
-      if (this.allowed(d, subject)) continue;
-      this.detections.inc({ rule: d.ruleId });
-      const f = this.toFinding(d, subject);
-      const key = `${f.fingerprint}|${e.argv.join(' ').slice(0, 512)}`;
-      out.push(...this.folder.offer(key, f));
+      if (unknownContainer && this.pending.length < MAX_PENDING) {
+        // Hold it briefly: the runtime collector is refreshing and will name the pod.
+        this.pending.push({ d, subject, until: Date.now() + this.config.enrichWaitMs });
+        continue;
+      }
+      this.report(d, subject, out);
+    }
+  }
+
+  private report(d: Detection, subject: ExecSubject, out: Finding[]): void {
+    if (this.allowed(d, subject)) return;
+    this.detections.inc({ rule: d.ruleId });
+    const f = this.toFinding(d, subject);
+    const key = `${f.fingerprint}|${subject.exec.argv.join(' ').slice(0, 512)}`;
+    out.push(...this.folder.offer(key, f));
+  }
+
+  /** Findings waiting for their container: send those now known (or out of time). */
+  private settlePending(force = false): void {
+    if (this.pending.length === 0) return;
+    const now = Date.now();
+    const keep: PendingDetection[] = [];
+    const out: Finding[] = [];
+    for (const p of this.pending) {
+      const c = this.ctx.facts.inventory.lookup(p.subject.containerId ?? '') ?? null;
+      if (!c && !force && p.until > now) {
+        keep.push(p);
+        continue;
+      }
+      if (c) {
+        p.subject.container = c;
+        // Known now: a container outside the namespaces in scope is not ours to report.
+        const ns = c.namespace;
+        const inScope = this.namespaces.has(ns) || this.namespaces.has('*') || c.origin === 'outside-cri' || !ns;
+        if (!inScope) continue;
+      }
+      this.report(p.d, p.subject, out);
+    }
+    this.pending = keep;
+    if (out.length > 0) this.send(out);
+  }
+
+  /** True when the process is pid 1 of its own pid namespace (NSpid in /proc/PID/status). */
+  private isNamespaceInit(pid: number): boolean {
+    try {
+      const status = readFileSync(path.join(this.procRoot, String(pid), 'status'), 'latin1');
+      const m = /^NSpid:\s*(.+)$/m.exec(status);
+      if (!m) return false;
+      const ids = m[1]!.trim().split(/\s+/);
+      return ids.length > 1 && ids[ids.length - 1] === '1';
+    } catch {
+      return false;
     }
   }
 

@@ -31,6 +31,8 @@ export const processConfigSchema = z.strictObject({
   /** Identical detections within this window are folded into one with a count. */
   repeatWindowMs: z.number().int().min(100).default(60_000),
   maxProcesses: z.number().int().min(1024).default(32_768),
+  /** How long a detection in a container the inventory does not know yet waits for its pod's name. */
+  enrichWaitMs: z.number().int().min(0).max(10_000).default(1500),
 });
 export type ProcessConfig = z.infer<typeof processConfigSchema>;
 

@@ -85,6 +85,7 @@ export class RuntimeCollector implements Collector {
   private eventFailures = 0;
   private eventTimer: NodeJS.Timeout | null = null;
   private findingsMemo = new Map<string, MemoEntry>();
+  private lastAskedRefresh = 0;
 
   constructor(
     private readonly config: RuntimeConfig,
@@ -108,8 +109,17 @@ export class RuntimeCollector implements Collector {
     } catch {
       this.apparmorEnabled = false; // no AppArmor in this kernel
     }
+    this.ctx.facts?.on('container-unknown', this.onUnknownContainer);
     await this.refreshNow();
   }
+
+  /** A process ran in a container we do not know: a new one, most likely. Refresh soon, at most twice a second. */
+  private readonly onUnknownContainer = (): void => {
+    const now = Date.now();
+    if (this.stopped || now - this.lastAskedRefresh < 500) return;
+    this.lastAskedRefresh = now;
+    void this.refreshNow();
+  };
 
   /** Refresh at once (or right after the refresh in flight) and resolve when done. */
   refreshNow(): Promise<void> {
@@ -135,6 +145,7 @@ export class RuntimeCollector implements Collector {
   async stop(deadlineMs = 5_000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.ctx.facts?.off('container-unknown', this.onUnknownContainer);
     if (this.timer) clearTimeout(this.timer);
     if (this.eventTimer) clearTimeout(this.eventTimer);
     this.timer = this.eventTimer = null;
