@@ -199,8 +199,13 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     if (o.Has("unicast")) opts.unicast = o.Get("unicast").ToBoolean().Value();
     if (o.Has("maxQueue")) opts.max_queue = o.Get("maxQueue").ToNumber().Uint32Value();
     if (o.Has("rcvbufBytes")) opts.rcvbuf_bytes = o.Get("rcvbufBytes").ToNumber().Int32Value();
-    if (kind == "audit") reader_ = NewAuditReader();
-    else if (kind == "connector") reader_ = NewConnectorReader();
+    if (kind == "audit") {
+      reader_ = NewAuditReader();
+      thread_name_ = "nw-audit";
+    } else if (kind == "connector") {
+      reader_ = NewConnectorReader();
+      thread_name_ = "nw-connector";
+    }
     else {
       Napi::TypeError::New(env, "unknown reader kind " + kind).ThrowAsJavaScriptException();
       return;
@@ -257,6 +262,8 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
   // The wrap outlives its thread: Shutdown joins before anything is freed.
   static void* ThreadMain(void* arg) {
     ReaderWrap* self = static_cast<ReaderWrap*>(arg);
+    // Named, so top/perf show which thread is ours.
+    pthread_setname_np(pthread_self(), self->thread_name_);
     self->reader_->Run(self->wake_fd_);
     return nullptr;
   }
@@ -306,6 +313,7 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     o.Set("lostAgent", static_cast<double>(s.lost_agent.load()));
     o.Set("queued", static_cast<double>(s.in_flight.load()));
     o.Set("rcvbuf", reader_->rcvbuf());
+    o.Set("threadCpuNs", static_cast<double>(s.thread_cpu_ns.load()));
     return o;
   }
 
@@ -316,6 +324,7 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
   int wake_fd_ = -1;
   bool running_ = false;
   napi_env env_ = nullptr;
+  const char* thread_name_ = "nw-reader";
 };
 
 }  // namespace

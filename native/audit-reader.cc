@@ -129,6 +129,7 @@ class AuditReader final : public Reader, private AssemblerSink {
           if (n < kBatchMsgs) break;
         }
       }
+      pump.stats()->thread_cpu_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
       uint64_t a = assembler_->Expire(now);
       uint64_t p = pump.MaybeFlush(now);
       next_due = a && p ? (a < p ? a : p) : (a ? a : p);

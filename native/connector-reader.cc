@@ -102,6 +102,7 @@ class ConnectorReader final : public Reader {
           if (n < kBatchMsgs) break;
         }
       }
+      pump.stats()->thread_cpu_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
       next_due = pump.MaybeFlush(MonotonicNs());
     }
   out:

@@ -24,6 +24,7 @@ struct PumpStats {
   std::atomic<uint64_t> lost_socket{0};
   std::atomic<uint64_t> lost_agent{0};
   std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> thread_cpu_ns{0};  // CPU time of the reader thread so far
 };
 
 struct ConfigNote {
@@ -73,6 +74,7 @@ class Pump {
 };
 
 uint64_t MonotonicNs();
+uint64_t ThreadCpuNs();
 uint64_t RealtimeNs();
 
 }  // namespace nw

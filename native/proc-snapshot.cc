@@ -28,13 +28,23 @@ ProcSnapshot::ProcSnapshot(std::string proc_root) : root_(std::move(proc_root)) 
   if (root_.size() > 256) root_.resize(256);
 }
 
-void ProcSnapshot::Path(int32_t pid, const char* name) {
-  snprintf(path_, sizeof(path_), "%s/%d/%s", root_.c_str(), pid, name);
+bool ProcSnapshot::OpenPid(int32_t pid) {
+  snprintf(path_, sizeof(path_), "%s/%d", root_.c_str(), pid);
+  // One lookup of /proc/PID, then every read relative to it: cheaper than walking the path
+  // each time, and the handle pins this process: were the pid reused meanwhile, reads fail
+  // rather than describe a stranger.
+  dir_fd_ = open(path_, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return dir_fd_ >= 0;
 }
 
-ssize_t ProcSnapshot::Read(int32_t pid, const char* name, size_t cap) {
-  Path(pid, name);
-  int fd = open(path_, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+void ProcSnapshot::ClosePid() {
+  if (dir_fd_ >= 0) close(dir_fd_);
+  dir_fd_ = -1;
+}
+
+ssize_t ProcSnapshot::Read(int32_t, const char* name, size_t cap) {
+  if (dir_fd_ < 0) return -1;
+  int fd = openat(dir_fd_, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return -1;
   if (cap > sizeof(scratch_)) cap = sizeof(scratch_);
   size_t got = 0;
@@ -46,16 +56,17 @@ ssize_t ProcSnapshot::Read(int32_t pid, const char* name, size_t cap) {
       close(fd);
       return got > 0 ? static_cast<ssize_t>(got) : -1;
     }
-    if (n == 0) break;
     got += static_cast<size_t>(n);
+    // procfs fills the buffer as far as it can: a short read is the end (saves a read).
+    if (n == 0 || static_cast<size_t>(n) < cap - (got - n)) break;
   }
   close(fd);
   return static_cast<ssize_t>(got);
 }
 
-bool ProcSnapshot::Link(int32_t pid, const char* name, Span& out, ExecRecord& rec) {
-  Path(pid, name);
-  ssize_t n = readlink(path_, scratch_, 4096);
+bool ProcSnapshot::Link(int32_t, const char* name, Span& out, ExecRecord& rec) {
+  if (dir_fd_ < 0) return false;
+  ssize_t n = readlinkat(dir_fd_, name, scratch_, 4096);
   if (n < 0) return false;
   out = rec.Put(scratch_, static_cast<size_t>(n));
   return true;
@@ -126,16 +137,22 @@ void ProcSnapshot::DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec) {
 }
 
 void ProcSnapshot::AddContext(int32_t pid, ExecRecord& rec) {
+  if (!OpenPid(pid)) return;
   ReadCgroup(pid, rec);
   bool stat_ok = ReadStat(pid, rec, false);
   DropCgroupUnlessAlive(stat_ok, rec);
   Link(pid, "fd/0", rec.stdin_link, rec);
   Link(pid, "fd/1", rec.stdout_link, rec);
+  ClosePid();
 }
 
 bool ProcSnapshot::ReadAll(int32_t pid, ExecBuilder& b) {
   ExecRecord& rec = b.rec;
   rec.pid = pid;
+  if (!OpenPid(pid)) {
+    rec.argv_missing = true;
+    return false;
+  }
   // cmdline first: it is what vanishes with the process and what matters most.
   ssize_t n = Read(pid, "cmdline", sizeof(scratch_));
   bool have_cmdline = n > 0;
@@ -166,6 +183,7 @@ bool ProcSnapshot::ReadAll(int32_t pid, ExecBuilder& b) {
   Link(pid, "cwd", rec.cwd, rec);
   Link(pid, "fd/0", rec.stdin_link, rec);
   Link(pid, "fd/1", rec.stdout_link, rec);
+  ClosePid();
   if (!have_cmdline) rec.argv_missing = true;
   return alive && have_cmdline;
 }

@@ -22,16 +22,19 @@ class ProcSnapshot {
   bool ReadAll(int32_t pid, ExecBuilder& b);
 
  private:
-  // Reads up to cap bytes of root/pid/name into scratch_; -1 when it cannot be opened.
+  // Reads up to cap bytes of /proc/PID/name (PID opened by OpenPid) into scratch_; -1 when
+  // it cannot be opened.
   ssize_t Read(int32_t pid, const char* name, size_t cap);
   bool Link(int32_t pid, const char* name, Span& out, ExecRecord& rec);
   bool ReadStat(int32_t pid, ExecRecord& rec, bool want_comm_ppid);
   void ReadStatus(int32_t pid, ExecRecord& rec);
   void ReadCgroup(int32_t pid, ExecRecord& rec);
   void DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec);
-  void Path(int32_t pid, const char* name);
+  bool OpenPid(int32_t pid);
+  void ClosePid();
 
   std::string root_;
+  int dir_fd_ = -1;  // /proc/PID of the process being read
   char last_state_ = '?';       // field 3 of the last stat read
   bool last_exiting_ = false;   // PF_EXITING in field 9 of the last stat read
   char path_[512];

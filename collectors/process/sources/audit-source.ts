@@ -211,6 +211,7 @@ export class AuditSource implements ExecSource {
       backlog: s ? s.received - s.delivered - s.lostAgent : 0,
       rulesRestored: this.counters.rulesRestored,
       kernelBacklog: this.counters.kernelBacklog,
+      readerCpuSeconds: (s?.threadCpuNs ?? 0) / 1e9,
     };
   }
 
@@ -244,8 +245,18 @@ export class AuditSource implements ExecSource {
     if (addon && this.weEnabled) {
       this.weEnabled = false;
       try {
-        // Only undo what we did, and never fight a lock someone applied meanwhile.
-        if (this.readStatus(addon).enabled === 1) addon.auditSetEnabled(0);
+        // Only undo what we did, and never fight a lock someone applied meanwhile. Rules
+        // of others still loaded mean someone relies on auditing now (another agent, an
+        // administrator): switching it off under them would silence them, so it stays on.
+        const others = addon.auditListRules().length;
+        if (others > 0) {
+          this.notice({
+            kind: 'degraded',
+            detail: `left kernel auditing on at stop although we had switched it on: ${others} audit rule(s) of others are loaded`,
+          });
+        } else if (this.readStatus(addon).enabled === 1) {
+          addon.auditSetEnabled(0);
+        }
       } catch (err) {
         failures.push(explainAuditError(err));
       }

@@ -99,6 +99,7 @@ export class ConnectorSource implements ExecSource {
       lostAgent: s?.lostAgent ?? 0,
       backlog: s ? s.received - s.delivered - s.lostAgent : 0,
       rulesRestored: 0,
+      readerCpuSeconds: (s?.threadCpuNs ?? 0) / 1e9,
     };
   }
 

@@ -55,6 +55,8 @@ export interface ExecSourceStats {
   rulesRestored: number;
   /** audit: the kernel's own backlog at the last status read. */
   kernelBacklog?: number;
+  /** CPU seconds used by the native reader thread (audit, connector). */
+  readerCpuSeconds?: number;
 }
 
 export interface ExecSource {

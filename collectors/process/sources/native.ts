@@ -77,6 +77,8 @@ export interface NativeReaderStats {
   lostAgent: number;
   queued: number;
   rcvbuf: number;
+  /** CPU time the reader thread has used, updated once per wake-up. */
+  threadCpuNs: number;
 }
 
 export interface NativeReader {
