@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "audit-assembler.h"
 #include "audit-control.h"
+#include "proc-snapshot.h"
 #include "reader.h"
 
 namespace nw {
@@ -168,6 +170,42 @@ Napi::Value JsAuditDelRule(const Napi::CallbackInfo& info) {
 
 Napi::Value JsAuditExecRuleArch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ExecRuleArch(info[0].ToBoolean().Value()));
+}
+
+// assembleAuditRecords(records: {type, text}[], key, procRoot): the assembler run over
+// given record texts, synchronously, then flushed as if every open group had timed out.
+// The parser's edge cases (missing EOE, interleaved serials, split arguments) are tested
+// through it with exactly the code the reader thread runs.
+class CollectSink : public AssemblerSink {
+ public:
+  std::vector<ExecRecord> events;
+  void Emit(ExecRecord& rec) override { events.push_back(std::move(rec)); }
+  void ConfigChange(uint64_t, std::string_view) override {}
+};
+
+Napi::Value JsAssembleAuditRecords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) {
+    Napi::TypeError::New(env, "assembleAuditRecords(records, key, procRoot)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array records = info[0].As<Napi::Array>();
+  std::string key = info[1].ToString().Utf8Value();
+  std::string proc_root = info[2].IsString() ? info[2].ToString().Utf8Value() : "/proc";
+  ProcSnapshot proc(proc_root);
+  CollectSink sink;
+  AuditAssembler assembler(key, &proc, &sink);
+  uint64_t now = MonotonicNs();
+  for (uint32_t i = 0; i < records.Length(); i++) {
+    Napi::Object r = records.Get(i).As<Napi::Object>();
+    uint16_t type = static_cast<uint16_t>(r.Get("type").ToNumber().Uint32Value());
+    std::string text = r.Get("text").ToString().Utf8Value();
+    assembler.OnRecord(type, text, now);
+  }
+  assembler.FlushAll();
+  Napi::Array out = Napi::Array::New(env, sink.events.size());
+  for (size_t i = 0; i < sink.events.size(); i++) out.Set(static_cast<uint32_t>(i), ExecToJs(env, sink.events[i]));
+  return out;
 }
 
 // Shared by the Reader and its thread-safe function's finalizer, which may outlive it.
@@ -336,6 +374,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("auditAddExecRule", Napi::Function::New(env, JsAuditAddExecRule, "auditAddExecRule"));
   exports.Set("auditDelRule", Napi::Function::New(env, JsAuditDelRule, "auditDelRule"));
   exports.Set("auditExecRuleArch", Napi::Function::New(env, JsAuditExecRuleArch, "auditExecRuleArch"));
+  exports.Set("assembleAuditRecords",
+              Napi::Function::New(env, JsAssembleAuditRecords, "assembleAuditRecords"));
   exports.Set("Reader", ReaderWrap::Define(env));
   return exports;
 }

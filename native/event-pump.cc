@@ -42,7 +42,9 @@ Napi::Value Str(Napi::Env env, const ExecRecord& r, const Span& s) {
   return Napi::String::New(env, r.strs.data() + s.off, s.len);
 }
 
-Napi::Object ToJs(Napi::Env env, const ExecRecord& r) {
+}  // namespace
+
+Napi::Object ExecToJs(Napi::Env env, const ExecRecord& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("source", r.source == Source::Audit ? "audit" : "connector");
   o.Set("timeUnixNano", Napi::BigInt::New(env, r.time_ns));
@@ -80,6 +82,8 @@ Napi::Object ToJs(Napi::Env env, const ExecRecord& r) {
   if (r.key.set) o.Set("auditKey", Str(env, r, r.key));
   return o;
 }
+
+namespace {
 
 // During environment teardown, Node still drains queued calls but refuses property sets
 // (NAPI_PREAMBLE), and node-addon-api would make that refusal fatal. Probe with a raw call.
@@ -163,7 +167,7 @@ void Pump::Deliver(Napi::Env env, Napi::Function cb, Batch* batch) {
   if (env != nullptr && cb != nullptr && CanCallIntoJs(env)) {
     Napi::HandleScope scope(env);
     Napi::Array events = Napi::Array::New(env, n);
-    for (size_t i = 0; i < n; i++) events.Set(static_cast<uint32_t>(i), ToJs(env, batch->events[i]));
+    for (size_t i = 0; i < n; i++) events.Set(static_cast<uint32_t>(i), ExecToJs(env, batch->events[i]));
     Napi::Object info = Napi::Object::New(env);
     info.Set("lostSocket", Napi::Number::New(env, static_cast<double>(batch->lost_socket)));
     info.Set("lostAgent", Napi::Number::New(env, static_cast<double>(batch->lost_agent)));

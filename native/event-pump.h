@@ -73,6 +73,9 @@ class Pump {
   uint64_t pending_since_ = 0;
 };
 
+// The JavaScript form of an exec (the shape of NativeExecEvent in native.ts).
+Napi::Object ExecToJs(Napi::Env env, const ExecRecord& r);
+
 uint64_t MonotonicNs();
 uint64_t ThreadCpuNs();
 uint64_t RealtimeNs();

@@ -95,6 +95,8 @@ export interface NativeAddon {
   auditAddExecRule(b64: boolean, key: string): void;
   auditDelRule(raw: Buffer): void;
   auditExecRuleArch(b64: boolean): number;
+  /** The reader thread's record assembler run over given record texts (for tests). */
+  assembleAuditRecords(records: { type: number; text: string }[], key: string, procRoot?: string): NativeExecEvent[];
   Reader: new (
     kind: 'audit' | 'connector',
     options: NativeReaderOptions,

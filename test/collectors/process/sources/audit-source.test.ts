@@ -56,7 +56,8 @@ let skipReason: string | false = false;
 if (!isRoot) skipReason = 'needs root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ)';
 else {
   const loaded = loadNative();
-  if ('error' in loaded) skipReason = `native addon not built: ${loaded.error.message}`;
+  // Not a reason to skip: `npm ci` builds the addon, so its absence is a failure.
+  if ('error' in loaded) throw new Error(`the native addon is not built (run npx node-gyp rebuild): ${loaded.error.message}`);
   else {
     addon = loaded.addon;
     try {

@@ -10,7 +10,8 @@ import { repoRoot } from '../../../helpers/paths.js';
 import { isRoot, uniqueKey } from './exec-fixtures.js';
 
 const loaded = loadNative();
-const rootSkip = !isRoot ? 'needs root' : 'error' in loaded ? `native addon not built: ${loaded.error.message}` : false;
+if ('error' in loaded) throw new Error(`the native addon is not built (run npx node-gyp rebuild): ${loaded.error.message}`);
+const rootSkip = !isRoot ? 'needs root' : false;
 
 t.test('as root, audit is chosen first with nothing skipped', { skip: rootSkip }, async (t) => {
   const { source, skipped } = await openExecSource({ ruleKey: uniqueKey() });
