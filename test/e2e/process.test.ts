@@ -1,0 +1,148 @@
+// Exec capture end to end, for real: a private containerd with kube-system pods (the node-box),
+// the agent with the runtime and process collectors (audit source), and central. Commands run
+// inside the pods through CRI ExecSync, as `kubectl exec` does, and must reach central with
+// their full argv and their pod. Every audit rule the agent adds is removed at the end.
+import t from 'tap';
+import path from 'node:path';
+import { Agent } from '../../daemon/agent.js';
+import { Central } from '../../central/central.js';
+import { nodewarden } from '../../gen/nodewarden.js';
+import { loadNative } from '../../collectors/process/sources/native.js';
+import { startNodeBox, type NodeBox, type Pod } from './node-box.js';
+import { freePort, quietLogger, storedEvents, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+
+const pb = nodewarden.v1;
+
+if (process.getuid?.() !== 0) {
+  t.plan(0, 'exec capture needs root (the kernel audit stream)');
+  process.exit(0);
+}
+const native = loadNative();
+if ('error' in native) {
+  t.fail(`the native exec reader did not load: ${native.error.message}`);
+  process.exit(1);
+}
+const started = await startNodeBox();
+if ('skip' in started) {
+  t.plan(0, started.skip);
+  process.exit(0);
+}
+// One parent test holds the setup so its teardown runs only after every subtest.
+t.test('exec capture against a real node', async (t) => {
+  t.teardown(() => started.close());
+  const box: NodeBox = started;
+
+  const system: Pod = await box.runPod({ name: 'coredns-7db6d8ff4d-x2k9q', containerName: 'coredns' });
+  const other: Pod = await box.runPod({ name: 'web-5c9f7d-abcde', namespace: 'default', containerName: 'web' });
+
+  const dir = tempDir('process-e2e');
+  const port = await freePort();
+  const cfg = testConfig({
+    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
+    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
+    'agent.collectors': {
+      runtime: { socket: box.socket, containerdStateDir: box.stateDir, pollIntervalMs: 2000 },
+      process: { source: 'audit', ruleKey: 'nw-e2e', repeatWindowMs: 2000 },
+    },
+  });
+  const central = new Central(cfg, quietLogger);
+  await central.start();
+  const agent = new Agent(cfg, quietLogger);
+  t.teardown(async () => {
+    await agent.stop();
+    await central.stop();
+    // The agent removes its rules on stop; make sure, whatever happened above.
+    for (const r of native.addon.auditListRules()) if (r.key === 'nw-e2e') native.addon.auditDelRule(r.raw);
+  });
+  await agent.start();
+  await waitFor('the inventory knows the pods', () => agent.facts.inventory.lookup(system.containerId) && agent.facts.inventory.lookup(other.containerId), 20_000);
+
+  const processEvents = () => storedEvents(central.log).filter((e) => e.source === pb.Source.SOURCE_PROCESS);
+  const withArg = (arg: string) => processEvents().filter((e) => (e.process?.argv ?? []).includes(arg));
+
+  await t.test('a shell exec in a kube-system pod reaches central with its pod, container and full argv', async (t) => {
+    const r = await box.execSync(system.containerId, ['sh', '-c', 'echo marker-shell-1 >/dev/null; id >/dev/null']);
+    t.equal(r.exitCode, 0);
+    const e = await waitFor('the shell event', () => withArg('echo marker-shell-1 >/dev/null; id >/dev/null').find((x) => x.ruleId === 'exec-shell-in-container'), 10_000);
+    t.same(e.process?.argv, ['sh', '-c', 'echo marker-shell-1 >/dev/null; id >/dev/null'], 'argv exactly as run');
+    t.equal(e.kubernetes?.namespace, 'kube-system');
+    t.equal(e.kubernetes?.pod, system.name);
+    t.equal(e.kubernetes?.container, 'coredns');
+    t.equal(e.container?.id, system.containerId);
+    t.match(e.container?.image ?? '', /busybox/);
+    t.equal(e.process?.capture, 'audit');
+    t.ok(e.mitreTechniques.includes('T1059.004'));
+    t.equal(e.severity, pb.Severity.SEVERITY_MEDIUM);
+  });
+
+  await t.test('a process that lives about a millisecond is caught with its argv', async (t) => {
+    await box.execSync(system.containerId, ['/bin/true', 'stratum+tcp://pool.example:3333', 'marker-1ms']);
+    const e = await waitFor('the miner event', () => withArg('marker-1ms').find((x) => x.ruleId === 'exec-crypto-miner'), 10_000);
+    t.same(e.process?.argv, ['/bin/true', 'stratum+tcp://pool.example:3333', 'marker-1ms']);
+    t.equal(e.severity, pb.Severity.SEVERITY_CRITICAL);
+    t.equal(e.kubernetes?.pod, system.name);
+  });
+
+  await t.test('a dropped binary: package manager, writable path and not-in-image all fire', async (t) => {
+    await box.execSync(system.containerId, ['sh', '-c', 'cp /bin/busybox /tmp/apk && /tmp/apk add marker-drop; true']);
+    const rules = await waitFor('three detections', () => {
+      const r = new Set(withArg('marker-drop').map((e) => e.ruleId));
+      return r.size >= 3 ? r : null;
+    }, 10_000);
+    t.ok(rules.has('exec-package-manager-in-container'));
+    t.ok(rules.has('exec-from-writable-path'));
+    t.ok(rules.has('exec-binary-not-in-image'), 'the file was written after the container started');
+  });
+
+  await t.test('network tools and cluster admin tools in a container', async (t) => {
+    await box.execSync(system.containerId, ['nc', '-w', '1', '127.0.0.1', '1', 'marker-nc']);
+    await waitFor('nc', () => withArg('marker-nc').find((e) => e.ruleId === 'exec-network-tool-in-container'), 10_000);
+    await box.execSync(system.containerId, ['sh', '-c', 'ln -sf /bin/busybox /bin/kubectl; kubectl get pods marker-kubectl; true']);
+    await waitFor('kubectl', () => withArg('marker-kubectl').find((e) => e.ruleId === 'exec-container-admin-tool-in-container'), 10_000);
+    t.pass('both detected');
+  });
+
+  await t.test('a reverse shell: sh with its stdio on a socket', async (t) => {
+    const listenPort = await freePort();
+    await box.execSync(system.containerId, ['sh', '-c',
+      `nc -l -p ${listenPort} -e /bin/sh marker-revshell & sleep 0.3; echo 'exit' | nc -w 1 127.0.0.1 ${listenPort}; wait; true`], 15);
+    const e = await waitFor('the reverse shell', () => processEvents().find((x) => x.ruleId === 'exec-reverse-shell' && x.kubernetes?.pod === system.name), 10_000);
+    t.match(e.evidence, /socket:\[/);
+  });
+
+  await t.test('the pod in a namespace out of scope, and a plain command in kube-system, stay quiet', async (t) => {
+    await box.execSync(other.containerId, ['sh', '-c', 'echo marker-default']);
+    await box.execSync(system.containerId, ['ls', '/', 'marker-ls']);
+    // A later event proves the quiet ones were processed: events are handled in order.
+    await box.execSync(system.containerId, ['sh', '-c', 'echo marker-after']);
+    await waitFor('the later event', () => withArg('echo marker-after').length > 0, 10_000);
+    t.equal(withArg('echo marker-default').length, 0, 'default namespace is out of scope by default');
+    t.equal(withArg('marker-ls').length, 0, 'ls raises nothing');
+    const entry = processEvents().filter((e) => (e.process?.argv ?? []).join(' ') === '/bin/sleep 3600');
+    t.equal(entry.length, 0, "the containers' own entrypoints raise nothing");
+  });
+
+  await t.test('repeated identical detections are folded into one with a count', async (t) => {
+    for (let i = 0; i < 5; i++) await box.execSync(system.containerId, ['sh', '-c', 'echo marker-repeat']);
+    const summary = await waitFor('the folded summary', () => withArg('echo marker-repeat').find((e) => e.count > 1), 10_000);
+    t.equal(summary.count, 4, 'four repeats after the first');
+    t.equal(withArg('echo marker-repeat').length, 2, 'the first one and one summary');
+  });
+
+  await t.test("removing the agent's audit rules is reported and the rules come back", async (t) => {
+    for (const r of native.addon.auditListRules()) if (r.key === 'nw-e2e') native.addon.auditDelRule(r.raw);
+    const e = await waitFor('the rules-restored event', () => storedEvents(central.log).find((x) => x.ruleId === 'agent-audit-rules-restored'), 15_000);
+    t.equal(e.source, pb.Source.SOURCE_AGENT);
+    await waitFor('rules back', () => native.addon.auditListRules().filter((r) => r.key === 'nw-e2e').length >= 2, 10_000);
+    await box.execSync(system.containerId, ['sh', '-c', 'echo marker-after-restore']);
+    await waitFor('capture resumed', () => withArg('echo marker-after-restore').length > 0, 10_000);
+  });
+
+  // What central holds, for whoever reads a failed run.
+  t.comment(JSON.stringify(processEvents().map((e) => [e.ruleId, e.process?.argv, e.process?.exe, e.kubernetes?.pod ?? e.container?.id, e.count])));
+
+  await t.test('on stop the agent removes its audit rules', async (t) => {
+    await agent.stop();
+    t.equal(native.addon.auditListRules().filter((r) => r.key === 'nw-e2e').length, 0);
+  });
+});
