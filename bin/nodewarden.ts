@@ -3,6 +3,7 @@
 // (live events from central) and check (every posture check once, kube-bench style).
 // Logs are JSON (pino) on stderr; what a person reads goes to stdout.
 
+import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
@@ -75,8 +76,9 @@ async function main(argv: string[]): Promise<void> {
   commonOptions(program.command('agent').description('run the node agent: collectors → spool → central'))
     .option('--central <host:port>', "central's Ingest address")
     .option('--http <host:port>', 'listen address for /metrics, /healthz, /readyz')
-    .action(async (flags: CommonFlags & { central?: string; http?: string }) => {
-      const cfg = config(flags, { 'agent.central': flags.central, 'agent.http': flags.http });
+    .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
+    .action(async (flags: CommonFlags & { central?: string; http?: string; criSocket?: string }) => {
+      const cfg = config(flags, { 'agent.central': flags.central, 'agent.http': flags.http, 'agent.collectors.runtime.socket': flags.criSocket });
       const log = logger(cfg);
       const agent = new Agent(cfg, log);
       await agent.start();
@@ -101,8 +103,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--http <host:port>', "the agent's /metrics, /healthz, /readyz", '127.0.0.1:9464')
     .option('--central-http <host:port>', "central's /metrics, /healthz, /readyz", '127.0.0.1:9465')
     .option('--jsonl <file>', "append every stored event to FILE as JSON lines ('-' for stdout)")
+    .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
     .option('--quiet', 'do not print events to the terminal')
-    .action(async (flags: CommonFlags & { listen: string; http: string; centralHttp: string; jsonl?: string; quiet?: boolean }) => {
+    .action(async (flags: CommonFlags & { listen: string; http: string; centralHttp: string; jsonl?: string; quiet?: boolean; criSocket?: string }) => {
       const stateDir = flags.stateDir ?? process.env.NODEWARDEN_STATE_DIR ?? path.resolve('.nodewarden');
       const cfg = config({ ...flags, stateDir }, {
         'central.listen': flags.listen,
@@ -110,6 +113,7 @@ async function main(argv: string[]): Promise<void> {
         'central.dataDir': path.join(stateDir, 'central'),
         'central.jsonl': flags.jsonl,
         'agent.http': flags.http,
+        'agent.collectors.runtime.socket': flags.criSocket,
       });
       const log = logger(cfg);
       const central = new Central(cfg, log, {
@@ -140,7 +144,9 @@ async function main(argv: string[]): Promise<void> {
     .description('run every posture check once and print the result; exits 1 when a check fails')
     .option('--host-root <dir>', 'where the host filesystem is mounted', '/')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'junit']).default('table'))
-    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit' }) => {
+    .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
+    .option('--node <name>', 'node name used in findings', os.hostname())
+    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit'; criSocket?: string; node: string }) => {
       process.exitCode = await runCheck(flags);
     });
 

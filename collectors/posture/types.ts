@@ -5,7 +5,7 @@
 import type { FileInfo, Severity } from '../finding.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'na' | 'error';
-export type Component = 'kubelet' | 'kube-proxy' | 'control-plane' | 'etcd' | 'node';
+export type Component = 'kubelet' | 'kube-proxy' | 'control-plane' | 'etcd' | 'node' | 'runtime';
 
 export interface CheckResult {
   /** CIS id (kube-bench cis-1.10 numbering, e.g. '4.1.1') or an 'nw-' id for nodewarden's own checks. */
