@@ -126,6 +126,7 @@ async function main(argv: string[]): Promise<void> {
       const agent = new Agent({ ...cfg, agent: { ...cfg.agent, central: `127.0.0.1:${port}` } }, log);
       await agent.start();
       process.stdout.write(`nodewarden ${VERSION} watching node ${cfg.node} (host root ${cfg.hostRoot}); findings appear below. Ctrl-C stops.\n`);
+      for (const s of agent.collectorStatuses()) process.stdout.write(`  ${s.name}: ${s.healthy ? '' : 'NOT HEALTHY: '}${s.detail}\n`);
       runUntilSignal(log, [central, agent]);
     });
 

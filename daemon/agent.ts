@@ -16,7 +16,7 @@ import { Emitter } from './emitter.js';
 import { droppedCounter, shipperMetrics } from './metrics.js';
 import { startHttp, type HttpEndpoint } from './http.js';
 import { NwError, describeError } from './errors.js';
-import type { Collector, CollectorContext, FindingSink } from '../collectors/collector.js';
+import type { Collector, CollectorContext, CollectorStatus, FindingSink } from '../collectors/collector.js';
 import { collectorFactories, splitEnabled } from '../collectors/index.js';
 import { NodeFacts } from '../collectors/node-facts.js';
 import { VERSION } from './version.js';
@@ -120,6 +120,10 @@ export class Agent {
     }
     this.http = await startHttp(cfg.agent.http, this.registry, () => this.readiness());
     this.logger.info({ agentId: this.agentId, central: cfg.agent.central, collectors: this.collectors.map((c) => c.name), pending: this.spool.pending }, 'The agent started.');
+  }
+
+  collectorStatuses(): CollectorStatus[] {
+    return this.collectors.map((c) => c.status());
   }
 
   readiness(): string[] {

@@ -102,7 +102,7 @@ export class Shipper {
       if (closed) return;
       closed = true;
       if (this.call === call) this.call = null;
-      if (this.connected) this.logger.warn({ reason: why }, 'The stream to central closed; events stay in the spool until it is back.');
+      if (this.connected && !this.stopped) this.logger.warn({ reason: why }, 'The stream to central closed; events stay in the spool until it is back.');
       this.connected = false;
       this.metrics.connected.set(0);
       this.scheduleReconnect();

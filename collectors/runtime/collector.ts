@@ -93,7 +93,7 @@ export class RuntimeCollector implements Collector {
   ) {
     this.hostFs = new HostFs(ctx.hostRoot);
     this.inventory = ctx.facts?.inventory ?? new Inventory();
-    this.log = ctx.logger.child({ component: 'runtime' });
+    this.log = ctx.logger;
     this.metrics = makeMetrics(ctx.metrics);
   }
 
