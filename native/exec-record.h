@@ -72,7 +72,17 @@ struct ExecBuilder {
   Span proctitle;
 
   void Reset(Source s) {
+    // Arenas still owned (the last group was discarded, not emitted) are reused; emitted
+    // ones left with their record, so fresh ones are sized for a typical exec up front.
+    std::string strs = std::move(rec.strs);
+    std::string args = std::move(rec.args);
+    strs.clear();
+    args.clear();
     rec = ExecRecord();
+    rec.strs = std::move(strs);
+    rec.args = std::move(args);
+    if (rec.strs.capacity() < 512) rec.strs.reserve(512);
+    if (rec.args.capacity() < 256) rec.args.reserve(256);
     rec.source = s;
     last_arg_index = -1;
     announced_argc = -1;
