@@ -2,7 +2,7 @@
 // events and notices, real exec loops run by /bin/sh (so Node is not the bottleneck), and
 // audit rule housekeeping (rules are machine-wide: whatever a test adds, it removes).
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -18,8 +18,16 @@ export function uniqueKey(prefix = 'nwt'): string {
   return `${prefix}-${process.pid}-${keyCounter}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
+const made: string[] = [];
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temporary folder, removed when the process exits. */
 export function tempDir(prefix = 'nw-exec-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 /** A private copy of /bin/true, so its execs are recognisable by exe. */
