@@ -13,9 +13,10 @@ import { Counter, Gauge } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
 import type { Finding, ProcessAncestorInfo, ProcessInfo } from '../finding.js';
 import type { ContainerRecord } from '../runtime/inventory.js';
-import type { ExecEvent, ExecSource, SourceNotice } from './sources/exec-source.js';
+import { UNKNOWN_ID, type ExecEvent, type ExecSource, type SourceNotice } from './sources/exec-source.js';
 import { openExecSource } from './sources/select.js';
 import { parseCgroup, lastComponent } from './cgroup.js';
+import { containerFromRuntimeParent } from './runtime-parent.js';
 import { ProcessTable } from './process-table.js';
 import { RepeatFolder } from './repeat-folder.js';
 import { detectAll, basename } from './detections/index.js';
@@ -145,9 +146,17 @@ export class ProcessCollector implements Collector {
   private handle(e: ExecEvent, out: Finding[]): void {
     const cg = e.cgroup !== null ? parseCgroup(e.cgroup) : null;
     const parent = this.table.parentOf(e.ppid, e.startTime);
-    // A process gone before its /proc entry was read runs where its parent runs.
+    // A process gone before its /proc entry was read runs where its parent runs, or, when the
+    // parent is `runc exec` (kubectl exec), in the container runc names.
     let containerId = cg ? cg.containerId : parent?.containerId ?? null;
     let cgroupPath = cg ? cg.path : parent?.cgroupPath ?? '';
+    // runc's own stages sit in between (`runc exec` → `runc init` → the command): look a few
+    // generations up.
+    for (let p = parent, depth = 0; !cg && !containerId && p && depth < 4; depth++) {
+      containerId = p.containerId ?? containerFromRuntimeParent(p);
+      if (containerId) cgroupPath = p.cgroupPath;
+      p = this.table.parentOf(p.ppid, p.startTime);
+    }
     if (!cg && !parent && e.ppid > 0) {
       const pcg = this.readCgroup(e.ppid);
       if (pcg) {
@@ -156,7 +165,7 @@ export class ProcessCollector implements Collector {
       }
     }
     this.table.put({
-      pid: e.pid, ppid: e.ppid, startTime: e.startTime, exe: e.exe, comm: e.comm, argv: e.argv.slice(0, 16),
+      pid: e.pid, ppid: e.ppid, startTime: e.startTime, exe: e.exe, comm: e.comm, argv: e.argv.slice(0, 32),
       uid: e.uid, euid: e.euid, containerId, cgroupPath,
     });
     const inv = this.ctx.facts.inventory;
@@ -311,9 +320,21 @@ export class ProcessCollector implements Collector {
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const argv = readFileSync(path.join(dir, 'cmdline')).subarray(0, 4096).toString('utf8').split('\0').filter(Boolean).slice(0, 16);
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      // Real and effective uid from status; unknown stays UNKNOWN_ID, never a made-up value.
+      let uid = UNKNOWN_ID;
+      let euid = UNKNOWN_ID;
+      try {
+        const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(path.join(dir, 'status'), 'latin1'));
+        if (m) {
+          uid = Number(m[1]);
+          euid = Number(m[2]);
+        }
+      } catch {
+        // gone meanwhile
+      }
       const rec = {
         pid, ppid: Number(rest[1]), startTime: BigInt(rest[19] ?? '0'), exe: argv[0] ?? comm, comm, argv,
-        uid: -1, euid: -1, containerId: null, cgroupPath: '',
+        uid, euid, containerId: null, cgroupPath: '',
       };
       this.table.put(rec);
       return rec;

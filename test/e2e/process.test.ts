@@ -105,7 +105,7 @@ t.test('exec capture against a real node', async (t) => {
   await t.test('a reverse shell: sh with its stdio on a socket', async (t) => {
     const listenPort = await freePort();
     await box.execSync(system.containerId, ['sh', '-c',
-      `nc -l -p ${listenPort} -e /bin/sh marker-revshell & sleep 0.3; echo 'exit' | nc -w 1 127.0.0.1 ${listenPort}; wait; true`], 15);
+      `nc -l -p ${listenPort} -e /bin/sh -s & sleep 0.3; printf 'sleep 1\\nexit\\n' | nc -w 3 127.0.0.1 ${listenPort}; wait; true`], 15);
     const e = await waitFor('the reverse shell', () => processEvents().find((x) => x.ruleId === 'exec-reverse-shell' && x.kubernetes?.pod === system.name), 10_000);
     t.match(e.evidence, /socket:\[/);
   });

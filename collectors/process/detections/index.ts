@@ -3,6 +3,7 @@
 
 import type { Detection, Detector, ExecSubject } from './detector.js';
 import { SHELLS, basename, commandLine } from './detector.js';
+import { UNKNOWN_ID } from '../sources/exec-source.js';
 
 const PACKAGE_MANAGERS = new Set(['apt', 'apt-get', 'aptitude', 'dpkg', 'yum', 'dnf', 'microdnf', 'rpm', 'apk', 'zypper', 'pacman', 'pip', 'pip3', 'gem', 'npm', 'yarn']);
 const NETWORK_TOOLS = new Set(['nc', 'ncat', 'netcat', 'socat', 'nmap', 'masscan', 'zmap', 'telnet', 'tcpdump']);
@@ -144,8 +145,10 @@ const privilegeGain: Detector = {
   detect(s) {
     const e = s.exec;
     if (e.euid !== 0) return null;
+    // An id the kernel or /proc did not give us (4294967295) proves nothing either way.
+    const known = (id: number | undefined): id is number => id !== undefined && id >= 0 && id !== UNKNOWN_ID;
     const parentEuid = s.parent?.euid;
-    const fromUser = e.uid !== 0 || (parentEuid !== undefined && parentEuid !== 0);
+    const fromUser = (known(e.uid) && e.uid !== 0) || (known(parentEuid) && parentEuid !== 0);
     if (!fromUser) return null;
     return {
       ruleId: this.id, title: 'A process gained root (effective uid 0) from a non-root user', severity: 'high', mitre: ['T1548.001'],

@@ -69,4 +69,6 @@ t.test('effective uid 0 under a non-root user or parent', async (t) => {
   t.same(rules(subject(['/usr/bin/id'], { uid: 0, euid: 0 }, { parent: { pid: 10, ppid: 1, startTime: 0n, exe: '/bin/app', comm: 'app', argv: [], uid: 1000, euid: 1000, containerId: null, cgroupPath: '' } })),
     ['exec-privilege-escalation'], 'root child of a non-root parent');
   t.same(rules(subject(['/usr/bin/id'], { uid: 1000, euid: 1000 })), [], 'a non-root process is quiet');
+  t.same(rules(subject(['/usr/bin/id'], { uid: 0, euid: 0 }, { parent: { pid: 10, ppid: 1, startTime: 0n, exe: '/x', comm: 'x', argv: [], uid: 4294967295, euid: 4294967295, containerId: null, cgroupPath: '' } })),
+    [], 'a parent whose ids are unknown proves nothing');
 });
