@@ -9,15 +9,12 @@ import * as grpc from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../daemon/config.js';
-import { Agent } from '../daemon/agent.js';
-import { Central } from '../central/central.js';
 import { formatEvent } from '../central/format.js';
 import { eventToJson } from '../daemon/wire-event.js';
 import { FeedClient, channelOptions } from '../daemon/wire/services.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import { VERSION } from '../daemon/version.js';
 import { NwError, describeError } from '../daemon/errors.js';
-import { runCheck } from './check.js';
 
 const pb = nodewarden.v1;
 
@@ -80,6 +77,8 @@ async function main(argv: string[]): Promise<void> {
     .action(async (flags: CommonFlags & { central?: string; http?: string; criSocket?: string }) => {
       const cfg = config(flags, { 'agent.central': flags.central, 'agent.http': flags.http, 'agent.collectors.runtime.socket': flags.criSocket });
       const log = logger(cfg);
+      // Each command loads only what it runs: the agent never loads SQLite or central's code.
+      const { Agent } = await import('../daemon/agent.js');
       const agent = new Agent(cfg, log);
       await agent.start();
       runUntilSignal(log, [agent]);
@@ -93,6 +92,7 @@ async function main(argv: string[]): Promise<void> {
     .action(async (flags: CommonFlags & { listen?: string; http?: string; dataDir?: string; jsonl?: string }) => {
       const cfg = config(flags, { 'central.listen': flags.listen, 'central.http': flags.http, 'central.dataDir': flags.dataDir, 'central.jsonl': flags.jsonl });
       const log = logger(cfg);
+      const { Central } = await import('../central/central.js');
       const central = new Central(cfg, log);
       await central.start();
       runUntilSignal(log, [central]);
@@ -116,6 +116,7 @@ async function main(argv: string[]): Promise<void> {
         'agent.collectors.runtime.socket': flags.criSocket,
       });
       const log = logger(cfg);
+      const [{ Agent }, { Central }] = await Promise.all([import('../daemon/agent.js'), import('../central/central.js')]);
       const central = new Central(cfg, log, {
         onEvent: flags.quiet ? undefined : (events) => {
           for (const e of events) process.stdout.write(formatEvent(e.event) + '\n');
@@ -148,6 +149,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
     .option('--node <name>', 'node name used in findings', os.hostname())
     .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit'; criSocket?: string; node: string }) => {
+      const { runCheck } = await import('./check.js');
       process.exitCode = await runCheck(flags);
     });
 

@@ -20,7 +20,7 @@ for (const t of targets) {
   const files = readdirSync(dir).filter((f) => f.endsWith('.proto')).map((f) => path.join(t.dir, f));
   if (files.length === 0) continue;
   const js = path.join(root, 'gen', `${t.out}.js`);
-  execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--force-long', '-p', 'proto', '-o', js, ...files], { cwd: root, stdio: 'inherit' });
+  execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--force-long', '--no-verify', '--no-delimited', '-p', 'proto', '-o', js, ...files], { cwd: root, stdio: 'inherit' });
   // Node's ESM resolver needs the explicit file name of protobufjs/minimal.
   const src = readFileSync(js, 'utf8').replace(/from "protobufjs\/minimal"/g, 'from "protobufjs/minimal.js"');
   writeFileSync(js, src);
