@@ -12,45 +12,8 @@ import { ConnectorSource } from '../../collectors/process/sources/connector-sour
 import type { ExecEvent, ExecSource, SourceNotice } from '../../collectors/process/sources/exec-source.js';
 import { loadNative } from '../../collectors/process/sources/native.js';
 import { PollerSource } from '../../collectors/process/sources/poller-source.js';
-import { copyTrue, isRoot, removeRulesWithKey, tempDir, uniqueKey } from '../collectors/process/sources/exec-fixtures.js';
+import { SPAWNER_C, copyTrue, isRoot, removeRulesWithKey, tempDir, uniqueKey } from '../collectors/process/sources/exec-fixtures.js';
 
-const SPAWNER_C = `
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/wait.h>
-/* spawner N RATE BIN PREFIX: N execs of BIN PREFIX-i, paced at RATE/s (0: flat out). */
-int main(int argc, char **argv) {
-  if (argc < 5) return 2;
-  long n = atol(argv[1]);
-  double rate = atof(argv[2]);
-  struct timespec t0, t1;
-  char arg[256];
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (long i = 1; i <= n; i++) {
-    if (rate > 0) {
-      double at = (double)(i - 1) / rate;
-      struct timespec ts = t0;
-      ts.tv_sec += (time_t)at;
-      ts.tv_nsec += (long)((at - (double)(time_t)at) * 1e9);
-      if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    }
-    snprintf(arg, sizeof arg, "%s-%ld", argv[4], i);
-    pid_t p = fork();
-    if (p == 0) {
-      char *av[] = { argv[3], arg, NULL };
-      execv(argv[3], av);
-      _exit(127);
-    }
-    if (p > 0) waitpid(p, NULL, 0);
-  }
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  printf("%.3f\\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-  return 0;
-}
-`;
 
 interface Row {
   source: string;
