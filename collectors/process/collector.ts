@@ -178,8 +178,9 @@ export class ProcessCollector implements Collector {
     const inContainer = containerId !== null || (cg?.kubepods ?? false);
     const name = basename(e.argv[0] ?? '') || e.comm || basename(e.exe);
 
-    if (!inContainer && HOST_COMPONENTS.has(basename(e.exe))) {
-      this.ctx.facts.emit('component-exec', { component: basename(e.exe), pid: e.pid, argv: e.argv });
+    if (!inContainer) {
+      const component = [basename(e.exe), basename(e.argv[0] ?? '')].find((n) => HOST_COMPONENTS.has(n));
+      if (component) this.ctx.facts.emit('component-exec', { component, pid: e.pid, argv: e.argv });
     }
     const namespace = container?.namespace ?? '';
     const inScope = inContainer
