@@ -66,6 +66,25 @@ export class ProcessCollector implements Collector {
     this.detections = new Counter({ name: 'nodewarden_exec_detections_total', help: 'Exec detections, by rule (repeats included).', labelNames: ['rule'], registers: [reg] });
     this.sourceInfo = new Gauge({ name: 'nodewarden_exec_source', help: 'The active exec source (1) and the others (0).', labelNames: ['source'], registers: [reg] });
     this.lost = droppedCounter(reg);
+    // The source's own counters, read when Prometheus scrapes (no work per exec).
+    const stats = () => this.source?.stats();
+    new Gauge({
+      name: 'nodewarden_exec_kernel_backlog', help: "The kernel audit backlog at the last status read (audit source).", registers: [reg],
+      collect() { this.set(stats()?.kernelBacklog ?? 0); },
+    });
+    new Gauge({
+      name: 'nodewarden_exec_source_lost', help: 'Execs lost since start, by where: kernel (audit lost counter), socket (overruns), agent (queue full).', labelNames: ['where'], registers: [reg],
+      collect() {
+        const s = stats();
+        this.set({ where: 'kernel' }, s?.lostKernel ?? 0);
+        this.set({ where: 'socket' }, s?.lostSocket ?? 0);
+        this.set({ where: 'agent' }, s?.lostAgent ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'nodewarden_exec_source_received', help: 'Execs received by the exec source since start.', registers: [reg],
+      collect() { this.set(stats()?.received ?? 0); },
+    });
   }
 
   async start(): Promise<void> {
