@@ -55,7 +55,12 @@ export class ProcessCollector implements Collector {
   private pendingTimer: NodeJS.Timeout | null = null;
   private readonly onInventoryChange = () => this.settlePending();
 
-  constructor(private readonly config: ProcessConfig, private readonly ctx: CollectorContext) {
+  constructor(
+    private readonly config: ProcessConfig,
+    private readonly ctx: CollectorContext,
+    /** Where exec sources come from; tests of enrichment hand in a scripted source. */
+    private readonly openSource: typeof openExecSource = openExecSource,
+  ) {
     this.procRoot = path.join(ctx.hostRoot, 'proc');
     this.table = new ProcessTable(config.maxProcesses);
     this.folder = new RepeatFolder(config.repeatWindowMs, (fs) => this.send(fs));
@@ -90,7 +95,7 @@ export class ProcessCollector implements Collector {
   async start(): Promise<void> {
     let src: ExecSource;
     try {
-      const opened = await openExecSource({
+      const opened = await this.openSource({
         procRoot: this.procRoot,
         auditMode: this.config.auditMode,
         ruleKey: this.config.ruleKey,

@@ -1,0 +1,134 @@
+// The process collector's enrichment and reporting, driven by a scripted exec source so each
+// case is exact (the real sources and a real node are exercised in test/e2e/process.test.ts):
+// attribution of a process gone before /proc was read, pid reuse, the wait for a container the
+// inventory does not know yet, scope, the allow-list, and losses becoming events.
+import t from 'tap';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { ProcessCollector } from '../../../collectors/process/collector.js';
+import { processConfigSchema } from '../../../collectors/process/factory.js';
+import { NodeFacts } from '../../../collectors/node-facts.js';
+import type { Finding } from '../../../collectors/finding.js';
+import type { ExecEvent, ExecSource, SourceNotice } from '../../../collectors/process/sources/exec-source.js';
+import type { ContainerRecord } from '../../../collectors/runtime/inventory.js';
+import { tempDir, waitFor } from '../../helpers/pipeline.js';
+
+const CID = 'a1'.repeat(32);
+const CID2 = 'b2'.repeat(32);
+
+class ScriptedSource implements ExecSource {
+  readonly name = 'audit' as const;
+  readonly limits = 'scripted';
+  onBatch: ((b: ExecEvent[]) => void) | null = null;
+  onNotice: ((n: SourceNotice) => void) | null = null;
+  async start(onBatch: (b: ExecEvent[]) => void, onNotice: (n: SourceNotice) => void) {
+    this.onBatch = onBatch;
+    this.onNotice = onNotice;
+  }
+  async stop() {}
+  stats() {
+    return { received: 0, delivered: 0, lostKernel: 0, lostSocket: 0, lostAgent: 0, backlog: 0, rulesRestored: 0 };
+  }
+}
+
+function exec(pid: number, ppid: number, argv: string[], over: Partial<ExecEvent> = {}): ExecEvent {
+  return {
+    source: 'audit', timeUnixNano: 1n, pid, ppid, uid: 0, euid: 0, gid: 0, egid: 0, auid: 4294967295,
+    exe: over.exe ?? (argv[0]!.startsWith('/') ? argv[0]! : `/bin/${argv[0]}`), comm: argv[0]!.slice(0, 15), argv,
+    argvTruncated: false, argvMissing: false, cwd: '/', success: true, cgroup: null, startTime: BigInt(pid), ...over,
+  };
+}
+const cgroupOf = (id: string) => `0::/kubepods/besteffort/pod11111111-2222-3333-4444-555555555555/${id}\n`;
+
+function container(id: string, namespace: string, pod: string): ContainerRecord {
+  return {
+    id, sandboxId: 's', name: 'app', namespace, pod, podUid: 'u', image: 'img', imageDigest: 'd', state: 'running',
+    createdAtNs: 1n, startedAtNs: 1n, pid: 999_999, cgroupPath: '', labels: {}, origin: 'cri', kubeLabelled: true,
+  };
+}
+
+async function setup(t: { teardown: (f: () => unknown) => void }, config: Record<string, unknown> = {}) {
+  const facts = new NodeFacts();
+  const emitted: Finding[] = [];
+  const source = new ScriptedSource();
+  const collector = new ProcessCollector(processConfigSchema.parse({ enrichWaitMs: 300, ...config }), {
+    hostRoot: '/nonexistent-host', stateDir: tempDir('proc-unit'), node: 'n', facts,
+    sink: { emit: async (fs) => void emitted.push(...fs) }, logger: pino({ level: 'silent' }), metrics: new Registry(),
+  }, async () => ({ source, skipped: [] }));
+  await collector.start();
+  t.teardown(() => collector.stop());
+  return { facts, emitted, source, collector };
+}
+
+t.test('a shell gone before /proc was read is attributed through the runc exec that started it', async (t) => {
+  const { facts, emitted, source } = await setup(t);
+  facts.inventory.replace([container(CID, 'kube-system', 'coredns-1')], []);
+  source.onBatch!([
+    exec(100, 1, ['runc', '--root', '/run/containerd/runc/k8s.io', 'exec', '--process', '/tmp/p.json', '--detach', CID], { exe: '/usr/sbin/runc', cgroup: '0::/system.slice/containerd.service\n' }),
+    exec(101, 100, ['runc', 'init'], { exe: '/usr/sbin/runc', cgroup: '0::/system.slice/containerd.service\n' }),
+    exec(102, 101, ['sh', '-c', 'id'], { exe: '/bin/busybox', cgroup: null }),
+  ]);
+  await waitFor('the finding', () => emitted.find((f) => f.ruleId === 'exec-shell-in-container'));
+  const f = emitted.find((x) => x.ruleId === 'exec-shell-in-container')!;
+  t.equal(f.kubernetes?.pod, 'coredns-1');
+  t.equal(f.container?.id, CID);
+  t.same(f.process?.ancestors.map((a) => [a.pid, a.exe]), [[101, '/usr/sbin/runc'], [100, '/usr/sbin/runc'], [1, '']], 'parent chain from the process table; an unknown ancestor by pid alone');
+});
+
+t.test("a reused pid does not lend the old process's container to a new child", async (t) => {
+  const { facts, emitted, source } = await setup(t);
+  facts.inventory.replace([container(CID, 'kube-system', 'coredns-1')], []);
+  // pid 200 ran in the container, then a host process got pid 200 and started a short child.
+  source.onBatch!([exec(200, 1, ['/app/server'], { cgroup: cgroupOf(CID), startTime: 50n })]);
+  source.onBatch!([exec(200, 1, ['/usr/bin/cron'], { cgroup: '0::/system.slice/cron.service\n', startTime: 500n })]);
+  source.onBatch!([exec(201, 200, ['sh', '-c', 'backup'], { cgroup: null, startTime: 600n })]);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(emitted.filter((f) => f.ruleId === 'exec-shell-in-container').length, 0, 'a host shell, not a container shell');
+});
+
+t.test('a detection in a container the inventory does not know yet waits for its pod name', async (t) => {
+  const { facts, emitted, source } = await setup(t);
+  let asked = '';
+  facts.on('container-unknown', (id) => (asked = id));
+  source.onBatch!([exec(300, 1, ['nc', '-l', '-p', '4444'], { exe: '/bin/busybox', cgroup: cgroupOf(CID2) })]);
+  t.equal(asked, CID2, 'the runtime collector is asked to refresh');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(emitted.length, 0, 'held while waiting');
+  facts.inventory.replace([container(CID2, 'kube-system', 'new-pod')], []);
+  const f = await waitFor('the enriched finding', () => emitted.find((x) => x.ruleId === 'exec-network-tool-in-container'));
+  t.equal(f.kubernetes?.pod, 'new-pod');
+});
+
+t.test('if the inventory never learns the container, the finding goes out with the id alone', async (t) => {
+  const { emitted, source } = await setup(t);
+  source.onBatch!([exec(310, 1, ['nc', '-l'], { exe: '/bin/busybox', cgroup: cgroupOf(CID2) })]);
+  const f = await waitFor('the finding after the wait', () => emitted.find((x) => x.ruleId === 'exec-network-tool-in-container'), 2000);
+  t.equal(f.container?.id, CID2);
+  t.equal(f.kubernetes, undefined);
+});
+
+t.test('scope: another namespace is quiet unless configured; the allow-list silences expected tools', async (t) => {
+  const { facts, emitted, source } = await setup(t, { allow: [{ rule: 'exec-network-tool-in-container', namespace: 'kube-system', pod: 'probe-*' }] });
+  facts.inventory.replace([container(CID, 'default', 'web-1'), { ...container(CID2, 'kube-system', 'probe-7'), pid: 1 }], []);
+  source.onBatch!([
+    exec(400, 1, ['sh', '-c', 'x'], { cgroup: cgroupOf(CID) }),
+    exec(401, 1, ['wget', 'http://x'], { exe: '/bin/busybox', cgroup: cgroupOf(CID2) }),
+  ]);
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(emitted.map((f) => f.ruleId), [], 'default namespace out of scope; the allowed probe quiet');
+
+  const wide = await setup(t, { namespaces: ['default'] });
+  wide.facts.inventory.replace([container(CID, 'default', 'web-1')], []);
+  wide.source.onBatch!([exec(402, 1, ['sh', '-c', 'x'], { cgroup: cgroupOf(CID) })]);
+  await waitFor('in scope once configured', () => wide.emitted.find((f) => f.ruleId === 'exec-shell-in-container'));
+});
+
+t.test('losses and rule restores reported by the source become agent events', async (t) => {
+  const { emitted, source, collector } = await setup(t);
+  source.onNotice!({ kind: 'loss', count: 7, where: 'kernel', detail: 'audit lost counter rose by 7' });
+  source.onNotice!({ kind: 'rules-restored', gapMs: 1500, detail: 'rules deleted' });
+  await waitFor('two agent events', () => emitted.length === 2);
+  t.same(emitted.map((f) => [f.source, f.ruleId]), [['agent', 'agent-exec-events-lost'], ['agent', 'agent-audit-rules-restored']]);
+  t.equal(emitted[0]!.attributes?.count, '7');
+  t.match(collector.status().detail, /source audit/);
+});
