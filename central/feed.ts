@@ -111,9 +111,10 @@ export class Feed {
       }
       const sub = new Subscriber(call, toFilter(req), this.maxQueue, this.droppedCounter);
       // Replay first, then live: both go through the same bounded queue.
-      const replay = Math.min(req.replay ?? 0, 10_000);
+      // Bounded: the replay reads at most 5,000 stored rows (it runs on the ingest thread).
+      const replay = Math.min(req.replay ?? 0, 1000);
       if (replay > 0) {
-        const rows = this.log.query({ newest: true, limit: Math.max(replay * 4, 1000), minSeverity: sub.filter.minSeverity });
+        const rows = this.log.query({ newest: true, limit: Math.min(Math.max(replay * 4, 1000), 5000), minSeverity: sub.filter.minSeverity });
         const picked: Buffer[] = [];
         for (const row of rows) {
           if (picked.length >= replay) break;

@@ -59,6 +59,7 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
         return;
       }
       if (frame.kind === 'hello') {
+        if (agent) return refuse('NW_ERR_WIRE_PROTOCOL', 'a second hello on one stream');
         const id = frame.hello.agentId;
         if (!id || id.length > 256) return refuse('NW_ERR_WIRE_PROTOCOL', 'hello without a valid agent id');
         agent = { id, node: frame.hello.node.slice(0, 256) };
@@ -70,7 +71,8 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
         if (e.event.agentId !== agent.id) {
           return refuse('NW_ERR_WIRE_PROTOCOL', `an event of agent ${JSON.stringify(e.event.agentId.slice(0, 64))} arrived on the stream of ${agent.id}`);
         }
-        if (Number(e.event.sequence) < 1) return refuse('NW_ERR_WIRE_PROTOCOL', 'an event without a sequence number');
+        const seq = Number(e.event.sequence);
+        if (seq < 1 || !Number.isSafeInteger(seq)) return refuse('NW_ERR_WIRE_PROTOCOL', `an event with sequence ${String(e.event.sequence)}`);
       }
       deps.metrics.received.inc(frame.events.length);
       let result;

@@ -8,6 +8,8 @@ import type { IncomingEvent } from './event-log.js';
 import { NwError } from '../daemon/errors.js';
 
 const pb = nodewarden.v1;
+/** More events than an agent ever batches (512): a frame past it is refused before decoding on. */
+export const MAX_EVENTS_PER_BATCH = 4096;
 
 export type AgentFrame =
   | { kind: 'hello'; hello: nodewarden.v1.Hello }
@@ -46,6 +48,7 @@ function readBatch(bytes: Uint8Array): AgentFrame {
     if (field === 1 && (tag & 7) === 0) {
       batchId = Number(r.uint64());
     } else if (field === 2 && (tag & 7) === 2) {
+      if (events.length >= MAX_EVENTS_PER_BATCH) throw new NwError('NW_ERR_WIRE_PROTOCOL', `a batch holds more than ${MAX_EVENTS_PER_BATCH} events`);
       const raw = r.bytes() as Uint8Array;
       const copy = Buffer.from(raw); // detach from the frame so the frame can be freed
       events.push({ event: pb.Event.decode(copy), bytes: copy });

@@ -4,7 +4,7 @@
 //
 // start() fails fast on bad configuration; after start nothing from outside crashes it.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -80,9 +80,13 @@ export class Agent {
         }]).catch(() => undefined);
       },
       onCorrupt: (detail) => this.logger.warn({ detail }, 'The spool had a torn tail (an earlier crash mid-write); it was cut.'),
+      onReject: (err) => {
+        dropped.inc({ component: 'spool', reason: 'unencodable' });
+        this.logger.error({ err: describeError(err) }, 'A finding could not be encoded and was dropped.');
+      },
     });
     this.shipper = new Shipper(this.spool, { address: cfg.agent.central, agentId: this.agentId, node: cfg.node, agentVersion: VERSION }, this.logger.child({ component: 'shipper' }), shipperMetrics(this.registry));
-    this.emitter = new Emitter(this.spool, envelope, emitted, () => this.shipper?.notify());
+    this.emitter = new Emitter(this.spool, envelope, emitted, dropped, () => this.shipper?.notify());
 
     // Validate every collector's config before starting any: all errors at once, with paths.
     const errors: string[] = [];
@@ -146,23 +150,38 @@ export class Agent {
         this.logger.warn({ collector: c.name, err: describeError(err) }, 'A collector did not stop cleanly.');
       }
     }
+    // What collectors flushed while stopping reaches the disk before the spool closes.
+    await this.emitter?.close();
     await this.shipper?.stop(deadlineMs);
     await this.spool?.close();
     await this.http?.close();
   }
 }
 
-/** A stable agent id: the node name plus a random suffix kept in the state folder. */
+/**
+ * A stable agent id: the node name plus a random suffix, kept inside the spool folder because
+ * the id and the spool's numbering belong together: a wiped spool starts a new identity (central
+ * would otherwise take the new sequence 1 for a duplicate of the old one). Written durably
+ * before any event is numbered.
+ */
 function loadAgentId(stateDir: string, node: string): string {
-  const file = path.join(stateDir, 'agent-id');
+  const dir = path.join(stateDir, 'spool');
+  const file = path.join(dir, 'agent-id');
   try {
     const id = readFileSync(file, 'utf8').trim();
     if (/^[\w.-]{1,200}$/.test(id)) return id;
   } catch {
     // first start
   }
-  mkdirSync(stateDir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   const id = `${node.replace(/[^\w.-]/g, '-').slice(0, 180)}-${randomBytes(4).toString('hex')}`;
-  writeFileSync(file, id + '\n');
+  const fd = openSync(`${file}.tmp`, 'w');
+  try {
+    writeSync(fd, id + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(`${file}.tmp`, file);
   return id;
 }

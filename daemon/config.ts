@@ -28,7 +28,11 @@ export const configSchema = z.strictObject({
     spool: z.strictObject({
       maxBytes: z.number().int().min(1024 * 1024).default(512 * 1024 * 1024),
       segmentBytes: z.number().int().min(64 * 1024).default(8 * 1024 * 1024),
-    }).prefault({}),
+    }).prefault({}).refine((s) => s.maxBytes >= 2 * s.segmentBytes, {
+      // The cap drops whole segments: below two, it would drop what is still being sent.
+      message: 'maxBytes must be at least twice segmentBytes',
+      path: ['maxBytes'],
+    }),
     /** Per collector: `enabled` plus the collector's own options (validated by its factory). */
     collectors: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   }).prefault({}),

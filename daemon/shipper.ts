@@ -43,6 +43,7 @@ export class Shipper {
   private batchId = 0;
   private pumping = false;
   private attempt = 0;
+  private refused = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -132,27 +133,42 @@ export class Shipper {
   private onMessage(msg: nodewarden.v1.CentralMessage): void {
     if (msg.welcome) {
       this.connected = true;
-      this.attempt = 0;
+      if (!this.refused) this.attempt = 0; // after a refusal only a stored batch resets the backoff
       this.metrics.connected.set(1);
       this.window = Math.max(1, Math.min(msg.welcome.window || 4, 64));
       const held = Number(msg.welcome.storedThrough);
       this.logger.info({ storedThrough: held, pending: this.spool.pending }, 'Connected to central.');
-      void this.spool.ack(held).then(() => {
-        this.nextToSend = Math.max(this.nextToSend, this.spool.acked + 1);
-        void this.pump();
-      });
+      if (held > this.spool.lastSeq) {
+        // Central holds more of this identity than this spool ever numbered: not ours to forget.
+        this.logger.warn({ storedThrough: held, lastSeq: this.spool.lastSeq }, 'Central holds sequences this spool never wrote; its acknowledgement is ignored.');
+      } else {
+        this.ackSpool(held);
+      }
+      void this.pump();
     } else if (msg.ack) {
       const id = Number(msg.ack.batchId);
+      const sentThrough = this.inFlight.get(id);
       this.inFlight.delete(id);
-      const through = Number(msg.ack.storedThrough);
+      this.attempt = 0; // a stored batch proves the stream healthy
+      this.refused = false;
       this.metrics.acked.inc((msg.ack.accepted ?? 0) + (msg.ack.duplicates ?? 0));
-      void this.spool.ack(through).then(() => {
-        this.metrics.spoolPending.set(this.spool.pending);
-        void this.pump();
-      });
+      // Never forget more than this stream actually sent.
+      if (sentThrough !== undefined) this.ackSpool(Math.min(Number(msg.ack.storedThrough), sentThrough));
     } else if (msg.refusal) {
+      this.refused = true;
       this.logger.error({ code: msg.refusal.code }, `Central refused the stream: ${msg.refusal.message}`);
     }
+  }
+
+  private ackSpool(through: number): void {
+    this.spool.ack(through).then(
+      () => {
+        this.nextToSend = Math.max(this.nextToSend, this.spool.acked + 1);
+        this.metrics.spoolPending.set(this.spool.pending);
+        void this.pump();
+      },
+      (err) => this.logger.error({ err: describeError(err) }, 'Recording an acknowledgement in the spool ledger failed; the events will be sent again.'),
+    );
   }
 
   /** Send batches while the window has room and the spool has unsent events. */

@@ -13,7 +13,7 @@
 // (the newest events are the ones an operator needs most); the drop is counted and reported
 // through onDrop so the daemon can emit an event saying exactly which sequences were lost.
 
-import { promises as fsp, mkdirSync, readdirSync, readFileSync, openSync, closeSync, fstatSync, readSync, ftruncateSync } from 'node:fs';
+import { promises as fsp, mkdirSync, readdirSync, readFileSync, openSync, closeSync, fstatSync, readSync, ftruncateSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { NwError } from './errors.js';
@@ -32,6 +32,8 @@ export interface SpoolOptions {
   sync?: boolean;
   onDrop?: (drop: SpoolDrop) => void;
   onCorrupt?: (detail: string) => void;
+  /** An item that could not be encoded (or is above the record limit): refused alone, counted. */
+  onReject?: (err: unknown) => void;
 }
 
 export interface SpoolDrop {
@@ -74,7 +76,7 @@ export class Spool {
   private cursor: ReadCursor | null = null;
   private readonly opts: SpoolOptions;
   /** Counters for metrics: written, acknowledged, dropped and corrupt records. */
-  readonly counters = { appended: 0, acked: 0, dropped: 0, corruptTails: 0 };
+  readonly counters = { appended: 0, acked: 0, dropped: 0, corruptTails: 0, rejected: 0 };
 
   private constructor(opts: SpoolOptions) {
     this.opts = opts;
@@ -126,17 +128,28 @@ export class Spool {
     const seqs: number[] = [];
     const chunks: Buffer[] = [];
     let size = 0;
+    // Numbers are given only to items that encode: one bad item is refused alone and leaves no
+    // gap in the sequence; nextSeq moves only once the group is on disk.
+    let seq = this.nextSeq;
     for (const item of items) {
-      const seq = this.nextSeq++;
-      const payload = build(item, seq);
-      if (payload.length > MAX_RECORD) {
-        throw new NwError('NW_ERR_SPOOL_FULL', `event ${seq} is ${payload.length} bytes, above the ${MAX_RECORD}-byte record limit`);
+      let payload: Buffer;
+      try {
+        payload = build(item, seq);
+        if (payload.length > MAX_RECORD) {
+          throw new NwError('NW_ERR_SPOOL_FULL', `an event of ${payload.length} bytes is above the ${MAX_RECORD}-byte record limit`);
+        }
+      } catch (err) {
+        this.counters.rejected++;
+        this.opts.onReject?.(err);
+        continue;
       }
       const rec = encodeRecord(seq, payload);
       chunks.push(rec);
       size += rec.length;
       seqs.push(seq);
+      seq++;
     }
+    if (seqs.length === 0) return [];
     let seg = this.segments[this.segments.length - 1];
     if (!seg || !this.writeFd || seg.bytes >= this.segmentBytes) {
       seg = await this.rollSegment(seqs[0]!);
@@ -146,6 +159,7 @@ export class Spool {
     if (this.sync) await this.writeFd!.datasync();
     seg.bytes += buf.length;
     seg.lastSeq = seqs[seqs.length - 1]!;
+    this.nextSeq = seg.lastSeq + 1;
     this.counters.appended += seqs.length;
     await this.enforceCap();
     return seqs;
@@ -241,7 +255,13 @@ export class Spool {
     this.counters.acked += upTo - this.ackedThrough;
     this.ackedThrough = upTo;
     const ledger = path.join(this.dir, 'ledger.json');
-    await fsp.writeFile(`${ledger}.tmp`, JSON.stringify({ ackedThrough: this.ackedThrough }));
+    const fh = await fsp.open(`${ledger}.tmp`, 'w');
+    try {
+      await fh.writeFile(JSON.stringify({ ackedThrough: this.ackedThrough }));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
     await fsp.rename(`${ledger}.tmp`, ledger);
     // Delete whole segments that hold only acknowledged records (never the one being written).
     while (this.segments.length > 1 && this.segments[0]!.lastSeq <= this.ackedThrough) {
@@ -298,8 +318,9 @@ export class Spool {
       const firstSeq = Number(SEGMENT_RE.exec(file)![1]);
       const scanned = this.scanSegment(file, firstSeq);
       if (scanned.lastSeq < firstSeq) {
-        // Empty segment (crash right after creation): nothing to keep.
-        void fsp.rm(path.join(this.dir, file), { force: true });
+        // Empty segment (crash right after creation): nothing to keep. Removed before any append
+        // can create a segment of the same name.
+        rmSync(path.join(this.dir, file), { force: true });
         continue;
       }
       this.segments.push({ file, firstSeq, lastSeq: scanned.lastSeq, bytes: scanned.bytes });

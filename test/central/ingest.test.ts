@@ -106,3 +106,33 @@ t.test('Feed.Subscribe replays and streams matching events live', async (t) => {
   t.same(got, ['old-high', 'new-critical'], 'only events at or above medium, replay first');
   stream.cancel();
 });
+
+t.test('a frame with more events than any agent batches is refused before it is decoded further', async (t) => {
+  const { central, address } = await startCentral(t);
+  const s = openStream(address);
+  s.call.write(enc({ hello: { agentId: 'flood', node: 'n' } }));
+  // 5,000 empty events: small on the wire, costly if decoded and checked one by one.
+  const parts = [Buffer.from([0x08, 0x01])];
+  for (let i = 0; i < 5000; i++) parts.push(Buffer.from([0x12, 0x00]));
+  const batch = Buffer.concat(parts);
+  const lenBytes: number[] = [];
+  for (let n = batch.length; ; n >>>= 7) {
+    if (n < 0x80) { lenBytes.push(n); break; }
+    lenBytes.push((n & 0x7f) | 0x80);
+  }
+  s.call.write(Buffer.concat([Buffer.from([0x12, ...lenBytes]), batch]));
+  await s.ended;
+  s.client.close();
+  t.match(s.messages[1]?.refusal?.message ?? '', /more than 4096 events/);
+  t.equal(central.log.count(), 0);
+});
+
+t.test('a second hello on one stream is refused (an identity cannot change mid-stream)', async (t) => {
+  const { address } = await startCentral(t);
+  const s = openStream(address);
+  s.call.write(enc({ hello: { agentId: 'a', node: 'n' } }));
+  s.call.write(enc({ hello: { agentId: 'b', node: 'n' } }));
+  await s.ended;
+  s.client.close();
+  t.match(s.messages[1]?.refusal?.message ?? '', /second hello/);
+});

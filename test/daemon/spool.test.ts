@@ -112,3 +112,34 @@ t.test('close is idempotent and append after close is refused', async (t) => {
   await spool.close();
   await t.rejects(spool.append(['a'], build), { code: 'NW_ERR_STOPPED' });
 });
+
+t.test('an item that cannot be encoded is refused alone and leaves no gap', async (t) => {
+  const rejected: unknown[] = [];
+  const spool = await Spool.open({ dir: tmp(), onReject: (e) => rejected.push(e) });
+  const seqs = await spool.append(['a', 'bad', 'b', 'huge'], (s, seq) => {
+    if (s === 'bad') throw new Error('cannot encode');
+    if (s === 'huge') return Buffer.alloc(5 * 1024 * 1024);
+    return build(s, seq);
+  });
+  t.same(seqs, [1, 2]);
+  t.equal(rejected.length, 2);
+  t.same((await spool.read(1, 10)).map((r) => r.payload.toString()), ['1:a', '2:b']);
+  t.same(await spool.append(['c'], build), [3], 'numbering continues without a gap');
+  await spool.close();
+});
+
+t.test('an empty segment left by a crash is removed at open and the next append is kept', async (t) => {
+  const dir = tmp();
+  const spool = await Spool.open({ dir });
+  await spool.append(['a', 'b'], build);
+  await spool.close();
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(path.join(dir, `seg-${String(3).padStart(20, '0')}.log`), ''); // rolled, then crashed
+  const again = await Spool.open({ dir });
+  t.same(await again.append(['c'], build), [3]);
+  t.same((await again.read(1, 10)).map((r) => r.seq), [1, 2, 3], 'everything readable');
+  await again.close();
+  const third = await Spool.open({ dir });
+  t.equal(third.lastSeq, 3, 'and durable');
+  await third.close();
+});
