@@ -147,9 +147,10 @@ export class EventLog {
     return (this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
   }
 
-  getCursor(name: string): { rowid: number; position: number } {
+  /** A sink's cursor; `known` is false when the sink never recorded one. */
+  getCursor(name: string): { rowid: number; position: number; known: boolean } {
     const row = this.db.prepare('SELECT rowid, position FROM cursors WHERE name = ?').get(name) as { rowid: number; position: number } | undefined;
-    return row ?? { rowid: 0, position: 0 };
+    return row ? { ...row, known: true } : { rowid: 0, position: 0, known: false };
   }
 
   setCursor(name: string, rowid: number, position: number): void {

@@ -43,14 +43,19 @@ export class JsonlSink implements Sink {
     this.rowid = cur.rowid;
     if (this.opts.target !== '-') {
       mkdirSync(path.dirname(path.resolve(this.opts.target)), { recursive: true });
-      this.fh = await fsp.open(this.opts.target, 'a+');
+      // Not append mode: writes must land at the recorded position, so a retried batch
+      // overwrites its own partial write instead of being appended twice.
+      this.fh = await fsp.open(this.opts.target, 'r+').catch(() => fsp.open(this.opts.target, 'w+'));
       const size = (await this.fh.stat()).size;
-      if (size > cur.position && cur.rowid > 0) {
+      if (cur.known && size >= cur.position) {
+        // Anything past the cursor was written but never recorded: cut it, it comes again.
         await this.fh.truncate(cur.position);
         this.position = cur.position;
       } else {
-        // A new file, or one an operator rotated away: continue at its end.
+        // A file this sink never wrote to (or one an operator rotated away): continue at its end,
+        // and record that before writing anything.
         this.position = size;
+        this.opts.log.setCursor(this.name, this.rowid, this.position);
       }
     }
     this.notify();
@@ -99,11 +104,13 @@ export class JsonlSink implements Sink {
     } while (this.again && !this.stopped);
   }
 
-  async stop(): Promise<void> {
+  async stop(deadlineMs = 3000): Promise<void> {
     if (this.stopped) return;
-    await this.idle;
     this.stopped = true;
-    await this.idle;
+    // The batch being written finishes (or the deadline passes); the cursor says where to resume.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle, new Promise<void>((r) => (timer = setTimeout(r, deadlineMs)))]);
+    clearTimeout(timer);
     await this.fh?.close();
     this.fh = null;
   }
