@@ -1,14 +1,24 @@
 // The finding lifecycle: posture-like findings open when a problem appears, resolve when it goes,
 // and are not repeated while nothing changes. Callers hand in, per scope, the complete set of
-// problems seen now; reconcile() returns only the transitions. The open set is kept in a small
-// JSON file so an agent restart neither re-opens nor forgets what is open.
+// problems seen now; apply() emits only the transitions and records the new state only once the
+// emit has succeeded, so a transition that could not be spooled is found again next time
+// instead of being lost. The open set is kept in a small JSON file (written durably), so an agent
+// restart neither re-opens nor forgets what is open.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Finding } from '../collectors/finding.js';
 
 /** What is remembered of an open finding: enough to emit its resolution after a restart. */
 type OpenEntry = Omit<Finding, 'state' | 'timeUnixNano' | 'process'>;
+
+export interface ScopeChange {
+  scope: string;
+  /** Every problem of the scope seen now. */
+  current: Finding[];
+  /** What is true now for a resolved fingerprint (e.g. the passing evidence). */
+  resolvedAs?: (fingerprint: string) => Partial<Finding> | undefined;
+}
 
 export class FindingLifecycle {
   private readonly scopes = new Map<string, Map<string, OpenEntry>>();
@@ -18,31 +28,25 @@ export class FindingLifecycle {
   }
 
   /**
-   * Replace the open problems of `scope` with `current`. Returns findings to emit: state 'open'
-   * for fingerprints not open before, state 'resolved' for open fingerprints now absent.
-   * `resolvedAs` may give what is true now for a resolved fingerprint (e.g. the passing evidence).
+   * Work out the transitions of every scope, hand them to `emit`, and record the new open sets
+   * only when emit resolves. If emit throws, nothing is recorded and the error propagates.
    */
-  reconcile(scope: string, current: Finding[], resolvedAs?: (fingerprint: string) => Partial<Finding> | undefined): Finding[] {
-    const before = this.scopes.get(scope) ?? new Map<string, OpenEntry>();
-    const after = new Map<string, OpenEntry>();
+  async apply(emit: (findings: Finding[]) => Promise<void>, changes: ScopeChange[]): Promise<Finding[]> {
     const out: Finding[] = [];
-    for (const f of current) {
-      if (after.has(f.fingerprint)) continue;
-      after.set(f.fingerprint, before.get(f.fingerprint) ?? toEntry(f));
-      if (!before.has(f.fingerprint)) out.push({ ...f, state: 'open' });
+    const next = new Map<string, Map<string, OpenEntry>>();
+    for (const c of changes) {
+      const { findings, after } = this.transitions(c);
+      out.push(...findings);
+      next.set(c.scope, after);
     }
-    for (const [fp, entry] of before) {
-      if (!after.has(fp)) out.push({ ...resolution(entry), ...resolvedAs?.(fp), state: 'resolved' });
+    if (out.length === 0) return out;
+    await emit(out);
+    for (const [scope, after] of next) {
+      if (after.size === 0) this.scopes.delete(scope);
+      else this.scopes.set(scope, after);
     }
-    if (after.size === 0) this.scopes.delete(scope);
-    else this.scopes.set(scope, after);
-    if (out.length > 0) this.save();
+    this.save();
     return out;
-  }
-
-  /** Resolve every open finding of a scope (its object went away). */
-  resolveScope(scope: string): Finding[] {
-    return this.reconcile(scope, []);
   }
 
   /** Scopes that currently hold open findings, for callers that must resolve vanished objects. */
@@ -60,6 +64,21 @@ export class FindingLifecycle {
     return this.scopes.get(scope)?.has(fingerprint) ?? false;
   }
 
+  private transitions(c: ScopeChange): { findings: Finding[]; after: Map<string, OpenEntry> } {
+    const before = this.scopes.get(c.scope) ?? new Map<string, OpenEntry>();
+    const after = new Map<string, OpenEntry>();
+    const findings: Finding[] = [];
+    for (const f of c.current) {
+      if (after.has(f.fingerprint)) continue;
+      after.set(f.fingerprint, before.get(f.fingerprint) ?? toEntry(f));
+      if (!before.has(f.fingerprint)) findings.push({ ...f, state: 'open' });
+    }
+    for (const [fp, entry] of before) {
+      if (!after.has(fp)) findings.push({ ...resolution(entry), ...c.resolvedAs?.(fp), state: 'resolved' });
+    }
+    return { findings, after };
+  }
+
   private load(file: string): void {
     let raw: string;
     try {
@@ -73,7 +92,7 @@ export class FindingLifecycle {
         this.scopes.set(scope, new Map(Object.entries(entries)));
       }
     } catch {
-      // A torn or hand-edited state file: start afresh. Open problems are found again by the
+      // A damaged or hand-edited state file: start afresh. Open problems are found again by the
       // next scan and reported once more, which is better than never.
       this.scopes.clear();
     }
@@ -85,7 +104,13 @@ export class FindingLifecycle {
     for (const [scope, m] of this.scopes) data[scope] = Object.fromEntries(m);
     mkdirSync(path.dirname(this.stateFile), { recursive: true });
     const tmp = `${this.stateFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify(data));
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, JSON.stringify(data));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.stateFile);
   }
 }
@@ -96,10 +121,5 @@ function toEntry(f: Finding): OpenEntry {
 }
 
 function resolution(entry: OpenEntry): Finding {
-  return {
-    ...entry,
-    state: 'resolved',
-    severity: entry.severity,
-    message: `Resolved: ${entry.title}.`,
-  };
+  return { ...entry, state: 'resolved', message: `Resolved: ${entry.title}.` };
 }

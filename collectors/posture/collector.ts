@@ -110,7 +110,13 @@ export class PostureCollector implements Collector {
     this.running = (async () => {
       do {
         this.rerun = false;
-        await this.evaluateOnce(reason);
+        try {
+          await this.evaluateOnce(reason);
+        } catch (err) {
+          // Nothing from the host may stop the collector: say so and keep the last state.
+          this.lastError = describeError(err);
+          this.ctx.logger.error({ err: this.lastError, reason }, 'A posture evaluation failed.');
+        }
       } while (this.rerun && !this.stopped);
     })().finally(() => {
       this.running = null;
@@ -141,7 +147,7 @@ export class PostureCollector implements Collector {
 
     const failing = evaluation.results.filter((r) => FAILING.has(r.status)).map(checkToFinding);
     const byFingerprint = new Map(evaluation.results.map((r) => [checkFingerprint(r), r]));
-    const transitions = this.lifecycle.reconcile(SCOPE, failing, (fp) => {
+    const resolvedAs = (fp: string): Partial<Finding> => {
       const now = byFingerprint.get(fp);
       if (!now) return { message: 'Resolved: the check no longer applies to this node.' };
       return {
@@ -149,10 +155,16 @@ export class PostureCollector implements Collector {
         file: now.file,
         message: now.status === 'na' ? `Resolved: ${now.title} no longer applies: ${now.evidence}.` : `Resolved: ${now.title}: ${now.evidence}.`,
       };
-    });
-    if (transitions.length > 0) {
-      this.ctx.logger.info({ reason, opened: transitions.filter((t) => t.state === 'open').length, resolved: transitions.filter((t) => t.state === 'resolved').length }, 'Posture changed.');
-      await this.ctx.sink.emit(transitions);
+    };
+    try {
+      const transitions = await this.lifecycle.apply((f) => this.ctx.sink.emit(f), [{ scope: SCOPE, current: failing, resolvedAs }]);
+      if (transitions.length > 0) {
+        this.ctx.logger.info({ reason, opened: transitions.filter((t) => t.state === 'open').length, resolved: transitions.filter((t) => t.state === 'resolved').length }, 'Posture changed.');
+      }
+    } catch (err) {
+      // Not recorded: the next evaluation works out the same transitions and sends them again.
+      this.lastError = `findings could not be spooled: ${describeError(err)}`;
+      this.ctx.logger.error({ err: describeError(err) }, 'Posture findings could not be spooled; they will be sent after the next evaluation.');
     }
     if (!this.stopped) await this.updateWatches(evaluation.watch);
   }
@@ -163,7 +175,12 @@ export class PostureCollector implements Collector {
     // existing ancestor, so its creation is seen too.
     const dirs = new Set<string>();
     for (const p of hostPaths) {
-      const real = await this.fs.resolve(p);
+      let real: string;
+      try {
+        real = await this.fs.resolve(p);
+      } catch {
+        continue; // a symlink loop or the like: the evaluation already reports it; the periodic scan covers it
+      }
       let dir = isDirectory(real) ? real : path.dirname(real);
       while (dir.length > this.fs.root.length && !existsSync(dir)) dir = path.dirname(dir);
       dirs.add(dir);

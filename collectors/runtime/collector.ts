@@ -18,7 +18,7 @@ import type { Collector, CollectorContext, CollectorStatus } from '../collector.
 import type { Finding } from '../finding.js';
 import { HostFs } from '../host/host-fs.js';
 import { describeError } from '../../daemon/errors.js';
-import { FindingLifecycle } from '../../rules/lifecycle.js';
+import { FindingLifecycle, type ScopeChange } from '../../rules/lifecycle.js';
 import { type CheckConfig, containerFindings, runtimeStatusFindings, socketFindings, unavailableFinding } from './checks.js';
 import { type ContainerEventStream, CriClient, CriErrorReason, isCriError } from './cri-client.js';
 import type { RuntimeConfig } from './factory.js';
@@ -250,9 +250,9 @@ export class RuntimeCollector implements Collector {
       if (!wasReachable && this.started) this.log.info({ socket: this.socket?.hostPath }, 'The container runtime is reachable.');
       this.updateGauges();
       await this.emit([
-        ...this.lifecycle!.reconcile(SCOPE_AVAILABILITY, []),
-        ...this.lifecycle!.reconcile(SCOPE_NODE, nodeFindings),
-        ...this.lifecycle!.reconcile(SCOPE_CONTAINERS, containerFs),
+        { scope: SCOPE_AVAILABILITY, current: [] },
+        { scope: SCOPE_NODE, current: nodeFindings },
+        { scope: SCOPE_CONTAINERS, current: containerFs },
       ]);
       this.ensureEvents(client);
     } catch (err) {
@@ -277,19 +277,20 @@ export class RuntimeCollector implements Collector {
       // The runtime may come back as a new process: re-probe its name and event support then.
       this.runtimeName = '';
       this.dropEvents();
-      await this.emit(this.lifecycle!.reconcile(SCOPE_AVAILABILITY, [unavailableFinding(this.checkConfig(), describeError(err))]));
+      await this.emit([{ scope: SCOPE_AVAILABILITY, current: [unavailableFinding(this.checkConfig(), describeError(err))] }]);
     } else if (this.failures === 1 || wasReachable) {
       this.log.error({ err: describeError(err), reason }, 'A runtime refresh failed; keeping the last inventory.');
     }
   }
 
-  private async emit(findings: Finding[]): Promise<void> {
-    if (findings.length === 0) return;
+  /** Emit the lifecycle's transitions; the new state is recorded only if the sink took them. */
+  private async emit(changes: ScopeChange[]): Promise<void> {
     try {
-      await this.ctx.sink.emit(findings);
+      await this.lifecycle!.apply((findings) => this.ctx.sink.emit(findings), changes);
     } catch (err) {
+      // Not recorded: the same transitions are worked out and sent again on the next refresh.
       this.metrics.errors.inc({ reason: 'sink' });
-      this.log.error({ err: describeError(err), count: findings.length }, 'The sink refused runtime findings.');
+      this.log.error({ err: describeError(err) }, 'The sink refused runtime findings; they will be sent with the next refresh.');
     }
   }
 
