@@ -142,6 +142,8 @@ export class Shipper {
         // Central holds more of this identity than this spool ever numbered: not ours to forget.
         this.logger.warn({ storedThrough: held, lastSeq: this.spool.lastSeq }, 'Central holds sequences this spool never wrote; its acknowledgement is ignored.');
       } else {
+        // Skip what central holds at once; the ledger write that follows is not awaited here.
+        this.nextToSend = Math.max(this.nextToSend, held + 1);
         this.ackSpool(held);
       }
       void this.pump();

@@ -40,9 +40,10 @@ export class HostFs {
       try {
         st = await fsp.lstat(candidate);
       } catch {
-        // A missing component: the rest cannot hold symlinks we could follow.
-        done.push(part, ...pending.filter((p) => p !== '' && p !== '.'));
-        return path.join(this.root, ...normalizeDots(done));
+        // A missing component. The rest is still walked one part at a time: a later `..` may
+        // climb back to existing directories whose symlinks must be followed inside the root.
+        done.push(part);
+        continue;
       }
       if (st.isSymbolicLink() && (followLast || !isLast)) {
         if (++hops > MAX_SYMLINK_HOPS) {
@@ -136,15 +137,6 @@ export class HostFs {
 
 function splitPath(p: string): string[] {
   return p.split('/').filter((s) => s.length > 0);
-}
-
-function normalizeDots(parts: string[]): string[] {
-  const out: string[] = [];
-  for (const p of parts) {
-    if (p === '..') out.pop();
-    else if (p !== '.' && p !== '') out.push(p);
-  }
-  return out;
 }
 
 export function isNotFound(err: unknown): boolean {

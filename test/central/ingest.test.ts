@@ -136,3 +136,20 @@ t.test('a second hello on one stream is refused (an identity cannot change mid-s
   s.client.close();
   t.match(s.messages[1]?.refusal?.message ?? '', /second hello/);
 });
+
+t.test('a batch sent twice is acknowledged twice and stored once', async (t) => {
+  const { central, address } = await startCentral(t);
+  const s = openStream(address);
+  s.call.write(enc({ hello: { agentId: 'twice', node: 'n' } }));
+  const batch = (id: number) => enc({ batch: { batchId: Long.fromNumber(id, true), events: [1, 2, 3].map((q) => ({ agentId: 'twice', sequence: Long.fromNumber(q, true), ruleId: 'r' })) } });
+  s.call.write(batch(1));
+  s.call.write(batch(2));
+  await waitFor('two acks', () => s.messages.filter((m) => m.ack).length === 2);
+  s.call.end();
+  s.client.close();
+  const acks = s.messages.filter((m) => m.ack).map((m) => m.ack!);
+  t.same(acks.map((a) => [a.accepted, a.duplicates, Number(a.storedThrough)]), [[3, 0, 3], [0, 3, 3]]);
+  t.equal(central.log.count(), 3);
+  const metric = await central.registry.getSingleMetricAsString('nodewarden_ingest_events_duplicate_total');
+  t.match(metric, /_total 3$/m);
+});
