@@ -46,6 +46,7 @@ export class ProcessCollector implements Collector {
   private stopped = false;
   private startError: string | null = null;
   private readonly execs: Counter<'source' | 'scope'>;
+  private readonly execChildren = new Map<string, Counter.Internal>();
   private readonly detections: Counter<'rule'>;
   private readonly lost: Counter<'component' | 'reason'>;
   private readonly sourceInfo: Gauge<'source'>;
@@ -210,16 +211,22 @@ export class ProcessCollector implements Collector {
     const inScope = inContainer
       ? this.namespaces.has(namespace) || this.namespaces.has('*') || !container || container.origin === 'outside-cri' || !namespace
       : this.config.hostProcesses;
-    this.execs.inc({ source: e.source, scope: inScope ? 'in' : 'out' });
+    this.execCounter(e.source, inScope).inc();
     if (!inScope || !e.success) return;
     const unknownContainer = inContainer && containerId !== null && container === null;
     if (unknownContainer) this.ctx.facts.emit('container-unknown', containerId!);
 
+    let init: boolean | undefined;
+    const isNamespaceInit = (pid: number) => this.isNamespaceInit(pid);
     const subject: ExecSubject = {
       exec: e, name, exeName: basename(e.exe), containerId, container, inContainer,
       // The container's own entrypoint is pid 1 of its pid namespace (the inventory may not
-      // know the container yet when its first process execs).
-      isContainerInit: inContainer && ((container !== null && container.pid === e.pid) || this.isNamespaceInit(e.pid)),
+      // know the container yet when its first process execs). Read from /proc only when a
+      // detector asks, which most execs never make one do.
+      get isContainerInit() {
+        init ??= this.inContainer && ((this.container !== null && this.container.pid === e.pid) || isNamespaceInit(e.pid));
+        return init;
+      },
       parent,
       binaryDrift: () => this.binaryDrift(e, subject.container),
     };
@@ -277,6 +284,17 @@ export class ProcessCollector implements Collector {
     } catch {
       return false;
     }
+  }
+
+  /** Label children bound once: prom-client hashes labels on every inc() otherwise. */
+  private execCounter(source: string, inScope: boolean) {
+    const key = `${source}:${inScope ? 'in' : 'out'}`;
+    let c = this.execChildren.get(key);
+    if (!c) {
+      c = this.execs.labels({ source, scope: inScope ? 'in' : 'out' });
+      this.execChildren.set(key, c);
+    }
+    return c;
   }
 
   private allowed(d: Detection, s: ExecSubject): boolean {

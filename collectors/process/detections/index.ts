@@ -13,6 +13,7 @@ const MINERS = new Set(['xmrig', 'xmr-stak', 'minerd', 'cpuminer', 'cgminer', 'b
 const MINER_ARGS = /stratum\+(tcp|ssl|tls):\/\/|--donate-level|--coin[= ](monero|xmr)|nicehash\.com|minexmr|supportxmr|moneroocean/i;
 const WRITABLE_DIRS = ['/tmp/', '/dev/shm/', '/var/tmp/', '/run/user/', '/dev/mqueue/'];
 
+/** In a container and not its entrypoint. Checked after the cheap name tests: it may read /proc. */
 function inContainer(s: ExecSubject): boolean {
   return s.inContainer && !s.isContainerInit;
 }
@@ -27,7 +28,7 @@ function where(s: ExecSubject): string {
 const shell: Detector = {
   id: 'exec-shell-in-container',
   detect(s) {
-    if (!inContainer(s) || !SHELLS.has(s.name)) return null;
+    if (!SHELLS.has(s.name) || !inContainer(s)) return null;
     return {
       ruleId: this.id, title: 'A shell started in a container', severity: 'medium', mitre: ['T1059.004'],
       message: `${s.name} started ${where(s)}: ${commandLine(s.exec)}. Containers rarely need an interactive shell; someone may be exploring or running commands.`,
@@ -40,7 +41,7 @@ const shell: Detector = {
 const packageManager: Detector = {
   id: 'exec-package-manager-in-container',
   detect(s) {
-    if (!inContainer(s) || !PACKAGE_MANAGERS.has(s.name)) return null;
+    if (!PACKAGE_MANAGERS.has(s.name) || !inContainer(s)) return null;
     return {
       ruleId: this.id, title: 'A package manager ran in a container', severity: 'medium', mitre: ['T1105'],
       message: `${s.name} ran ${where(s)}: ${commandLine(s.exec)}. Running containers should be immutable; installing software at run time is how tools get brought in.`,
@@ -53,10 +54,9 @@ const packageManager: Detector = {
 const networkTool: Detector = {
   id: 'exec-network-tool-in-container',
   detect(s) {
-    if (!inContainer(s)) return null;
     const tool = NETWORK_TOOLS.has(s.name);
     const downloader = DOWNLOADERS.has(s.name);
-    if (!tool && !downloader) return null;
+    if ((!tool && !downloader) || !inContainer(s)) return null;
     return {
       ruleId: this.id, title: tool ? 'A network tool ran in a container' : 'A downloader ran in a container',
       severity: tool ? 'high' : 'medium', mitre: s.name === 'nmap' || s.name === 'masscan' || s.name === 'zmap' ? ['T1046'] : ['T1105'],
@@ -130,7 +130,7 @@ const reverseShell: Detector = {
 const containerAdmin: Detector = {
   id: 'exec-container-admin-tool-in-container',
   detect(s) {
-    if (!inContainer(s) || !ADMIN_TOOLS.has(s.name)) return null;
+    if (!ADMIN_TOOLS.has(s.name) || !inContainer(s)) return null;
     return {
       ruleId: this.id, title: 'A cluster or runtime admin tool ran in a container', severity: 'high', mitre: ['T1609', 'T1613'],
       message: `${s.name} ran ${where(s)}: ${commandLine(s.exec)}. From inside a container these tools are used to reach the API server or the runtime and move laterally.`,
