@@ -38,7 +38,7 @@ export class HostFs {
       const isLast = pending.length === 0;
       let st: Stats;
       try {
-        st = await fsp.lstat(candidate);
+        st = await this.lstatPath(candidate);
       } catch {
         // A missing component. The rest is still walked one part at a time: a later `..` may
         // climb back to existing directories whose symlinks must be followed inside the root.
@@ -49,7 +49,7 @@ export class HostFs {
         if (++hops > MAX_SYMLINK_HOPS) {
           throw new NwError('NW_ERR_HOST_PATH_ESCAPE', `too many symlinks resolving ${hostPath}`);
         }
-        const target = await fsp.readlink(candidate);
+        const target = await this.readlinkPath(candidate);
         if (path.isAbsolute(target)) done.length = 0;
         pending.unshift(...splitPath(target));
         continue;
@@ -57,6 +57,15 @@ export class HostFs {
       done.push(part);
     }
     return path.join(this.root, ...done);
+  }
+
+  /** The lstat and readlink resolution uses; a subclass may cache them (see EvaluationFs). */
+  protected lstatPath(realPath: string): Promise<Stats> {
+    return fsp.lstat(realPath);
+  }
+
+  protected readlinkPath(realPath: string): Promise<string> {
+    return fsp.readlink(realPath);
   }
 
   /** Host path for display, from a path under the root. */
@@ -100,11 +109,14 @@ export class HostFs {
       if (st.size > maxBytes) {
         throw new NwError('NW_ERR_HOST_FILE_TOO_LARGE', `${hostPath} is ${st.size} bytes, above the ${maxBytes}-byte limit`);
       }
-      // stat size can lie (procfs, a file growing); read at most maxBytes + 1 to know.
+      // stat size can lie (procfs says 0, a file may grow): keep reading until a short read of a
+      // sized file (one read for an ordinary file: size + 1 bytes) or an empty read, and never
+      // past maxBytes + 1.
       const chunks: Buffer[] = [];
       let total = 0;
       for (;;) {
-        const buf = Buffer.allocUnsafe(Math.min(64 * 1024, maxBytes + 1 - total));
+        const want = Math.min(st.size > 0 && total === 0 ? st.size + 1 : 64 * 1024, maxBytes + 1 - total);
+        const buf = Buffer.allocUnsafe(want);
         const { bytesRead } = await fh.read(buf, 0, buf.length, null);
         if (bytesRead === 0) break;
         chunks.push(buf.subarray(0, bytesRead));
@@ -112,6 +124,7 @@ export class HostFs {
         if (total > maxBytes) {
           throw new NwError('NW_ERR_HOST_FILE_TOO_LARGE', `${hostPath} is larger than the ${maxBytes}-byte limit`);
         }
+        if (st.size > 0 && bytesRead < buf.length) break;
       }
       return Buffer.concat(chunks, total);
     } finally {
