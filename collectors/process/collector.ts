@@ -47,6 +47,7 @@ export class ProcessCollector implements Collector {
   private startError: string | null = null;
   private readonly execs: Counter<'source' | 'scope'>;
   private readonly execChildren = new Map<string, Counter.Internal>();
+  private readonly interned = new Map<string, string>();
   private readonly detections: Counter<'rule'>;
   private readonly lost: Counter<'component' | 'reason'>;
   private readonly sourceInfo: Gauge<'source'>;
@@ -189,9 +190,13 @@ export class ProcessCollector implements Collector {
         cgroupPath = pcg.path;
       }
     }
+    // What the table keeps is small and owns its strings: a regex match or slice of the cgroup
+    // text would otherwise keep the whole /proc/PID/cgroup text alive for every process remembered.
     this.table.put({
-      pid: e.pid, ppid: e.ppid, startTime: e.startTime, exe: e.exe, comm: e.comm, argv: e.argv.slice(0, 32),
-      uid: e.uid, euid: e.euid, containerId, cgroupPath,
+      pid: e.pid, ppid: e.ppid, startTime: e.startTime, exe: e.exe, comm: e.comm, argv: boundArgv(e.argv),
+      uid: e.uid, euid: e.euid,
+      containerId: containerId === null ? null : this.intern(containerId),
+      cgroupPath: containerId === null && cgroupPath ? this.intern(cgroupPath) : '',
     });
     const inv = this.ctx.facts.inventory;
     let container: ContainerRecord | null = containerId ? inv.lookup(containerId) ?? null : null;
@@ -284,6 +289,17 @@ export class ProcessCollector implements Collector {
     } catch {
       return false;
     }
+  }
+
+  /** One copy of each container id or cgroup path, detached from the text it was cut from. */
+  private intern(s: string): string {
+    let v = this.interned.get(s);
+    if (v === undefined) {
+      if (this.interned.size >= 4096) this.interned.clear();
+      v = Buffer.from(s, 'utf8').toString('utf8');
+      this.interned.set(v, v);
+    }
+    return v;
   }
 
   /** Label children bound once: prom-client hashes labels on every inc() otherwise. */
@@ -432,6 +448,14 @@ export class ProcessCollector implements Collector {
         : 'Run the agent as root with hostPID and hostNetwork and CAP_AUDIT_READ/CAP_AUDIT_CONTROL, on a kernel with CONFIG_AUDITSYSCALL.',
     };
   }
+}
+
+/** argv as remembered for parent chains: enough to name a runtime's container argument. */
+function boundArgv(argv: string[]): string[] {
+  const n = Math.min(argv.length, 24);
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) out[i] = argv[i]!.length > 256 ? argv[i]!.slice(0, 256) : argv[i]!;
+  return out;
 }
 
 function globMatch(pattern: string, value: string): boolean {

@@ -30,7 +30,8 @@ export const processConfigSchema = z.strictObject({
   allow: z.array(allowEntry).default([]),
   /** Identical detections within this window are folded into one with a count. */
   repeatWindowMs: z.number().int().min(100).default(60_000),
-  maxProcesses: z.number().int().min(1024).default(32_768),
+  /** Processes remembered for parent chains (least recently used go first). */
+  maxProcesses: z.number().int().min(1024).default(16_384),
   /** How long a detection in a container the inventory does not know yet waits for its pod's name. */
   enrichWaitMs: z.number().int().min(0).max(10_000).default(1500),
 });
