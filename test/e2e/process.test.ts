@@ -4,6 +4,7 @@
 // their full argv and their pod. Every audit rule the agent adds is removed at the end.
 import t from 'tap';
 import path from 'node:path';
+import type { Counter } from 'prom-client';
 import { Agent } from '../../daemon/agent.js';
 import { Central } from '../../central/central.js';
 import { nodewarden } from '../../gen/nodewarden.js';
@@ -56,6 +57,16 @@ t.test('exec capture against a real node', async (t) => {
   });
   await agent.start();
   await waitFor('the inventory knows the pods', () => agent.facts.inventory.lookup(system.containerId) && agent.facts.inventory.lookup(other.containerId), 20_000);
+
+  // Capture is live once an exec in the pod is counted in scope (the audit rules were just added
+  // and the kernel's multicast group joined); the detections below are then what is tested.
+  const inScope = async () => ((await (agent.registry.getSingleMetric('nodewarden_exec_events_total') as Counter).get()).values)
+    .filter((v) => v.labels.scope === 'in').reduce((n, v) => n + v.value, 0);
+  await waitFor('capture live', async () => {
+    const before = await inScope();
+    await box.execSync(system.containerId, ['/bin/true', 'canary']);
+    return waitFor('counted', async () => (await inScope()) > before, 1000).then(() => true, () => false);
+  }, 15_000, 0);
 
   const processEvents = () => storedEvents(central.log).filter((e) => e.source === pb.Source.SOURCE_PROCESS);
   const withArg = (arg: string) => processEvents().filter((e) => (e.process?.argv ?? []).includes(arg));
@@ -139,7 +150,7 @@ t.test('exec capture against a real node', async (t) => {
   });
 
   // What central holds, for whoever reads a failed run.
-  t.comment(JSON.stringify(processEvents().map((e) => [e.ruleId, e.process?.argv, e.process?.exe, e.kubernetes?.pod ?? e.container?.id, e.count])));
+  t.comment(JSON.stringify(storedEvents(central.log).filter((e) => e.source !== pb.Source.SOURCE_RUNTIME).map((e) => [e.ruleId, e.process?.argv, e.process?.exe, e.kubernetes?.pod ?? e.container?.id, e.count, e.evidence])));
 
   await t.test('on stop the agent removes its audit rules', async (t) => {
     await agent.stop();
