@@ -13,7 +13,8 @@
         "native/audit-text.cc",
         "native/connector-reader.cc",
         "native/event-pump.cc",
-        "native/proc-snapshot.cc"
+        "native/proc-snapshot.cc",
+        "native/reader.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

@@ -74,70 +74,23 @@ class AuditReader final : public Reader, private AssemblerSink {
     return 0;
   }
 
-  void Run(int wake_fd) override {
-    std::vector<char> storage(kBatchMsgs * kMsgBytes);
-    mmsghdr msgs[kBatchMsgs];
-    iovec iov[kBatchMsgs];
-    for (int i = 0; i < kBatchMsgs; i++) {
-      iov[i].iov_base = storage.data() + i * kMsgBytes;
-      iov[i].iov_len = kMsgBytes;
-      memset(&msgs[i], 0, sizeof(msgs[i]));
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-    uint64_t next_due = 0;
-    for (;;) {
-      uint64_t now = MonotonicNs();
-      int timeout = -1;
-      if (next_due) timeout = next_due > now ? static_cast<int>((next_due - now) / 1000000 + 1) : 0;
-      int pr = poll(fds, 2, timeout);
-      if (pr < 0 && errno != EINTR) {
-        pump.NoteError(std::string("poll failed: ") + strerror(errno));
-        break;
-      }
-      if (pr > 0 && fds[1].revents) break;
-      now = MonotonicNs();
-      if (pr > 0 && fds[0].revents) {
-        // Bounded rounds, so timeouts and flushes still happen under a flood.
-        for (int round = 0; round < 8; round++) {
-          int n = recvmmsg(fd_, msgs, kBatchMsgs, MSG_DONTWAIT, nullptr);
-          if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            if (errno == ENOBUFS) {
-              // The socket overflowed: the kernel dropped records for us. Count, carry on.
-              pump.NoteSocketLoss();
-              continue;
-            }
-            pump.NoteError(std::string("audit socket read failed: ") + strerror(errno));
-            goto out;
-          }
-          for (int i = 0; i < n; i++) {
-            size_t len = msgs[i].msg_len;
-            if (len < NLMSG_HDRLEN) continue;
-            const nlmsghdr* nlh = reinterpret_cast<const nlmsghdr*>(iov[i].iov_base);
-            if (nlh->nlmsg_type < AUDIT_FIRST_USER_MSG) continue;  // acks, done, errors
-            // One record per datagram; the unicast path sets nlmsg_len to the payload length
-            // only (an old quirk), so trust the datagram length instead.
-            assembler_->OnRecord(
-                nlh->nlmsg_type,
-                std::string_view(static_cast<const char*>(iov[i].iov_base) + NLMSG_HDRLEN,
-                                 len - NLMSG_HDRLEN),
-                now);
-          }
-          if (n < kBatchMsgs) break;
-        }
-      }
-      pump.stats()->thread_cpu_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
-      uint64_t a = assembler_->Expire(now);
-      uint64_t p = pump.MaybeFlush(now);
-      next_due = a && p ? (a < p ? a : p) : (a ? a : p);
-    }
-  out:
-    assembler_->FlushAll();
-    pump.Flush();
+  const char* kind() const override { return "audit"; }
+  int batch_msgs() const override { return kBatchMsgs; }
+  size_t msg_bytes() const override { return kMsgBytes; }
+
+  void OnDatagram(const void* data, size_t len, uint64_t now) override {
+    if (len < NLMSG_HDRLEN) return;
+    const nlmsghdr* nlh = static_cast<const nlmsghdr*>(data);
+    if (nlh->nlmsg_type < AUDIT_FIRST_USER_MSG) return;  // acks, done, errors
+    // One record per datagram; the unicast path sets nlmsg_len to the payload length only (an
+    // old quirk), so trust the datagram length instead.
+    assembler_->OnRecord(nlh->nlmsg_type,
+                         std::string_view(static_cast<const char*>(data) + NLMSG_HDRLEN, len - NLMSG_HDRLEN), now);
   }
+
+  // Groups whose EOE never came are emitted after a timeout.
+  uint64_t Tick(uint64_t now) override { return assembler_->Expire(now); }
+  void Finish() override { assembler_->FlushAll(); }
 
   void Close() override {
     if (fd_ >= 0 && registered_) {
@@ -161,7 +114,6 @@ class AuditReader final : public Reader, private AssemblerSink {
     pump.NoteConfigChange(time_ns, body);
   }
 
-  int fd_ = -1;
   bool unicast_ = false;
   bool registered_ = false;
   std::unique_ptr<ProcSnapshot> proc_;

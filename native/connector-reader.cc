@@ -62,52 +62,10 @@ class ConnectorReader final : public Reader {
     return 0;
   }
 
-  void Run(int wake_fd) override {
-    std::vector<char> storage(kBatchMsgs * kMsgBytes);
-    mmsghdr msgs[kBatchMsgs];
-    iovec iov[kBatchMsgs];
-    for (int i = 0; i < kBatchMsgs; i++) {
-      iov[i].iov_base = storage.data() + i * kMsgBytes;
-      iov[i].iov_len = kMsgBytes;
-      memset(&msgs[i], 0, sizeof(msgs[i]));
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-    uint64_t next_due = 0;
-    for (;;) {
-      uint64_t now = MonotonicNs();
-      int timeout = -1;
-      if (next_due) timeout = next_due > now ? static_cast<int>((next_due - now) / 1000000 + 1) : 0;
-      int pr = poll(fds, 2, timeout);
-      if (pr < 0 && errno != EINTR) {
-        pump.NoteError(std::string("poll failed: ") + strerror(errno));
-        break;
-      }
-      if (pr > 0 && fds[1].revents) break;
-      if (pr > 0 && fds[0].revents) {
-        for (int round = 0; round < 8; round++) {
-          int n = recvmmsg(fd_, msgs, kBatchMsgs, MSG_DONTWAIT, nullptr);
-          if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            if (errno == ENOBUFS) {
-              pump.NoteSocketLoss();
-              continue;
-            }
-            pump.NoteError(std::string("connector socket read failed: ") + strerror(errno));
-            goto out;
-          }
-          for (int i = 0; i < n; i++) OnMessage(iov[i].iov_base, msgs[i].msg_len);
-          if (n < kBatchMsgs) break;
-        }
-      }
-      pump.stats()->thread_cpu_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
-      next_due = pump.MaybeFlush(MonotonicNs());
-    }
-  out:
-    pump.Flush();
-  }
+  const char* kind() const override { return "connector"; }
+  int batch_msgs() const override { return kBatchMsgs; }
+  size_t msg_bytes() const override { return kMsgBytes; }
+  void OnDatagram(const void* data, size_t len, uint64_t /*now*/) override { OnMessage(data, len); }
 
   void Close() override {
     if (fd_ >= 0) {
@@ -182,7 +140,6 @@ class ConnectorReader final : public Reader {
 
   bool InTable(int32_t pid) const { return parents_ && pid > 0 && pid <= pid_max_; }
 
-  int fd_ = -1;
   bool listening_ = false;
   int32_t pid_max_ = 0;
   int32_t* parents_ = nullptr;

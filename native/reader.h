@@ -25,13 +25,28 @@ class Reader {
   virtual ~Reader() = default;
   // Returns 0, or -errno with a sentence in *what naming the step that failed.
   virtual int Open(const ReaderOptions& opts, std::string* what) = 0;
-  virtual void Run(int wake_fd) = 0;
+  // The thread body: reads the socket in batches (recvmmsg) until wake_fd becomes readable,
+  // counting overruns (ENOBUFS) and flushing the pump on time. Shared by every reader.
+  void Run(int wake_fd);
   virtual void Close() = 0;
   // The socket receive buffer actually granted, for stats.
   int rcvbuf() const { return rcvbuf_; }
   Pump pump;
 
  protected:
+  // One datagram as received.
+  virtual void OnDatagram(const void* data, size_t len, uint64_t now_ns) = 0;
+  // Time-driven work after each wake-up; returns when it next needs to run (0: never).
+  virtual uint64_t Tick(uint64_t /*now_ns*/) { return 0; }
+  // The thread is ending: hand on anything half-assembled.
+  virtual void Finish() {}
+  // What the socket is, for error messages ("audit", "connector").
+  virtual const char* kind() const = 0;
+  // Datagrams per recvmmsg and the size of each buffer.
+  virtual int batch_msgs() const = 0;
+  virtual size_t msg_bytes() const = 0;
+
+  int fd_ = -1;
   int rcvbuf_ = 0;
 };
 

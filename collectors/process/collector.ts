@@ -26,6 +26,8 @@ import { describeError } from '../../daemon/errors.js';
 import type { ProcessConfig } from './factory.js';
 
 const MAX_PENDING = 10_000;
+/** How long after a shim's `runc exec` a re-parented, already-gone child is taken to be its command. */
+const RUNTIME_EXEC_WINDOW_MS = 5_000;
 
 interface PendingDetection {
   d: Detection;
@@ -48,6 +50,8 @@ export class ProcessCollector implements Collector {
   private readonly execs: Counter<'source' | 'scope'>;
   private readonly execChildren = new Map<string, Counter.Internal>();
   private readonly interned = new Map<string, string>();
+  /** shim pid → the container its latest `runc exec` entered, and when. */
+  private readonly runtimeExecs = new Map<number, { containerId: string; at: number }>();
   private readonly detections: Counter<'rule'>;
   private readonly lost: Counter<'component' | 'reason'>;
   private readonly sourceInfo: Gauge<'source'>;
@@ -172,6 +176,9 @@ export class ProcessCollector implements Collector {
   private handle(e: ExecEvent, out: Finding[]): void {
     const cg = e.cgroup !== null ? parseCgroup(e.cgroup) : null;
     const parent = this.table.parentOf(e.ppid, e.startTime);
+    // `runc exec … ID` run by a shim: remember which container that shim just entered.
+    const entered = containerFromRuntimeParent(e);
+    if (entered) this.noteRuntimeExec(e.ppid, entered);
     // A process gone before its /proc entry was read runs where its parent runs, or, when the
     // parent is `runc exec` (kubectl exec), in the container runc names.
     let containerId = cg ? cg.containerId : parent?.containerId ?? null;
@@ -183,7 +190,13 @@ export class ProcessCollector implements Collector {
       if (containerId) cgroupPath = p.cgroupPath;
       p = this.table.parentOf(p.ppid, p.startTime);
     }
-    if (!cg && !parent && e.ppid > 0) {
+    if (!cg && !containerId && e.ppid > 0) {
+      // runc exec --detach exits at once, so its command is often re-parented to the shim before
+      // it execs: the container is the one that shim's latest `runc exec` entered.
+      containerId = this.recentRuntimeExec(e.ppid);
+      if (containerId) cgroupPath = '';
+    }
+    if (!cg && !parent && !containerId && e.ppid > 0) {
       const pcg = this.readCgroup(e.ppid);
       if (pcg) {
         containerId = pcg.containerId;
@@ -289,6 +302,18 @@ export class ProcessCollector implements Collector {
     } catch {
       return false;
     }
+  }
+
+  private noteRuntimeExec(shimPid: number, containerId: string): void {
+    this.runtimeExecs.delete(shimPid);
+    this.runtimeExecs.set(shimPid, { containerId: this.intern(containerId), at: Date.now() });
+    if (this.runtimeExecs.size > 4096) this.runtimeExecs.delete(this.runtimeExecs.keys().next().value as number);
+  }
+
+  /** The container a shim's `runc exec` entered in the last few seconds, if any. */
+  private recentRuntimeExec(shimPid: number): string | null {
+    const r = this.runtimeExecs.get(shimPid);
+    return r && Date.now() - r.at < RUNTIME_EXEC_WINDOW_MS ? r.containerId : null;
   }
 
   /** One copy of each container id or cgroup path, detached from the text it was cut from. */

@@ -75,6 +75,18 @@ t.test('a shell gone before /proc was read is attributed through the runc exec t
   t.same(f.process?.ancestors.map((a) => [a.pid, a.exe]), [[101, '/usr/sbin/runc'], [100, '/usr/sbin/runc'], [1, '']], 'parent chain from the process table; an unknown ancestor by pid alone');
 });
 
+t.test('a command re-parented to the shim before it execs is attributed to the container the shim just entered', async (t) => {
+  const { facts, emitted, source } = await setup(t);
+  facts.inventory.replace([container(CID, 'kube-system', 'coredns-1')], []);
+  source.onBatch!([
+    // pid 50 is the shim (started before the agent); runc exec --detach has already exited.
+    exec(110, 50, ['runc', '--root', '/run/containerd/runc/k8s.io', 'exec', '--detach', CID], { exe: '/usr/sbin/runc', cgroup: '0::/system.slice/containerd.service\n' }),
+    exec(112, 50, ['sh', '-c', 'id'], { exe: '/bin/busybox', cgroup: null }),
+  ]);
+  const f = await waitFor('the finding', () => emitted.find((x) => x.ruleId === 'exec-shell-in-container'));
+  t.equal(f.kubernetes?.pod, 'coredns-1');
+});
+
 t.test("a reused pid does not lend the old process's container to a new child", async (t) => {
   const { facts, emitted, source } = await setup(t);
   facts.inventory.replace([container(CID, 'kube-system', 'coredns-1')], []);
