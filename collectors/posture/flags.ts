@@ -51,18 +51,23 @@ export function parseArgs(args: readonly string[], booleans: ReadonlySet<string>
       positionals.push(arg);
       continue;
     }
-    const body = arg.replace(/^--?/, '');
-    const eq = body.indexOf('=');
+    // The kubelet normalises `_` to `-` in flag names (--anonymous_auth is --anonymous-auth).
+    const raw = arg.replace(/^--?/, '');
+    const eq = raw.indexOf('=');
     if (eq >= 0) {
-      add(body.slice(0, eq), body.slice(eq + 1));
+      add(raw.slice(0, eq).replace(/_/g, '-'), raw.slice(eq + 1));
       continue;
     }
+    const body = raw.replace(/_/g, '-');
     if (booleans.has(body)) {
       add(body, 'true');
       continue;
     }
+    // pflag's `--name value` takes the next word whatever it looks like (`--pod-max-pids -1`).
+    // We take it unless it looks like another flag: the boolean list above cannot name every
+    // boolean flag of every version, and an unlisted one must not swallow `--config=…`.
     const next = args[i + 1];
-    if (next !== undefined && !next.startsWith('-')) {
+    if (next !== undefined && !/^--?[a-zA-Z]/.test(next)) {
       add(body, next);
       i++;
     } else {

@@ -145,7 +145,8 @@ async function buildKubeletConfig(view: HostView, d: KubeletDiscovery): Promise<
 
   const fromFlag = (spec: FieldSpec<FieldType>): SettingOutcome<unknown> | undefined => {
     if (!spec.flag) return undefined;
-    const raw = lastFlag(args, spec.flag);
+    // pflag: a scalar flag keeps its last occurrence, a string slice appends every occurrence.
+    const raw = spec.type === 'stringList' ? args.flags.get(spec.flag)?.join(',') : lastFlag(args, spec.flag);
     if (raw === undefined) return undefined;
     const value = convertFlag(spec.type, raw);
     const origin = `--${spec.flag}=${raw} ${argsWhere}`;

@@ -27,6 +27,14 @@ t.test('parseArgs: a boolean flag never swallows the next word, the last occurre
   t.equal(lastFlag(p, 'config'), undefined);
 });
 
+t.test('parseArgs normalises underscores like the kubelet and takes a negative value', async (t) => {
+  const p = parseArgs(['--anonymous_auth=true', '--read_only_port', '10255', '--pod-max-pids', '-1', '--unknown-bool', '--config=/c']);
+  t.equal(lastFlag(p, 'anonymous-auth'), 'true');
+  t.equal(lastFlag(p, 'read-only-port'), '10255');
+  t.equal(lastFlag(p, 'pod-max-pids'), '-1');
+  t.equal(lastFlag(p, 'config'), '/c', 'an unlisted flag does not swallow the next flag');
+});
+
 t.test('Go values: durations, booleans and feature gates', async (t) => {
   t.equal(parseGoDuration('0'), 0);
   t.equal(parseGoDuration('0s'), 0);
@@ -145,4 +153,26 @@ t.test('kube-proxy: with --config the file wins over flags; without it the flags
   t.same(result(e, '4.3.1'), { status: 'pass', evidence: "metricsBindAddress is 127.0.0.1:10249 (not set; kube-proxy's default)" });
   t.equal(e.discovery.kubeProxy.kubeconfig?.hostPath, '/proc/2400/root/var/lib/kube-proxy/kubeconfig.conf');
   t.equal(e.discovery.kubeProxy.kubeconfig?.source, 'cmdline');
+});
+
+t.test('a repeated --tls-cipher-suites adds to the list, as the kubelet does (4.2.12 sees every suite)', async (t) => {
+  const host = await fixture(t);
+  await withKubelet(host, ['--config=/var/lib/kubelet/config.yaml', '--tls-cipher-suites=TLS_RSA_WITH_3DES_EDE_CBC_SHA', '--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256']);
+  const e = await evaluateNode(host.fs, { now: host.now });
+  t.equal(result(e, '4.2.12').status, 'fail');
+  t.match(result(e, '4.2.12').evidence, /3DES/);
+});
+
+t.test('--anonymous_auth=true is the kubelet flag --anonymous-auth (4.2.1 fails)', async (t) => {
+  const host = await fixture(t);
+  await withKubelet(host, ['--config=/var/lib/kubelet/config.yaml', '--anonymous_auth=true']);
+  const e = await evaluateNode(host.fs, { now: host.now });
+  t.equal(result(e, '4.2.1').status, 'fail');
+});
+
+t.test('the TLS 1.3 suites and the ChaCha20 aliases are strong', async (t) => {
+  const host = await fixture(t);
+  await withKubelet(host, ['--config=/var/lib/kubelet/config.yaml', '--tls-cipher-suites=TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256']);
+  const e = await evaluateNode(host.fs, { now: host.now });
+  t.equal(result(e, '4.2.12').status, 'pass', result(e, '4.2.12').evidence);
 });
