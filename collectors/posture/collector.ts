@@ -89,8 +89,9 @@ export class PostureCollector implements Collector {
 
   /** Re-run discovery and every check soon (e.g. the kubelet was seen restarting). */
   schedule(reason: string): void {
-    if (this.stopped) return;
-    if (this.debounce) clearTimeout(this.debounce);
+    // Changes during the quiet time join the pending evaluation; it is never pushed back, so a
+    // directory that keeps changing cannot postpone evaluation for ever.
+    if (this.stopped || this.debounce) return;
     this.debounce = setTimeout(() => {
       this.debounce = null;
       void this.evaluate(reason);

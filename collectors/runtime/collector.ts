@@ -86,6 +86,7 @@ export class RuntimeCollector implements Collector {
   private eventTimer: NodeJS.Timeout | null = null;
   private findingsMemo = new Map<string, MemoEntry>();
   private lastAskedRefresh = 0;
+  private soonTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: RuntimeConfig,
@@ -146,6 +147,8 @@ export class RuntimeCollector implements Collector {
     if (this.stopped) return;
     this.stopped = true;
     this.ctx.facts?.off('container-unknown', this.onUnknownContainer);
+    if (this.soonTimer) clearTimeout(this.soonTimer);
+    this.soonTimer = null;
     if (this.timer) clearTimeout(this.timer);
     if (this.eventTimer) clearTimeout(this.eventTimer);
     this.timer = this.eventTimer = null;
@@ -285,6 +288,9 @@ export class RuntimeCollector implements Collector {
 
   /** Emit the lifecycle's transitions; the new state is recorded only if the sink took them. */
   private async emit(changes: ScopeChange[]): Promise<void> {
+    // A refresh that outlived stop() must not write to a sink that is closing; nothing is
+    // recorded, so the next start works the same transitions out again.
+    if (this.stopped) return;
     try {
       await this.lifecycle!.apply((findings) => this.ctx.sink.emit(findings), changes);
     } catch (err) {
@@ -341,14 +347,18 @@ export class RuntimeCollector implements Collector {
     this.eventsSupported = undefined;
   }
 
+  /**
+   * Refresh soon after a container event. Events arriving meanwhile join the pending refresh
+   * (never re-arm it: a steady stream of events would otherwise postpone it forever), and the
+   * periodic poll timer is left alone.
+   */
   private requestSoon(): void {
-    if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
+    if (this.stopped || this.soonTimer) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
       void this.refreshNow();
     }, EVENT_DEBOUNCE_MS);
-    this.timer.unref?.();
+    this.soonTimer.unref?.();
   }
 }
 

@@ -262,7 +262,7 @@ export class AuditSource implements ExecSource {
       }
     }
     if (failures.length > 0) {
-      this.onNotice({ kind: 'degraded', detail: `audit source stopped with errors: ${failures.join('; ')}` });
+      this.notice({ kind: 'degraded', detail: `audit source stopped with errors: ${failures.join('; ')}` });
     }
   }
 

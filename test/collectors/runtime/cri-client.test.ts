@@ -176,3 +176,26 @@ t.test('container events make the collector refresh at once instead of waiting f
   t.ok(emitted.some((f) => f.fingerprint === 'runtime:run-as-root:kube-system/p/second' && f.state === 'open'));
   t.match(await registry.metrics(), /nodewarden_runtime_events_total 1/);
 });
+
+t.test('a steady stream of container events does not postpone refreshes for ever', async (t) => {
+  const { dir, socket, fake } = await setup(t);
+  fake.containers = [container('a'.repeat(64), 'first')];
+  const facts = new NodeFacts();
+  const v = runtimeCollectorFactory.validate({ socket, containerdStateDir: '', pollIntervalMs: 3_600_000 });
+  if (!v.ok) throw new Error(v.errors.join('; '));
+  const collector = runtimeCollectorFactory.create(v.config, {
+    hostRoot: '/', stateDir: path.join(dir, 'state'), node: 'n', sink: { emit: async () => undefined },
+    logger: pino({ level: 'silent' }), metrics: new Registry(), facts,
+  }) as RuntimeCollector;
+  t.teardown(() => collector.stop());
+  await collector.start();
+  for (let i = 0; i < 50 && fake.streams.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  // An event every 30 ms (faster than the debounce) while a new container appears.
+  fake.containers.push(container('c'.repeat(64), 'churn'));
+  const storm = setInterval(() => fake.push('a'.repeat(64)), 30);
+  t.teardown(() => clearInterval(storm));
+  const t0 = Date.now();
+  while (!facts.inventory.lookup('c'.repeat(64)) && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+  clearInterval(storm);
+  t.ok(facts.inventory.lookup('c'.repeat(64)), `refreshed during the storm (${Date.now() - t0} ms)`);
+});
