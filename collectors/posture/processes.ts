@@ -54,6 +54,9 @@ export async function findComponentProcesses(view: HostView): Promise<ComponentP
       const argv = real ? await readRealCmdline(procDir, name) : await readFixtureCmdline(view, name);
       if (!argv) return undefined;
       const component = identify(argv);
+      // A kubelet never runs inside a pod: a process in a pod's cgroup that calls itself
+      // `kubelet` (exec -a kubelet …) is an impostor whose flags must not stand for the node's.
+      if (component === 'kubelet' && real && (await inPodCgroup(procDir, name))) return undefined;
       return component ? [component, { pid, argv }] : undefined;
     }),
   );
@@ -92,6 +95,21 @@ async function readRealCmdline(procDir: string, name: string): Promise<string[] 
     return undefined;
   } finally {
     await fh.close();
+  }
+}
+
+async function inPodCgroup(procDir: string, name: string): Promise<boolean> {
+  try {
+    const fh = await open(path.join(procDir, name, 'cgroup'), 'r');
+    try {
+      const buf = Buffer.allocUnsafe(8192);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      return buf.subarray(0, bytesRead).toString('utf8').includes('kubepods');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return false;
   }
 }
 
