@@ -2,7 +2,7 @@
 // has not seen before (pid plus start time) as an exec. Pure TypeScript, so it works even
 // when the native addon is missing; it cannot see anything that lives between two scans.
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
 import { NwError, describeError } from '../../../daemon/errors.js';
@@ -203,11 +203,27 @@ export class PollerSource implements ExecSource {
     }
   }
 
+  /** A /proc file, at most 64 KiB of it: a command line can be megabytes long. */
   private tryRead(pid: number, name: string): Buffer | null {
+    let fd: number;
     try {
-      return readFileSync(this.file(pid, name));
+      fd = openSync(this.file(pid, name), 'r');
     } catch {
       return null;
+    }
+    try {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, null);
+        if (n === 0) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    } catch {
+      return null;
+    } finally {
+      closeSync(fd);
     }
   }
 
