@@ -149,6 +149,19 @@ export function containerFindings(c: ContainerRecord, cfg: CheckConfig): Finding
   }
 
   const s = c.security;
+  if (!s && c.detailError) {
+    // Not checked is not the same as fine: say that this container's settings are unknown.
+    drafts.push({
+      check: 'container-uninspectable',
+      severity: 'medium',
+      title: 'Container settings could not be inspected',
+      message: `The ${who} is running, but the runtime's verbose status for it could not be read, so its privileges, namespaces, capabilities and mounts are unchecked.`,
+      evidence: c.detailError,
+      expected: 'ContainerStatus(verbose) returns the OCI spec of every running container.',
+      remediation: 'Check the runtime (crictl inspect <id>); the agent retries on every refresh.',
+      alwaysAlarm: true,
+    });
+  }
   if (s) {
     if (s.privileged) {
       drafts.push({

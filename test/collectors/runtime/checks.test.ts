@@ -234,3 +234,11 @@ t.test('the unavailable finding names the socket', async (t) => {
   t.equal(f.fingerprint, 'runtime:unavailable:node-1');
   t.match(f.message, /containerd\.sock/);
 });
+
+t.test('a running container whose settings could not be read is a finding, not silence', async (t) => {
+  const c = record(undefined, { detailError: 'verbose info is not a JSON object' });
+  const fs = containerFindings(c, cfg);
+  t.same(ids(fs), ['runtime.container-uninspectable']);
+  t.equal(fs[0]!.evidence, 'verbose info is not a JSON object');
+  t.same(ids(containerFindings(record(undefined), cfg)), [], 'not yet inspected (no error) is not a finding');
+});
