@@ -19,6 +19,7 @@ import {
   type ExecSourceStats,
   type SourceNotice,
 } from './exec-source.js';
+import { deliverNativeBatch, guardNotice } from './native-batch.js';
 import {
   loadNative,
   type AuditRule,
@@ -101,7 +102,7 @@ export class AuditSource implements ExecSource {
   private stopping: Promise<void> | undefined;
   private weEnabled = false;
   private onBatch: (batch: ExecEvent[]) => void = () => {};
-  private onNotice: (n: SourceNotice) => void = () => {};
+  private notice: (n: SourceNotice) => void = () => {};
   private statusTimer: NodeJS.Timeout | undefined;
   private rulesTimer: NodeJS.Timeout | undefined;
   private rulesCheckQueued = false;
@@ -148,7 +149,7 @@ export class AuditSource implements ExecSource {
     const addon = this.loadAddon();
     if (typeof addon === 'string') throw new NwError('NW_ERR_EXEC_SOURCE', addon);
     this.onBatch = onBatch;
-    this.onNotice = onNotice;
+    this.notice = guardNotice(onNotice);
     let status: AuditStatus;
     try {
       status = this.readStatus(addon);
@@ -279,24 +280,8 @@ export class AuditSource implements ExecSource {
   }
 
   private onNative(events: NativeExecEvent[], info: NativeBatchInfo): void {
-    if (info.lostSocket > 0) {
-      this.counters.lostSocket += info.lostSocket;
-      this.notice({
-        kind: 'loss',
-        count: info.lostSocket,
-        where: 'socket',
-        detail: `the audit socket overflowed ${info.lostSocket} time(s) (ENOBUFS): at least that many records were dropped`,
-      });
-    }
-    if (info.lostAgent > 0) {
-      this.counters.lostAgent += info.lostAgent;
-      this.notice({
-        kind: 'loss',
-        count: info.lostAgent,
-        where: 'agent',
-        detail: `${info.lostAgent} exec(s) dropped: the agent's queue of ${this.opts.maxQueue ?? DEFAULT_MAX_QUEUE} was full`,
-      });
-    }
+    this.counters.lostSocket += info.lostSocket;
+    this.counters.lostAgent += info.lostAgent;
     for (const change of info.configChanges) {
       if (/op="?remove_rule/.test(change.text) && change.text.includes(`key="${this.key}"`)) {
         const at = Number(change.timeUnixNano / 1_000_000n);
@@ -311,23 +296,7 @@ export class AuditSource implements ExecSource {
         this.checkRules();
       });
     }
-    if (info.error) this.notice({ kind: 'degraded', detail: `the audit reader stopped: ${info.error}` });
-    if (events.length === 0) return;
-    this.counters.delivered += events.length;
-    try {
-      this.onBatch(events as ExecEvent[]);
-    } catch (err) {
-      // A consumer's bug must not unwind into the native callback.
-      this.notice({ kind: 'degraded', detail: `the exec consumer threw: ${describeError(err)}` });
-    }
-  }
-
-  private notice(n: SourceNotice): void {
-    try {
-      this.onNotice(n);
-    } catch {
-      // Notices are advisory; a throwing handler must not break capture.
-    }
+    this.counters.delivered += deliverNativeBatch('the audit socket', this.opts.maxQueue ?? DEFAULT_MAX_QUEUE, events, info, { onBatch: this.onBatch, notice: this.notice });
   }
 
   /** Adds whichever of our two rules is missing; returns the arches it had to add. */

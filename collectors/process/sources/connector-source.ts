@@ -11,6 +11,7 @@ import {
   type ExecSourceStats,
   type SourceNotice,
 } from './exec-source.js';
+import { deliverNativeBatch, guardNotice } from './native-batch.js';
 import { loadNative, type NativeAddon, type NativeBatchInfo, type NativeError, type NativeExecEvent, type NativeReader } from './native.js';
 
 /** A sentence for an addon error raised while opening the connector. */
@@ -42,7 +43,7 @@ export class ConnectorSource implements ExecSource {
   private running = false;
   private stopping: Promise<void> | undefined;
   private onBatch: (batch: ExecEvent[]) => void = () => {};
-  private onNotice: (n: SourceNotice) => void = () => {};
+  private notice: (n: SourceNotice) => void = () => {};
   private delivered = 0;
 
   constructor(opts: ExecSourceOptions = {}, deps: { addon?: NativeAddon } = {}) {
@@ -68,7 +69,7 @@ export class ConnectorSource implements ExecSource {
     const addon = this.loadAddon();
     if (typeof addon === 'string') throw new NwError('NW_ERR_EXEC_SOURCE', addon);
     this.onBatch = onBatch;
-    this.onNotice = onNotice;
+    this.notice = guardNotice(onNotice);
     try {
       this.reader = new addon.Reader(
         'connector',
@@ -110,37 +111,6 @@ export class ConnectorSource implements ExecSource {
   }
 
   private onNative(events: NativeExecEvent[], info: NativeBatchInfo): void {
-    if (info.lostSocket > 0) {
-      this.notice({
-        kind: 'loss',
-        count: info.lostSocket,
-        where: 'socket',
-        detail: `the process connector socket overflowed ${info.lostSocket} time(s) (ENOBUFS): at least that many events were dropped`,
-      });
-    }
-    if (info.lostAgent > 0) {
-      this.notice({
-        kind: 'loss',
-        count: info.lostAgent,
-        where: 'agent',
-        detail: `${info.lostAgent} exec(s) dropped: the agent's queue of ${this.opts.maxQueue ?? DEFAULT_MAX_QUEUE} was full`,
-      });
-    }
-    if (info.error) this.notice({ kind: 'degraded', detail: `the connector reader stopped: ${info.error}` });
-    if (events.length === 0) return;
-    this.delivered += events.length;
-    try {
-      this.onBatch(events as ExecEvent[]);
-    } catch (err) {
-      this.notice({ kind: 'degraded', detail: `the exec consumer threw: ${describeError(err)}` });
-    }
-  }
-
-  private notice(n: SourceNotice): void {
-    try {
-      this.onNotice(n);
-    } catch {
-      // Notices are advisory; a throwing handler must not break capture.
-    }
+    this.delivered += deliverNativeBatch('the process connector socket', this.opts.maxQueue ?? DEFAULT_MAX_QUEUE, events, info, { onBatch: this.onBatch, notice: this.notice });
   }
 }

@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ExecEvent } from './exec-source.js';
 
 /** struct audit_status as AUDIT_GET returns it. */
 export interface AuditStatus {
@@ -30,30 +31,8 @@ export interface AuditRule {
   arch: number | null;
 }
 
-/** An exec as the native reader delivers it (see ExecEvent for the meaning of fields). */
-export interface NativeExecEvent {
-  source: 'audit' | 'connector';
-  timeUnixNano: bigint;
-  serial?: number;
-  pid: number;
-  ppid: number;
-  uid: number;
-  euid: number;
-  gid: number;
-  egid: number;
-  auid: number;
-  exe: string;
-  comm: string;
-  argv: string[];
-  argvTruncated: boolean;
-  argvMissing: boolean;
-  cwd: string;
-  success: boolean;
-  cgroup: string | null;
-  startTime: bigint | null;
-  stdio?: { stdin: string; stdout: string };
-  auditKey?: string;
-}
+/** An exec as the native reader delivers it: an ExecEvent from the audit or connector reader. */
+export type NativeExecEvent = ExecEvent & { source: 'audit' | 'connector' };
 
 export interface NativeBatchInfo {
   lostSocket: number; // ENOBUFS errors since the previous batch (each ≥ 1 message lost)

@@ -6,6 +6,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readSync, readlinkSync 
 import path from 'node:path';
 
 import { NwError, describeError } from '../../../daemon/errors.js';
+import { guardNotice } from './native-batch.js';
 import {
   UNKNOWN_ID,
   type ExecEvent,
@@ -115,7 +116,7 @@ export class PollerSource implements ExecSource {
   async start(onBatch: (batch: ExecEvent[]) => void, onNotice: (n: SourceNotice) => void): Promise<void> {
     if (this.running) throw new NwError('NW_ERR_EXEC_SOURCE', 'the poller source is already running');
     this.onBatch = onBatch;
-    this.onNotice = onNotice;
+    this.onNotice = guardNotice(onNotice);
     this.known.clear();
     try {
       // What runs already is the baseline, not a burst of execs.
