@@ -5,15 +5,12 @@ import path from 'node:path';
 import { Agent } from '../../daemon/agent.js';
 import { Central } from '../../central/central.js';
 import type { Finding } from '../../collectors/finding.js';
-import { freePort, quietLogger, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, quietLogger, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 export default async function pipelineBench(): Promise<void> {
   const dir = tempDir('bench-pipeline');
   const port = await freePort();
-  const cfg = testConfig({
-    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
-  });
+  const cfg = pipelineConfig(dir, port);
   const central = new Central(cfg, quietLogger);
   await central.start();
   const agent = new Agent(cfg, quietLogger);

@@ -8,7 +8,7 @@ import { Central } from '../../central/central.js';
 import { Agent } from '../../daemon/agent.js';
 import { IngestClient, FeedClient, channelOptions } from '../../daemon/wire/services.js';
 import { nodewarden } from '../../gen/nodewarden.js';
-import { freePort, quietLogger, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, quietLogger, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 const pb = nodewarden.v1;
 type Duplex = grpc.ClientDuplexStream<Buffer, nodewarden.v1.CentralMessage>;
@@ -16,10 +16,7 @@ type Duplex = grpc.ClientDuplexStream<Buffer, nodewarden.v1.CentralMessage>;
 async function startCentral(t: { teardown: (f: () => unknown) => void }) {
   const dir = tempDir('ingest');
   const port = await freePort();
-  const cfg = testConfig({
-    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
-  });
+  const cfg = pipelineConfig(dir, port);
   const central = new Central(cfg, quietLogger);
   await central.start();
   t.teardown(() => central.stop());

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Agent } from '../../daemon/agent.js';
 import { Central } from '../../central/central.js';
 import type { Finding } from '../../collectors/finding.js';
-import { freePort, quietLogger, storedEvents, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, quietLogger, storedEvents, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 const finding = (i: number): Finding => ({
   source: 'agent', ruleId: 'test-delivery', severity: 'low', title: `event ${i}`,
@@ -17,9 +17,8 @@ t.test('1,000 events made while central is down arrive exactly once after it res
   const dir = tempDir('delivery');
   const port = await freePort();
   const jsonl = path.join(dir, 'events.jsonl');
-  const cfg = testConfig({
-    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'), 'central.jsonl': jsonl,
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
+  const cfg = pipelineConfig(dir, port, {
+    'central.jsonl': jsonl,
   });
   let central = new Central(cfg, quietLogger);
   await central.start();
@@ -61,10 +60,7 @@ t.test('1,000 events made while central is down arrive exactly once after it res
 t.test('after a restart that lost its acknowledgement, the agent skips what central holds', async (t) => {
   const dir = tempDir('dup');
   const port = await freePort();
-  const cfg = testConfig({
-    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
-  });
+  const cfg = pipelineConfig(dir, port);
   const central = new Central(cfg, quietLogger);
   await central.start();
   const agent = new Agent(cfg, quietLogger);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { Agent } from '../../daemon/agent.js';
 import { Central } from '../../central/central.js';
 import { cliPath } from '../helpers/paths.js';
-import { freePort, quietLogger, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, quietLogger, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 async function get(addr: { address: string; port: number }, p: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://${addr.address}:${addr.port}${p}`);
@@ -17,10 +17,7 @@ async function get(addr: { address: string; port: number }, p: string): Promise<
 t.test('metrics, health and readiness on agent and central', async (t) => {
   const dir = tempDir('ops');
   const port = await freePort();
-  const cfg = testConfig({
-    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
-  });
+  const cfg = pipelineConfig(dir, port);
   const agent = new Agent(cfg, quietLogger);
   t.teardown(() => agent.stop());
   await agent.start();
@@ -50,10 +47,7 @@ t.test('metrics, health and readiness on agent and central', async (t) => {
 t.test('nodewarden tail prints stored events live, as JSON lines with --json', async (t) => {
   const dir = tempDir('tail');
   const port = await freePort();
-  const cfg = testConfig({
-    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
-  });
+  const cfg = pipelineConfig(dir, port);
   const central = new Central(cfg, quietLogger);
   await central.start();
   const agent = new Agent(cfg, quietLogger);

@@ -11,7 +11,7 @@ import { Central } from '../../central/central.js';
 import { FeedClient, channelOptions } from '../../daemon/wire/services.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import { cliPath } from '../helpers/paths.js';
-import { freePort, quietLogger, storedEvents, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, quietLogger, storedEvents, tempDir, pipelineConfig, testConfig, waitFor } from '../helpers/pipeline.js';
 
 const pb = nodewarden.v1;
 const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
@@ -33,9 +33,8 @@ t.test('chmod 644 on kubelet.conf opens a finding in central and on the feed; ch
   const dir = tempDir('posture-e2e');
   const root = hostTree();
   const port = await freePort();
-  const cfg = testConfig({
-    hostRoot: root, stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
+  const cfg = pipelineConfig(dir, port, {
+    hostRoot: root,
     'agent.collectors': { posture: { enabled: true } },
   });
   const central = new Central(cfg, quietLogger);

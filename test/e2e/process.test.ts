@@ -10,7 +10,7 @@ import { Central } from '../../central/central.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import { loadNative } from '../../collectors/process/sources/native.js';
 import { startNodeBox, type NodeBox, type Pod } from './node-box.js';
-import { freePort, quietLogger, storedEvents, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, quietLogger, storedEvents, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 const pb = nodewarden.v1;
 
@@ -38,9 +38,7 @@ t.test('exec capture against a real node', async (t) => {
 
   const dir = tempDir('process-e2e');
   const port = await freePort();
-  const cfg = testConfig({
-    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
+  const cfg = pipelineConfig(dir, port, {
     'agent.collectors': {
       runtime: { socket: box.socket, containerdStateDir: box.stateDir, pollIntervalMs: 2000 },
       process: { source: 'audit', ruleKey: 'nw-e2e', repeatWindowMs: 2000 },

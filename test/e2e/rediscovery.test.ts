@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Agent } from '../../daemon/agent.js';
 import { Central } from '../../central/central.js';
 import { loadNative } from '../../collectors/process/sources/native.js';
-import { freePort, quietLogger, storedEvents, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, quietLogger, storedEvents, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 const KEY = 'nw-e2e-rediscover';
 
@@ -45,9 +45,8 @@ t.test('a kubelet restarted with another --config is re-checked within a second'
   });
 
   const port = await freePort();
-  const cfg = testConfig({
-    hostRoot: '/', stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
-    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
+  const cfg = pipelineConfig(dir, port, {
+    hostRoot: '/',
     'agent.collectors': { posture: { intervalMs: 600_000 }, process: { source: 'audit', ruleKey: KEY } },
   });
   const central = new Central(cfg, quietLogger);

@@ -20,6 +20,15 @@ export function testConfig(overrides: Record<string, unknown>): Config {
   return loadConfig({ env: {}, overrides: { node: 'test-node', 'central.http': '127.0.0.1:0', 'agent.http': '127.0.0.1:0', ...overrides, 'agent.collectors': collectors } });
 }
 
+/** A test config for agent and central on loopback: state under `dir`, central on `port`. */
+export function pipelineConfig(dir: string, port: number, overrides: Record<string, unknown> = {}): Config {
+  return testConfig({
+    stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'),
+    'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`,
+    ...overrides,
+  });
+}
+
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;
   for (;;) {
