@@ -8,13 +8,13 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
-import { loadConfig, type Config } from '../daemon/config.js';
+import { loadConfig, type Config } from '../core/config.js';
 import { formatEvent } from '../central/format.js';
-import { eventToJson } from '../daemon/wire-event.js';
-import { FeedClient, channelOptions } from '../daemon/wire/services.js';
+import { eventToJson } from '../core/event.js';
+import { FeedClient, channelOptions } from '../core/wire/services.js';
 import { nodewarden } from '../gen/nodewarden.js';
-import { VERSION } from '../daemon/version.js';
-import { NwError, describeError } from '../daemon/errors.js';
+import { VERSION } from '../core/version.js';
+import { NwError, describeError } from '../core/errors.js';
 
 const pb = nodewarden.v1;
 

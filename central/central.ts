@@ -8,16 +8,16 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Config } from '../daemon/config.js';
+import type { Config } from '../core/config.js';
 import { EventLog, type IncomingEvent } from './event-log.js';
 import { ingestHandler } from './ingest.js';
 import { Feed } from './feed.js';
 import { JsonlSink } from './sinks/jsonl/sink.js';
 import type { Sink } from './sinks/sink.js';
-import { feedService, ingestService, channelOptions } from '../daemon/wire/services.js';
-import { startHttp, type HttpEndpoint } from '../daemon/http.js';
-import { droppedCounter } from '../daemon/metrics.js';
-import { NwError } from '../daemon/errors.js';
+import { feedService, ingestService, channelOptions } from '../core/wire/services.js';
+import { startHttp, type HttpEndpoint } from '../core/http.js';
+import { droppedCounter } from '../core/metrics.js';
+import { NwError } from '../core/errors.js';
 
 export interface CentralOptions {
   /** Live callback for every newly stored event (the terminal printer of `nodewarden run`). */

@@ -5,8 +5,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { WireEvent } from '../daemon/wire-event.js';
-import { NwError } from '../daemon/errors.js';
+import type { WireEvent } from '../core/event.js';
+import { NwError } from '../core/errors.js';
 
 export interface IncomingEvent {
   event: WireEvent;
@@ -119,6 +119,12 @@ export class EventLog {
     } catch (err) {
       throw new NwError('NW_ERR_STORE', `storing ${events.length} events of ${agentId} failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** The node an agent id was first stored for (undefined when central never heard of it). */
+  agentNode(agentId: string): string | undefined {
+    const row = this.db.prepare('SELECT node FROM agents WHERE agent_id = ?').get(agentId) as { node: string } | undefined;
+    return row?.node;
   }
 
   /** Highest sequence of this agent held (0 when none). */

@@ -2,7 +2,7 @@
 // `nodewarden tail`. Machine consumers use the JSON-lines sink instead.
 
 import type { nodewarden } from '../gen/nodewarden.js';
-import { severityName, sourceName, stateName } from '../daemon/wire-event.js';
+import { severityName, sourceName, stateName } from '../core/event.js';
 
 export function formatEvent(e: nodewarden.v1.Event): string {
   const time = new Date(Number(BigInt(e.timeUnixNano.toString()) / 1_000_000n)).toISOString();

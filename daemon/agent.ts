@@ -9,17 +9,18 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Config } from './config.js';
+import type { Config } from '../core/config.js';
 import { Spool } from './spool.js';
 import { Shipper } from './shipper.js';
 import { Emitter } from './emitter.js';
-import { droppedCounter, shipperMetrics } from './metrics.js';
-import { startHttp, type HttpEndpoint } from './http.js';
-import { NwError, describeError } from './errors.js';
+import { shipperMetrics } from './metrics.js';
+import { droppedCounter } from '../core/metrics.js';
+import { startHttp, type HttpEndpoint } from '../core/http.js';
+import { NwError, describeError } from '../core/errors.js';
 import type { Collector, CollectorContext, CollectorStatus, FindingSink } from '../collectors/collector.js';
 import { collectorFactories, splitEnabled } from '../collectors/index.js';
 import { NodeFacts } from '../collectors/node-facts.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../core/version.js';
 
 export class Agent {
   readonly registry = new Registry();

@@ -9,7 +9,7 @@ import type { FindingSink } from '../collectors/collector.js';
 import type { Finding } from '../collectors/finding.js';
 import type { Spool } from './spool.js';
 import { encodeEvent, toWireEvent, type Envelope } from './wire-event.js';
-import { NwError } from './errors.js';
+import { NwError } from '../core/errors.js';
 
 interface Waiting {
   findings: Finding[];

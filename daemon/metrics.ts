@@ -1,8 +1,7 @@
-// Prometheus metrics of the agent's own plumbing (spool, shipper, drops). Collectors register
-// theirs on the same registry. One counter family counts every drop anywhere:
-// nodewarden_events_dropped_total{component,reason}.
+// Prometheus metrics of the agent's own plumbing (spool, shipper). Collectors register theirs on
+// the same registry; drops anywhere go to core/metrics.ts's one counter family.
 
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface ShipperMetrics {
   sent: Counter;
@@ -22,15 +21,4 @@ export function shipperMetrics(reg: Registry): ShipperMetrics {
     connected: new Gauge({ name: 'nodewarden_shipper_connected', help: '1 while the stream to central is up.', registers: [reg] }),
     spoolPending: new Gauge({ name: 'nodewarden_spool_pending_events', help: 'Events in the spool not yet acknowledged by central.', registers: [reg] }),
   };
-}
-
-export function droppedCounter(reg: Registry): Counter<'component' | 'reason'> {
-  const existing = reg.getSingleMetric('nodewarden_events_dropped_total');
-  if (existing) return existing as Counter<'component' | 'reason'>;
-  return new Counter({
-    name: 'nodewarden_events_dropped_total',
-    help: 'Events dropped anywhere in nodewarden, by component and reason. Every drop is also reported as an event.',
-    labelNames: ['component', 'reason'],
-    registers: [reg],
-  });
 }

@@ -12,10 +12,10 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
 import type { Logger } from 'pino';
 import type { Spool } from './spool.js';
-import { IngestClient, channelOptions } from './wire/services.js';
+import { IngestClient, channelOptions } from '../core/wire/services.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import type { ShipperMetrics } from './metrics.js';
-import { describeError } from './errors.js';
+import { describeError } from '../core/errors.js';
 
 const pb = nodewarden.v1;
 

@@ -16,7 +16,7 @@
 import { promises as fsp, mkdirSync, readdirSync, readFileSync, openSync, closeSync, fstatSync, readSync, ftruncateSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { NwError } from './errors.js';
+import { NwError } from '../core/errors.js';
 
 const HEADER = 16;
 const MAX_RECORD = 4 * 1024 * 1024;

@@ -1,13 +1,13 @@
 // The one module that converts a collector's Finding into the wire Event
-// (proto/nodewarden/v1/event.proto), and wire Events into their protobuf JSON mapping.
+// (proto/nodewarden/v1/event.proto). The event's codec and JSON mapping live in core/event.ts.
 
-import type protobuf from 'protobufjs/minimal.js';
 import Long from 'long';
 import { nodewarden } from '../gen/nodewarden.js';
 import type { Finding, FindingSource, Severity } from '../collectors/finding.js';
 
 const pb = nodewarden.v1;
-export type WireEvent = nodewarden.v1.Event;
+import type { WireEvent } from '../core/event.js';
+export { encodeEvent } from '../core/event.js';
 
 export interface Envelope {
   agentId: string;
@@ -81,20 +81,5 @@ export function toWireEvent(f: Finding, env: Envelope, seq: number): WireEvent {
   return ev;
 }
 
-export function encodeEvent(ev: WireEvent): Buffer {
-  const u8 = pb.Event.encode(ev).finish();
-  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-}
-
-const JSON_OPTIONS: protobuf.IConversionOptions = { longs: String, enums: String, bytes: String, json: true, defaults: false };
-
-/** The protobuf JSON mapping of an event (camelCase names, enums by name, 64-bit ints as strings). */
-export function eventToJson(ev: WireEvent): Record<string, unknown> {
-  return pb.Event.toObject(ev, JSON_OPTIONS) as Record<string, unknown>;
-}
-
-export const severityName = (n: number): string => (pb.Severity[n] ?? 'SEVERITY_UNSPECIFIED').replace('SEVERITY_', '').toLowerCase();
-export const sourceName = (n: number): string => (pb.Source[n] ?? 'SOURCE_UNSPECIFIED').replace('SOURCE_', '').toLowerCase();
-export const stateName = (n: number): string => (pb.FindingState[n] ?? '').replace('FINDING_STATE_', '').toLowerCase();
 export const severityValue = (s: Severity): number => SEVERITY[s];
 export const sourceValue = (s: FindingSource): number => SOURCE[s];

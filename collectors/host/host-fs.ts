@@ -5,7 +5,7 @@
 
 import { constants, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import { NwError } from '../../daemon/errors.js';
+import { NwError } from '../../core/errors.js';
 
 const MAX_SYMLINK_HOPS = 40;
 /** Default cap for configuration-like files: far above any real kubelet config or certificate. */

@@ -11,7 +11,7 @@ import type { Finding } from '../finding.js';
 import { HostFs } from '../host/host-fs.js';
 import { DirWatcher } from '../host/dir-watcher.js';
 import { FindingLifecycle } from '../../rules/lifecycle.js';
-import { describeError } from '../../daemon/errors.js';
+import { describeError } from '../../core/errors.js';
 import { evaluateNode } from './evaluate.js';
 import type { CheckResult, Evaluation } from './types.js';
 import type { PostureConfig } from './factory.js';

@@ -4,7 +4,7 @@
 // host content: a check that fails unexpectedly becomes an 'error' result naming its id.
 
 import type { HostFs } from '../host/host-fs.js';
-import { describeError } from '../../daemon/errors.js';
+import { describeError } from '../../core/errors.js';
 import { HostView } from './host-view.js';
 import { Accounts } from './accounts.js';
 import { discover } from './discovery.js';

@@ -5,7 +5,7 @@
 
 import { promises as fsp, type Stats } from 'node:fs';
 import { HostFs, isNotFound } from '../host/host-fs.js';
-import { NwError } from '../../daemon/errors.js';
+import { NwError } from '../../core/errors.js';
 
 type LstatOutcome = { stats: Stats } | { error: unknown };
 

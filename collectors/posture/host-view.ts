@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Stats } from 'node:fs';
 import { HostFs, DEFAULT_MAX_READ_BYTES } from '../host/host-fs.js';
 import { EvaluationFs } from './evaluation-fs.js';
-import { describeError, isNwError } from '../../daemon/errors.js';
+import { describeError, isNwError } from '../../core/errors.js';
 
 /** statfs f_type of procfs: only a real procfs gets the kernel's /proc/<pid>/root magic link. */
 const PROC_SUPER_MAGIC = 0x9fa0;

@@ -21,8 +21,8 @@ import { ProcessTable } from './process-table.js';
 import { RepeatFolder } from './repeat-folder.js';
 import { detectAll, basename } from './detections/index.js';
 import type { Detection, ExecSubject } from './detections/detector.js';
-import { droppedCounter } from '../../daemon/metrics.js';
-import { describeError } from '../../daemon/errors.js';
+import { droppedCounter } from '../../core/metrics.js';
+import { describeError } from '../../core/errors.js';
 import type { ProcessConfig } from './factory.js';
 
 const MAX_PENDING = 10_000;

@@ -17,7 +17,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
 import type { Finding } from '../finding.js';
 import { HostFs } from '../host/host-fs.js';
-import { describeError } from '../../daemon/errors.js';
+import { describeError } from '../../core/errors.js';
 import { FindingLifecycle, type ScopeChange } from '../../rules/lifecycle.js';
 import { type CheckConfig, containerFindings, runtimeStatusFindings, socketFindings, unavailableFinding } from './checks.js';
 import { type ContainerEventStream, CriClient, CriErrorReason, isCriError } from './cri-client.js';

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import Long from 'long';
 import { runtime } from '../../gen/cri.js';
-import { NwError } from '../../daemon/errors.js';
+import { NwError } from '../../core/errors.js';
 
 import v1 = runtime.v1;
 

@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import type { HostFs } from '../host/host-fs.js';
-import { describeError } from '../../daemon/errors.js';
+import { describeError } from '../../core/errors.js';
 import { type CriClient, int64ToBigInt, isCriError, runtime } from './cri-client.js';
 import type { ContainerRecord, ContainerState, Inventory, SandboxRecord } from './inventory.js';
 import { parseOciConfig, parseVerboseInfo } from './oci-spec.js';

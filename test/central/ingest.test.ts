@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import Long from 'long';
 import { Central } from '../../central/central.js';
 import { Agent } from '../../daemon/agent.js';
-import { IngestClient, FeedClient, channelOptions } from '../../daemon/wire/services.js';
+import { IngestClient, FeedClient, channelOptions } from '../../core/wire/services.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import { freePort, quietLogger, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 

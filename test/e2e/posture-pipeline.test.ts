@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { Agent } from '../../daemon/agent.js';
 import { Central } from '../../central/central.js';
-import { FeedClient, channelOptions } from '../../daemon/wire/services.js';
+import { FeedClient, channelOptions } from '../../core/wire/services.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import { cliPath } from '../helpers/paths.js';
 import { freePort, quietLogger, storedEvents, tempDir, pipelineConfig, testConfig, waitFor } from '../helpers/pipeline.js';

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { loadConfig, type Config } from '../../daemon/config.js';
+import { loadConfig, type Config } from '../../core/config.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import type { EventLog } from '../../central/event-log.js';
 

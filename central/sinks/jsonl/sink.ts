@@ -8,10 +8,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { nodewarden } from '../../../gen/nodewarden.js';
-import { eventToJson } from '../../../daemon/wire-event.js';
+import { eventToJson } from '../../../core/event.js';
 import type { EventLog } from '../../event-log.js';
 import type { Sink } from '../sink.js';
-import { describeError } from '../../../daemon/errors.js';
+import { describeError } from '../../../core/errors.js';
 
 const pb = nodewarden.v1;
 const BATCH = 1000;

@@ -9,7 +9,7 @@
 //   rules, status (1 s / 2 s)       ▼
 //        └──────────────── AuditSource ──▶ onBatch / onNotice
 
-import { NwError, describeError } from '../../../daemon/errors.js';
+import { NwError, describeError } from '../../../core/errors.js';
 import {
   DEFAULT_MAX_QUEUE,
   DEFAULT_RULE_KEY,

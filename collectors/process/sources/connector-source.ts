@@ -2,7 +2,7 @@
 // only by pid. The native reader reads the command line and identity from /proc the moment
 // the event arrives; a process that already exited yields an event with argvMissing.
 
-import { NwError, describeError } from '../../../daemon/errors.js';
+import { NwError, describeError } from '../../../core/errors.js';
 import {
   DEFAULT_MAX_QUEUE,
   type ExecEvent,

@@ -4,7 +4,7 @@
 
 import type { NativeBatchInfo, NativeExecEvent } from './native.js';
 import type { ExecEvent, SourceNotice } from './exec-source.js';
-import { describeError } from '../../../daemon/errors.js';
+import { describeError } from '../../../core/errors.js';
 
 export interface BatchTarget {
   onBatch: (batch: ExecEvent[]) => void;

@@ -5,7 +5,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
-import { NwError, describeError } from '../../../daemon/errors.js';
+import { NwError, describeError } from '../../../core/errors.js';
 import { guardNotice } from './native-batch.js';
 import {
   UNKNOWN_ID,

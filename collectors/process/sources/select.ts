@@ -2,7 +2,7 @@
 // process connector, then the /proc poller, skipping each that cannot work here and saying
 // why. The chosen source is probed but not started: the caller starts it with its callbacks.
 
-import { NwError } from '../../../daemon/errors.js';
+import { NwError } from '../../../core/errors.js';
 import { AuditSource, type AuditSourceDeps } from './audit-source.js';
 import { ConnectorSource } from './connector-source.js';
 import type { ExecSource, ExecSourceName, ExecSourceOptions } from './exec-source.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { HostFs } from '../../../collectors/host/host-fs.js';
 import { EvaluationFs } from '../../../collectors/posture/evaluation-fs.js';
 import { evaluateNode } from '../../../collectors/posture/index.js';
-import { isNwError } from '../../../daemon/errors.js';
+import { isNwError } from '../../../core/errors.js';
 import { prepareHost } from './fixture-host.js';
 
 async function tree(t: Test): Promise<string> {

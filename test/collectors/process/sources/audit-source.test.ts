@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 
-import { isNwError } from '../../../../daemon/errors.js';
+import { isNwError } from '../../../../core/errors.js';
 import { AuditSource, planAuditStart } from '../../../../collectors/process/sources/audit-source.js';
 import type { ExecEvent } from '../../../../collectors/process/sources/exec-source.js';
 import { loadNative, type AuditStatus, type NativeAddon } from '../../../../collectors/process/sources/native.js';

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../daemon/config.js';
+import { loadConfig } from '../../core/config.js';
 import { tempDir } from '../helpers/pipeline.js';
 
 const file = (text: string) => {

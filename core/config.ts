@@ -7,8 +7,21 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { NwError } from './errors.js';
+import { parseDuration } from './duration.js';
 
 const hostPort = z.string().regex(/^(\[[^\]]*\]|[^:\s]*):\d{1,5}$/, 'expected HOST:PORT');
+/** A duration as milliseconds or text (`90s`, `30m`, `12h`, `7d`), kept as milliseconds. */
+const duration = z.union([z.number().int().min(0), z.string()]).transform((v, ctx) => {
+  const ms = typeof v === 'number' ? v : parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as 90s, 30m, 12h or 7d, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+/** Flags and environment variables arrive as text. */
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
+const path = z.string().min(1);
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export const configSchema = z.strictObject({
@@ -20,9 +33,29 @@ export const configSchema = z.strictObject({
   /** The agent's spool, identity and finding state. */
   stateDir: z.string().min(1).default('/var/lib/nodewarden'),
   logLevel: logLevel.default('info'),
+  /**
+   * Plaintext gRPC between agent, central and their clients. Only with this explicit switch:
+   * without it every process refuses to start without TLS material (`nodewarden run` stays on
+   * loopback in one process and needs none).
+   */
+  insecure: flag.default(false),
+  /** The Kubernetes API server (TokenReview on central). Default: in-cluster, then $KUBECONFIG. */
+  kube: z.strictObject({
+    kubeconfig: path.optional(),
+  }).prefault({}),
   agent: z.strictObject({
     /** Central's Ingest address. */
     central: hostPort.default('127.0.0.1:7443'),
+    /** How the agent checks central (ca) and, with cert and key, proves its node (mTLS). */
+    tls: z.strictObject({
+      ca: path.optional(),
+      cert: path.optional(),
+      key: path.optional(),
+      /** The name central's certificate must carry, when it differs from agent.central's host. */
+      serverName: z.string().min(1).optional(),
+    }).prefault({}).refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together', path: ['cert'] }),
+    /** The projected service account token file (audience nodewarden): the agent's Kubernetes identity. */
+    token: path.optional(),
     /** /metrics, /healthz, /readyz of the agent. */
     http: hostPort.default('127.0.0.1:9464'),
     spool: z.strictObject({
@@ -42,6 +75,35 @@ export const configSchema = z.strictObject({
     dataDir: z.string().min(1).default('/var/lib/nodewarden/central'),
     /** Append every stored event to this file as JSON lines ('-' for stdout). */
     jsonl: z.string().optional(),
+    /** Central's certificate, and the CA whose client certificates name nodes and operators. */
+    tls: z.strictObject({
+      cert: path.optional(),
+      key: path.optional(),
+      clientCa: path.optional(),
+    }).prefault({}).refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together', path: ['cert'] }),
+    /** Agents (and operators) proving themselves with Kubernetes service account tokens. */
+    tokenReview: z.strictObject({
+      /** Default: on when central runs in a cluster or kube.kubeconfig is set. */
+      enabled: flag.optional(),
+      audience: z.string().min(1).default('nodewarden'),
+      /** The agent's service accounts, as NAMESPACE:NAME. */
+      serviceAccounts: z.array(z.string().regex(/^[^:\s]+:[^:\s]+$/, 'expected NAMESPACE:NAME')).default(['nodewarden:nodewarden-agent']),
+      /** Who may read (Query, Feed) with a token: user names, NAMESPACE:NAME service accounts, or group:NAME. */
+      readers: z.array(z.string().min(1)).default([]),
+    }).prefault({}),
+    /** Fair share per node identity, enforced by withholding acknowledgements (never by dropping). */
+    limits: z.strictObject({
+      eventsPerSecond: z.number().int().min(1).default(2_000),
+      burst: z.number().int().min(1).default(10_000),
+    }).prefault({}),
+    /** How long and how much the event log keeps; undelivered events are kept unless maxBytes forces. */
+    retention: z.strictObject({
+      maxAge: duration.default(30 * 86_400_000),
+      maxBytes: z.number().int().min(1024 * 1024).default(10 * 1024 * 1024 * 1024),
+      intervalMs: z.number().int().min(1_000).default(60_000),
+    }).prefault({}),
+    /** /readyz fails when the event log's file system has less free space than this. */
+    minFreeDiskBytes: z.number().int().min(0).default(256 * 1024 * 1024),
   }).prefault({}),
 });
 
@@ -54,12 +116,22 @@ export const ENVIRONMENT: Record<string, string> = {
   NODEWARDEN_HOST_ROOT: 'hostRoot',
   NODEWARDEN_STATE_DIR: 'stateDir',
   NODEWARDEN_LOG_LEVEL: 'logLevel',
+  NODEWARDEN_INSECURE: 'insecure',
+  KUBECONFIG: 'kube.kubeconfig',
   NODEWARDEN_CENTRAL: 'agent.central',
+  NODEWARDEN_TLS_CA: 'agent.tls.ca',
+  NODEWARDEN_TLS_CERT: 'agent.tls.cert',
+  NODEWARDEN_TLS_KEY: 'agent.tls.key',
+  NODEWARDEN_TLS_SERVER_NAME: 'agent.tls.serverName',
+  NODEWARDEN_TOKEN: 'agent.token',
   NODEWARDEN_AGENT_HTTP: 'agent.http',
   NODEWARDEN_LISTEN: 'central.listen',
   NODEWARDEN_CENTRAL_HTTP: 'central.http',
   NODEWARDEN_DATA_DIR: 'central.dataDir',
   NODEWARDEN_JSONL: 'central.jsonl',
+  NODEWARDEN_CENTRAL_TLS_CERT: 'central.tls.cert',
+  NODEWARDEN_CENTRAL_TLS_KEY: 'central.tls.key',
+  NODEWARDEN_CENTRAL_TLS_CLIENT_CA: 'central.tls.clientCa',
 };
 
 export interface ConfigSources {

@@ -14,7 +14,11 @@ export type ErrorCode =
   | 'NW_ERR_STORE'
   | 'NW_ERR_RUNTIME_UNAVAILABLE'
   | 'NW_ERR_EXEC_SOURCE'
-  | 'NW_ERR_STOPPED';
+  | 'NW_ERR_STOPPED'
+  | 'NW_ERR_AUTH'
+  | 'NW_ERR_AUTH_UNAVAILABLE'
+  | 'NW_ERR_STREAM_REPLACED'
+  | 'NW_ERR_TLS';
 
 export class NwError extends Error {
   readonly code: ErrorCode;
