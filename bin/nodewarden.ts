@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `nodewarden` command: agent, central, run (both in one process: the quick start), tail
-// (live events from central) and check (every posture check once, kube-bench style).
+// (live events from central), events and findings (history and what is open, from central),
+// check (every posture check once, kube-bench style) and certs (a CA and certificates for mTLS).
 // Logs are JSON (pino) on stderr; what a person reads goes to stdout.
 
 import os from 'node:os';
@@ -11,12 +12,15 @@ import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../core/config.js';
 import { formatEvent } from '../central/format.js';
 import { eventToJson } from '../core/event.js';
-import { FeedClient, channelOptions } from '../core/wire/services.js';
+import { FeedClient } from '../core/wire/services.js';
+import { addConnectionOptions, connect, describeCallError, type ConnectionFlags } from './central-connection.js';
+import { certsCommand } from './certs.js';
+import { eventsCommand, findingsCommand } from './query.js';
+import { filterRequest, addFilterOptions, type FilterFlags } from './event-filters.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import { VERSION } from '../core/version.js';
 import { NwError, describeError } from '../core/errors.js';
 
-const pb = nodewarden.v1;
 
 interface CommonFlags {
   config?: string;
@@ -24,6 +28,7 @@ interface CommonFlags {
   stateDir?: string;
   node?: string;
   logLevel?: string;
+  insecure?: boolean;
 }
 
 function commonOptions(cmd: Command): Command {
@@ -35,11 +40,16 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
 }
 
+/** Plaintext gRPC, only when asked for by name. */
+function insecureOption(cmd: Command): Command {
+  return cmd.option('--insecure', 'plaintext gRPC without identities (logged as a warning and shown in /readyz)');
+}
+
 function config(flags: CommonFlags, overrides: Record<string, unknown>): Config {
   return loadConfig({
     file: flags.config,
     env: process.env,
-    overrides: { hostRoot: flags.hostRoot, stateDir: flags.stateDir, node: flags.node, logLevel: flags.logLevel, ...overrides },
+    overrides: { hostRoot: flags.hostRoot, stateDir: flags.stateDir, node: flags.node, logLevel: flags.logLevel, insecure: flags.insecure, ...overrides },
   });
 }
 
@@ -70,12 +80,20 @@ async function main(argv: string[]): Promise<void> {
     .description('Node-level runtime security monitor for Kubernetes.')
     .version(VERSION);
 
-  commonOptions(program.command('agent').description('run the node agent: collectors → spool → central'))
+  insecureOption(commonOptions(program.command('agent').description('run the node agent: collectors → spool → central')))
     .option('--central <host:port>', "central's Ingest address")
     .option('--http <host:port>', 'listen address for /metrics, /healthz, /readyz')
     .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
-    .action(async (flags: CommonFlags & { central?: string; http?: string; criSocket?: string }) => {
-      const cfg = config(flags, { 'agent.central': flags.central, 'agent.http': flags.http, 'agent.collectors.runtime.socket': flags.criSocket });
+    .option('--tls-ca <file>', "CA bundle that signed central's certificate")
+    .option('--tls-cert <file>', "this node's client certificate (its CN or DNS name is the node name)")
+    .option('--tls-key <file>', "the client certificate's key")
+    .option('--tls-server-name <name>', "the name central's certificate carries, when it differs from --central's host")
+    .option('--token <file>', 'projected service account token file (audience nodewarden): the node proven through Kubernetes')
+    .action(async (flags: CommonFlags & { central?: string; http?: string; criSocket?: string; tlsCa?: string; tlsCert?: string; tlsKey?: string; tlsServerName?: string; token?: string }) => {
+      const cfg = config(flags, {
+        'agent.central': flags.central, 'agent.http': flags.http, 'agent.collectors.runtime.socket': flags.criSocket,
+        'agent.tls.ca': flags.tlsCa, 'agent.tls.cert': flags.tlsCert, 'agent.tls.key': flags.tlsKey, 'agent.tls.serverName': flags.tlsServerName, 'agent.token': flags.token,
+      });
       const log = logger(cfg);
       // Each command loads only what it runs: the agent never loads SQLite or central's code.
       const { Agent } = await import('../daemon/agent.js');
@@ -84,13 +102,20 @@ async function main(argv: string[]): Promise<void> {
       runUntilSignal(log, [agent]);
     });
 
-  commonOptions(program.command('central').description('run the central collector: ingest → event log → sinks, feed'))
-    .option('--listen <host:port>', 'Ingest and Feed gRPC listen address')
+  insecureOption(commonOptions(program.command('central').description('run the central collector: ingest → event log → sinks, feed, query')))
+    .option('--listen <host:port>', 'Ingest, Feed and Query gRPC listen address')
     .option('--http <host:port>', 'listen address for /metrics, /healthz, /readyz')
     .option('--data-dir <dir>', 'where the event log lives')
     .option('--jsonl <file>', "append every stored event to FILE as JSON lines ('-' for stdout)")
-    .action(async (flags: CommonFlags & { listen?: string; http?: string; dataDir?: string; jsonl?: string }) => {
-      const cfg = config(flags, { 'central.listen': flags.listen, 'central.http': flags.http, 'central.dataDir': flags.dataDir, 'central.jsonl': flags.jsonl });
+    .option('--tls-cert <file>', "central's certificate (nodewarden certs server)")
+    .option('--tls-key <file>', "its key")
+    .option('--tls-client-ca <file>', 'CA of the client certificates of nodes and operators')
+    .option('--kubeconfig <file>', 'kubeconfig for TokenReview (default: in-cluster, then $KUBECONFIG)')
+    .action(async (flags: CommonFlags & { listen?: string; http?: string; dataDir?: string; jsonl?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; kubeconfig?: string }) => {
+      const cfg = config(flags, {
+        'central.listen': flags.listen, 'central.http': flags.http, 'central.dataDir': flags.dataDir, 'central.jsonl': flags.jsonl,
+        'central.tls.cert': flags.tlsCert, 'central.tls.key': flags.tlsKey, 'central.tls.clientCa': flags.tlsClientCa, 'kube.kubeconfig': flags.kubeconfig,
+      });
       const log = logger(cfg);
       const { Central } = await import('../central/central.js');
       const central = new Central(cfg, log);
@@ -115,6 +140,12 @@ async function main(argv: string[]): Promise<void> {
         'agent.http': flags.http,
         'agent.collectors.runtime.socket': flags.criSocket,
       });
+      // Agent and central share this process and talk over loopback: plaintext is safe there and
+      // nowhere else, so a wider --listen needs TLS configured or an explicit --insecure.
+      if (!cfg.insecure && !isLoopback(cfg.central.listen)) {
+        throw new NwError('NW_ERR_CONFIG', `run listens on ${cfg.central.listen} in plaintext; keep it on 127.0.0.1 or pass --insecure to mean it`);
+      }
+      cfg.insecure = true;
       const log = logger(cfg);
       const [{ Agent }, { Central }] = await Promise.all([import('../daemon/agent.js'), import('../central/central.js')]);
       const central = new Central(cfg, log, {
@@ -131,16 +162,15 @@ async function main(argv: string[]): Promise<void> {
       runUntilSignal(log, [central, agent]);
     });
 
-  program.command('tail')
-    .description('print live events from central as they are stored')
-    .option('--central <host:port>', "central's Feed address", '127.0.0.1:7443')
-    .addOption(new Option('--min-severity <level>', 'only events at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']))
-    .option('--source <source...>', 'only these sources (posture, runtime, process, agent, kube)')
-    .option('--rule <id...>', 'only these rule ids (a trailing * matches a prefix)')
-    .option('--namespace <ns...>', 'only these Kubernetes namespaces')
+  addFilterOptions(addConnectionOptions(program.command('tail').description('print live events from central as they are stored')))
+    .addOption(new Option('--min-severity <level>', 'the older name of --severity').choices(['info', 'low', 'medium', 'high', 'critical']).hideHelp())
     .option('--replay <n>', 'first print the last N stored matching events', '0')
     .option('--json', 'print each event as one JSON line')
-    .action((flags: { central: string; minSeverity?: string; source?: string[]; rule?: string[]; namespace?: string[]; replay: string; json?: boolean }) => tail(flags));
+    .action((flags: TailFlags) => tail(flags));
+
+  program.addCommand(eventsCommand(connect));
+  program.addCommand(findingsCommand(connect));
+  program.addCommand(certsCommand());
 
   program.command('check')
     .description('run every posture check once and print the result; exits 1 when a check fails')
@@ -156,21 +186,21 @@ async function main(argv: string[]): Promise<void> {
   await program.parseAsync(argv);
 }
 
-function tail(flags: { central: string; minSeverity?: string; source?: string[]; rule?: string[]; namespace?: string[]; replay: string; json?: boolean }): void {
+type TailFlags = ConnectionFlags & FilterFlags & { minSeverity?: string; replay: string; json?: boolean };
+
+function tail(flags: TailFlags): void {
   const Ctor = FeedClient as unknown as new (a: string, c: grpc.ChannelCredentials, o: grpc.ChannelOptions) => grpc.Client & {
     Subscribe: (req: nodewarden.v1.ISubscribeRequest) => grpc.ClientReadableStream<nodewarden.v1.FeedMessage>;
   };
-  const client = new Ctor(flags.central, grpc.credentials.createInsecure(), channelOptions);
-  const sources = (flags.source ?? []).map((s) => {
-    const v = (pb.Source as unknown as Record<string, number>)[`SOURCE_${s.toUpperCase()}`];
-    if (v === undefined) throw new NwError('NW_ERR_CONFIG', `--source: unknown source ${s}`);
-    return v;
-  });
+  const filters = filterRequest({ ...flags, severity: flags.severity ?? flags.minSeverity });
+  const conn = connect(flags as unknown as Record<string, unknown>);
+  const client = new Ctor(conn.address, conn.credentials, conn.options);
   const stream = client.Subscribe({
-    minSeverity: flags.minSeverity ? (pb.Severity as unknown as Record<string, number>)[`SEVERITY_${flags.minSeverity.toUpperCase()}`] : 0,
-    sources,
-    ruleIds: flags.rule ?? [],
-    namespaces: flags.namespace ?? [],
+    minSeverity: filters.minSeverity,
+    sources: filters.sources,
+    ruleIds: filters.ruleIds,
+    namespaces: filters.namespaces,
+    nodes: filters.nodes,
     replay: Number(flags.replay) || 0,
   });
   stream.on('data', (m: nodewarden.v1.FeedMessage) => {
@@ -183,7 +213,7 @@ function tail(flags: { central: string; minSeverity?: string; source?: string[];
   });
   stream.on('error', (err: grpc.ServiceError) => {
     if (err.code === grpc.status.CANCELLED) return;
-    process.stderr.write(`nodewarden tail: ${err.details || err.message}\n`);
+    process.stderr.write(`nodewarden tail: ${describeCallError(err, flags)}\n`);
     process.exitCode = 1;
   });
   stream.on('end', () => client.close());
@@ -191,6 +221,11 @@ function tail(flags: { central: string; minSeverity?: string; source?: string[];
     stream.cancel();
     client.close();
   });
+}
+
+function isLoopback(listen: string): boolean {
+  const host = listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 main(process.argv).catch((err: unknown) => {

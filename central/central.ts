@@ -1,10 +1,15 @@
 // The central collector: Ingest (agents' streams) → event log (SQLite) → feed and sinks.
 //
-//   Ingest.Stream ──▶ EventLog.store (one transaction) ──▶ Ack to the agent
-//                                   └──▶ Feed (live subscribers, bounded queues)
-//                                   └──▶ sinks (each reads the log from its own cursor)
+//   TLS + identity ─▶ Ingest.Stream ─▶ budget ─▶ EventLog.store (one transaction) ─▶ Ack
+//                                                   ├──▶ Feed (live subscribers, bounded queues)
+//                                                   ├──▶ sinks (each from its own cursor)
+//                                                   └──▶ Query (history, open findings)
+//
+// Every call is authenticated (a node's certificate or token for Ingest; an operator's for Feed
+// and Query) unless `insecure` is set explicitly.
 
 import path from 'node:path';
+import { statfsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -17,7 +22,12 @@ import type { Sink } from './sinks/sink.js';
 import { feedService, ingestService, channelOptions } from '../core/wire/services.js';
 import { startHttp, type HttpEndpoint } from '../core/http.js';
 import { droppedCounter } from '../core/metrics.js';
-import { NwError } from '../core/errors.js';
+import { NwError, describeError } from '../core/errors.js';
+import { serverCredentials } from '../core/tls/credentials.js';
+import type { CertFiles } from '../core/tls/cert-files.js';
+import { Authenticator } from './identity/authenticate.js';
+import { TokenReviewer, kubeConfigFor } from './identity/token-review.js';
+import { Budgets } from './budget.js';
 
 export interface CentralOptions {
   /** Live callback for every newly stored event (the terminal printer of `nodewarden run`). */
@@ -30,6 +40,7 @@ export class Central {
   private server: grpc.Server | null = null;
   private feed: Feed | null = null;
   private http: HttpEndpoint | null = null;
+  private tlsFiles: CertFiles[] = [];
   private readonly sinks: Sink[] = [];
   private boundPort = 0;
   private stopped = false;
@@ -61,29 +72,80 @@ export class Central {
       for (const s of this.sinks) s.notify();
       this.options.onEvent?.(events);
     };
+    const tlsLog = this.logger.child({ component: 'tls' });
+    const tls = await serverCredentials(cfg.tls, this.config.insecure, (c) => (c.ok ? tlsLog.info(c.message) : tlsLog.error(`${c.message} The previous material stays in use.`)));
+    this.tlsFiles = [tls.identity, tls.clientCa].filter((f): f is CertFiles => f !== null);
+    const reviewEnabled = cfg.tokenReview.enabled ?? (Boolean(process.env.KUBERNETES_SERVICE_HOST) || Boolean(this.config.kube.kubeconfig));
+    const reviewer = reviewEnabled ? new TokenReviewer({ kubeConfig: kubeConfigFor(this.config.kube.kubeconfig), audience: cfg.tokenReview.audience }) : null;
+    if (!this.config.insecure && !tls.clientCa && !reviewer) {
+      throw new NwError('NW_ERR_CONFIG', 'no agent could prove its node: set central.tls.clientCa (client certificates) or central.tokenReview (Kubernetes tokens)');
+    }
+    if (this.config.insecure) this.logger.warn({ listen: cfg.listen }, 'insecure: true — central listens in plaintext and accepts any agent as any node.');
+    const auth = new Authenticator({
+      insecure: this.config.insecure,
+      clientCa: tls.clientCa,
+      reviewer,
+      serviceAccounts: cfg.tokenReview.serviceAccounts,
+      readers: cfg.tokenReview.readers,
+      refused: new Counter({ name: 'nodewarden_auth_refused_total', help: 'Calls refused for their credential, by service and reason.', labelNames: ['service', 'reason'], registers: [reg] }),
+      logger: this.logger.child({ component: 'auth' }),
+    });
+    const readerCheck = (service: string) => async (call: Parameters<Authenticator['reader']>[0]) => {
+      const v = await auth.reader(call, service);
+      return v.ok ? null : { code: v.status, details: v.message };
+    };
+
     this.server = new grpc.Server(channelOptions);
     this.server.addService(ingestService, {
       Stream: ingestHandler({
         log: this.log,
         logger: this.logger.child({ component: 'ingest' }),
         onStored,
+        auth,
+        budgets: new Budgets({ eventsPerSecond: cfg.limits.eventsPerSecond, burst: cfg.limits.burst }),
         metrics: {
           received: new Counter({ name: 'nodewarden_ingest_events_received_total', help: 'Events received from agents (resends included).', registers: [reg] }),
           stored: new Counter({ name: 'nodewarden_ingest_events_stored_total', help: 'Events stored for the first time.', registers: [reg] }),
           duplicates: new Counter({ name: 'nodewarden_ingest_events_duplicate_total', help: 'Events received again and ignored (already stored).', registers: [reg] }),
-          refused: new Counter({ name: 'nodewarden_ingest_streams_refused_total', help: 'Agent streams refused, by error code.', labelNames: ['code'], registers: [reg] }),
+          refused: new Counter({ name: 'nodewarden_ingest_streams_refused_total', help: 'Agent streams refused or closed, by error code.', labelNames: ['code'], registers: [reg] }),
+          throttledSeconds: new Counter({ name: 'nodewarden_ingest_flow_control_seconds_total', help: 'Time batches waited for their node\'s events-per-second budget (acknowledgement withheld).', registers: [reg] }),
+          replaced: new Counter({ name: 'nodewarden_ingest_streams_replaced_total', help: 'Streams closed because a newer stream of the same node arrived.', registers: [reg] }),
+          streams: new Gauge({ name: 'nodewarden_ingest_streams', help: 'Open agent streams.', registers: [reg] }),
         },
       }) as grpc.handleBidiStreamingCall<Buffer, unknown>,
     });
-    this.server.addService(feedService, { Subscribe: this.feed.handler() as grpc.handleServerStreamingCall<Buffer, unknown> });
+    this.server.addService(feedService, { Subscribe: this.feed.handler(readerCheck('feed')) as grpc.handleServerStreamingCall<Buffer, unknown> });
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server!.bindAsync(cfg.listen, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      this.server!.bindAsync(cfg.listen, tls.credentials, (err, port) => {
         if (err) reject(new NwError('NW_ERR_CONFIG', `central cannot listen on ${cfg.listen}: ${err.message}`, { cause: err }));
         else resolve(port);
       });
     });
-    this.http = await startHttp(cfg.http, reg, () => []);
-    this.logger.info({ listen: cfg.listen, port: this.boundPort, dataDir: cfg.dataDir, jsonl: cfg.jsonl, stored: this.log.count() }, 'Central started.');
+    this.http = await startHttp(cfg.http, reg, () => ({
+      problems: this.readiness(),
+      notes: this.config.insecure ? ['insecure: plaintext gRPC, agents are not authenticated'] : [],
+    }));
+    this.logger.info({ listen: cfg.listen, port: this.boundPort, dataDir: cfg.dataDir, jsonl: cfg.jsonl, stored: this.log.count(), tls: !this.config.insecure, tokenReview: reviewer !== null }, 'Central started.');
+  }
+
+  /** Why central cannot do its job right now: /readyz answers 503 with these. */
+  readiness(): string[] {
+    const problems: string[] = [];
+    const cfg = this.config.central;
+    const write = this.log.writableProblem();
+    if (write) problems.push(`the event log cannot be written: ${write}`);
+    try {
+      const fs = statfsSync(cfg.dataDir);
+      const free = fs.bavail * fs.bsize;
+      if (free < cfg.minFreeDiskBytes) problems.push(`the disk of ${cfg.dataDir} is nearly full: ${free} bytes free, below central.minFreeDiskBytes (${cfg.minFreeDiskBytes})`);
+    } catch (err) {
+      problems.push(`the free space of ${cfg.dataDir} cannot be read: ${describeError(err)}`);
+    }
+    for (const f of this.tlsFiles) {
+      const p = f.problem();
+      if (p) problems.push(p);
+    }
+    return problems;
   }
 
   async stop(deadlineMs = 3000): Promise<void> {
@@ -105,6 +167,7 @@ export class Central {
     }
     for (const s of this.sinks) await s.stop(deadlineMs);
     await this.http?.close();
+    for (const f of this.tlsFiles) f.stop();
     this.log?.close();
   }
 }

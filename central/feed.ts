@@ -20,6 +20,7 @@ export interface FeedFilter {
   ruleIds: Set<string>;
   namespaces: Set<string>;
   node: string;
+  nodes: Set<string>;
 }
 
 export function toFilter(req: nodewarden.v1.ISubscribeRequest): FeedFilter {
@@ -31,6 +32,7 @@ export function toFilter(req: nodewarden.v1.ISubscribeRequest): FeedFilter {
     ruleIds: new Set(rules.filter((r) => !r.endsWith('*'))),
     namespaces: new Set(req.namespaces ?? []),
     node: req.node ?? '',
+    nodes: new Set(req.nodes ?? []),
   };
 }
 
@@ -42,6 +44,7 @@ export function matches(f: FeedFilter, e: nodewarden.v1.Event): boolean {
   }
   if (f.namespaces.size > 0 && !f.namespaces.has(e.kubernetes?.namespace ?? '')) return false;
   if (f.node && e.node !== f.node) return false;
+  if (f.nodes.size > 0 && !f.nodes.has(e.node)) return false;
   return true;
 }
 
@@ -100,8 +103,18 @@ export class Feed {
     private readonly maxQueue = 1024,
   ) {}
 
-  handler(): (call: Call) => void {
+  /** `authorize` resolves null to admit the caller, or the status that refuses it. */
+  handler(authorize: (call: Call) => Promise<{ code: number; details: string } | null> = async () => null): (call: Call) => void {
     return (call: Call) => {
+      authorize(call).then(
+        (refusal) => (refusal ? call.emit('error', refusal) : this.subscribe(call)),
+        (err: Error) => call.emit('error', { code: 13, details: err.message }),
+      );
+    };
+  }
+
+  private subscribe(call: Call): void {
+    {
       let req: nodewarden.v1.SubscribeRequest;
       try {
         req = pb.SubscribeRequest.decode(call.request as unknown as Buffer);
@@ -131,7 +144,8 @@ export class Feed {
       call.on('cancelled', remove);
       call.on('close', remove);
       call.on('error', remove);
-    };
+      if (call.cancelled) remove();
+    }
   }
 
   publish(events: IncomingEvent[]): void {

@@ -1,96 +1,233 @@
-// Ingest.Stream: one bidirectional stream per agent. Hello first (identity), then batches;
-// each batch is stored in one transaction and acknowledged only after it commits. A malformed
-// frame, a batch before Hello or an event claiming another agent's identity gets a Refusal and
-// the stream is closed: other agents' streams are untouched.
+// Ingest.Stream: one bidirectional stream per node. Hello first (identity, checked against the
+// peer's certificate or token), then batches; each batch is stored in one transaction and
+// acknowledged only after it commits. A refusal (bad credential, another node's events, a
+// malformed frame) ends that one stream with a status and a reason; other streams are untouched.
+//
+//   data ─▶ queue (≤ 2×window batches) ─▶ node's budget (wait) ─▶ EventLog.store ─▶ Ack
+//
+// Fairness: each node identity has one live stream (a new one replaces the old) and an
+// events-per-second budget. Over budget, central waits before storing and acknowledging, so the
+// agent's window fills and its spool absorbs the flood: nothing is dropped, and other nodes'
+// batches are never queued behind it.
 
 import * as grpc from '@grpc/grpc-js';
 import Long from 'long';
 import type { Logger } from 'pino';
-import type { Counter } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import { nodewarden } from '../gen/nodewarden.js';
 import type { EventLog, IncomingEvent } from './event-log.js';
-import { readAgentMessage } from './wire-reader.js';
-import { describeError, NwError, type ErrorCode } from '../daemon/errors.js';
+import { readAgentMessage, type AgentFrame } from './wire-reader.js';
+import { describeError, NwError, type ErrorCode } from '../core/errors.js';
+import { deny, type Authenticator, type Principal, type Refused } from './identity/authenticate.js';
+import { Budgets } from './budget.js';
 
 export interface IngestMetrics {
   received: Counter;
   stored: Counter;
   duplicates: Counter;
   refused: Counter<'code'>;
+  throttledSeconds: Counter;
+  replaced: Counter;
+  streams: Gauge;
 }
 
 export interface IngestDeps {
   log: EventLog;
   logger: Logger;
   metrics: IngestMetrics;
+  auth: Authenticator;
+  budgets: Budgets;
   /** Newly stored events, in order, for the feed and the sinks. */
   onStored: (events: IncomingEvent[]) => void;
   window?: number;
 }
 
 type Call = grpc.ServerDuplexStream<Buffer, nodewarden.v1.ICentralMessage>;
+type Batch = Extract<AgentFrame, { kind: 'batch' }>;
+
+const MAX_NAME = 253;
 
 export function ingestHandler(deps: IngestDeps): (call: Call) => void {
+  const window = deps.window ?? 8;
+  /** The live stream of each node identity. */
+  const live = new Map<string, { close: (r: Refused, code: ErrorCode) => void }>();
+
   return (call: Call) => {
-    let agent: { id: string; node: string } | null = null;
+    let agent: { id: string; node: string; principal: Principal } | null = null;
     let closed = false;
-    const refuse = (code: ErrorCode, message: string) => {
+    let helloPending = false;
+    const queue: Batch[] = [];
+    let draining = false;
+    let expiry: NodeJS.Timeout | null = null;
+    let tokenCheck: Promise<void> = Promise.resolve();
+    deps.metrics.streams.inc();
+    let counted = true;
+
+    const finish = () => {
+      if (counted) deps.metrics.streams.dec();
+      counted = false;
+      if (expiry) clearTimeout(expiry);
+      expiry = null;
+      queue.length = 0;
+      if (agent && live.get(agent.node)?.close === close) live.delete(agent.node);
+    };
+    const close = (r: Refused, code: ErrorCode) => {
       if (closed) return;
       closed = true;
       deps.metrics.refused.inc({ code });
-      deps.logger.warn({ code, agent: agent?.id, peer: call.getPeer() }, `Refused an agent stream: ${message}`);
-      call.write({ refusal: { code, message } });
-      call.end();
+      deps.logger.warn({ code, reason: r.reason, agent: agent?.id, node: agent?.node, peer: call.getPeer() }, `Closed an agent stream: ${r.message}`);
+      call.write({ refusal: { code, message: r.message, status: r.status } });
+      call.emit('error', { code: r.status, details: r.message });
+      finish();
     };
+    const protocol = (message: string) => close({ ok: false, status: grpc.status.INVALID_ARGUMENT, reason: 'protocol', message }, 'NW_ERR_WIRE_PROTOCOL');
+    const authFailed = (r: Refused) => close(r, r.status === grpc.status.UNAVAILABLE ? 'NW_ERR_AUTH_UNAVAILABLE' : 'NW_ERR_AUTH');
+
+    /** A token's end is the stream's end unless a refreshed token arrives first. */
+    const armExpiry = (p: Principal) => {
+      if (expiry) clearTimeout(expiry);
+      expiry = null;
+      if (p.kind !== 'node' || p.expiresAt === undefined) return;
+      const ms = Math.max(0, p.expiresAt - Date.now());
+      if (ms > 2 ** 31 - 1) return;
+      expiry = setTimeout(() => authFailed({ ok: false, status: grpc.status.UNAUTHENTICATED, reason: `${p.via}-expired`, message: `the ${p.via === 'token' ? 'service account token' : 'client certificate'} of node ${p.node} expired during the stream` }), ms);
+      expiry.unref();
+    };
+
+    const onHello = async (hello: nodewarden.v1.Hello) => {
+      const id = hello.agentId;
+      const node = hello.node;
+      if (!id || id.length > 256) return protocol('hello without a valid agent id');
+      if (!node || node.length > MAX_NAME) return protocol('hello without a valid node name');
+      helloPending = true;
+      const verdict = await deps.auth.agent(call, hello.token);
+      helloPending = false;
+      if (closed) return;
+      if (!verdict.ok) return authFailed(verdict);
+      const p = verdict.principal;
+      if (p.kind === 'node' && !p.names.includes(node)) {
+        return authFailed(deps.auth.refuse('ingest', call, deny('other-node', `the credential names node ${p.node} but the hello claims node ${JSON.stringify(node.slice(0, 64))}`)));
+      }
+      const known = deps.log.agentNode(id);
+      if (known !== undefined && known !== node) {
+        return authFailed(deps.auth.refuse('ingest', call, deny('agent-of-other-node', `agent ${JSON.stringify(id.slice(0, 64))} belongs to node ${known}, not ${node}`)));
+      }
+      agent = { id, node, principal: p };
+      // One live stream per node: the newest wins (a restarted agent must not wait for the old
+      // stream's keepalive to expire).
+      const older = live.get(node);
+      if (older) {
+        deps.metrics.replaced.inc();
+        older.close({ ok: false, status: grpc.status.ABORTED, reason: 'replaced', message: `a newer stream of node ${node} replaced this one` }, 'NW_ERR_STREAM_REPLACED');
+      }
+      live.set(node, { close });
+      armExpiry(p);
+      call.write({ welcome: { storedThrough: Long.fromNumber(deps.log.storedThrough(id), true), window } });
+      void drain();
+    };
+
+    const onToken = (token: string) => {
+      if (!agent || agent.principal.kind !== 'node' || agent.principal.via !== 'token') return protocol('a token refresh on a stream not authenticated by token');
+      const node = agent.principal.node;
+      tokenCheck = tokenCheck.then(async () => {
+        const verdict = await deps.auth.refreshedToken(call, token);
+        if (closed || !agent) return;
+        if (!verdict.ok) return authFailed(verdict);
+        const p = verdict.principal;
+        if (p.kind !== 'node' || p.node !== node) {
+          return authFailed(deps.auth.refuse('ingest', call, deny('other-node', `a refreshed token names node ${p.kind === 'node' ? p.node : '(none)'} on the stream of node ${node}`)));
+        }
+        agent.principal = p;
+        armExpiry(p);
+      });
+    };
+
+    /** Store queued batches in order, each when its node's budget allows. */
+    const drain = async () => {
+      if (draining) return;
+      draining = true;
+      try {
+        while (!closed && agent && queue.length > 0) {
+          const batch = queue[0]!;
+          const wait = deps.budgets.take(agent.node, batch.events.length);
+          if (wait > 0) {
+            deps.metrics.throttledSeconds.inc(wait / 1000);
+            await new Promise((r) => setTimeout(r, wait));
+            if (closed) return;
+          }
+          queue.shift();
+          store(batch);
+        }
+      } finally {
+        draining = false;
+      }
+    };
+
+    const store = (batch: Batch) => {
+      if (!agent) return;
+      for (const e of batch.events) {
+        if (e.event.agentId !== agent.id) {
+          return protocol(`an event of agent ${JSON.stringify(e.event.agentId.slice(0, 64))} arrived on the stream of ${agent.id}`);
+        }
+        if (agent.principal.kind !== 'anonymous' && e.event.node !== agent.node) {
+          return authFailed(deps.auth.refuse('ingest', call, deny('other-node', `an event claims node ${JSON.stringify(e.event.node.slice(0, 64))} on the stream of node ${agent.node}`)));
+        }
+        const seq = Number(e.event.sequence);
+        if (seq < 1 || !Number.isSafeInteger(seq)) return protocol(`an event with sequence ${String(e.event.sequence)}`);
+      }
+      deps.metrics.received.inc(batch.events.length);
+      let result;
+      try {
+        result = deps.log.store(agent.id, agent.node, batch.events);
+      } catch (err) {
+        // Not acknowledged: the agent keeps the batch and sends it again after reconnecting.
+        deps.logger.error({ err: describeError(err), agent: agent.id }, 'Storing a batch failed; closing the stream so the agent resends it.');
+        closed = true;
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store failed' });
+        finish();
+        return;
+      }
+      deps.metrics.stored.inc(result.accepted.length);
+      deps.metrics.duplicates.inc(result.duplicates);
+      call.write({
+        ack: { batchId: Long.fromNumber(batch.batchId, true), storedThrough: Long.fromNumber(result.storedThrough, true), accepted: result.accepted.length, duplicates: result.duplicates },
+      });
+      if (result.accepted.length > 0) deps.onStored(result.accepted);
+    };
+
     call.on('error', () => {
       closed = true;
+      finish();
+    });
+    call.on('cancelled', () => {
+      closed = true;
+      finish();
     });
     call.on('end', () => {
       if (!closed) call.end();
       closed = true;
+      finish();
     });
+    call.on('close', finish);
     call.on('data', (buf: Buffer) => {
       if (closed) return;
       let frame;
       try {
         frame = readAgentMessage(buf);
       } catch (err) {
-        refuse(err instanceof NwError ? err.code : 'NW_ERR_WIRE_PROTOCOL', describeError(err));
-        return;
+        return close({ ok: false, status: grpc.status.INVALID_ARGUMENT, reason: 'malformed', message: describeError(err) }, err instanceof NwError ? err.code : 'NW_ERR_WIRE_PROTOCOL');
       }
       if (frame.kind === 'hello') {
-        if (agent) return refuse('NW_ERR_WIRE_PROTOCOL', 'a second hello on one stream');
-        const id = frame.hello.agentId;
-        if (!id || id.length > 256) return refuse('NW_ERR_WIRE_PROTOCOL', 'hello without a valid agent id');
-        agent = { id, node: frame.hello.node.slice(0, 256) };
-        call.write({ welcome: { storedThrough: Long.fromNumber(deps.log.storedThrough(id), true), window: deps.window ?? 8 } });
+        if (agent || helloPending) return protocol('a second hello on one stream');
+        void onHello(frame.hello).catch((err) => authFailed({ ok: false, status: grpc.status.INTERNAL, reason: 'internal', message: describeError(err) }));
         return;
       }
-      if (!agent) return refuse('NW_ERR_WIRE_PROTOCOL', 'a batch arrived before hello');
-      for (const e of frame.events) {
-        if (e.event.agentId !== agent.id) {
-          return refuse('NW_ERR_WIRE_PROTOCOL', `an event of agent ${JSON.stringify(e.event.agentId.slice(0, 64))} arrived on the stream of ${agent.id}`);
-        }
-        const seq = Number(e.event.sequence);
-        if (seq < 1 || !Number.isSafeInteger(seq)) return refuse('NW_ERR_WIRE_PROTOCOL', `an event with sequence ${String(e.event.sequence)}`);
-      }
-      deps.metrics.received.inc(frame.events.length);
-      let result;
-      try {
-        result = deps.log.store(agent.id, agent.node, frame.events);
-      } catch (err) {
-        // Not acknowledged: the agent keeps the batch and sends it again after reconnecting.
-        deps.logger.error({ err: describeError(err), agent: agent.id }, 'Storing a batch failed; closing the stream so the agent resends it.');
-        closed = true;
-        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store failed' });
-        return;
-      }
-      deps.metrics.stored.inc(result.accepted.length);
-      deps.metrics.duplicates.inc(result.duplicates);
-      call.write({
-        ack: { batchId: Long.fromNumber(frame.batchId, true), storedThrough: Long.fromNumber(result.storedThrough, true), accepted: result.accepted.length, duplicates: result.duplicates },
-      });
-      if (result.accepted.length > 0) deps.onStored(result.accepted);
+      if (frame.kind === 'token') return onToken(frame.token);
+      if (!agent && !helloPending) return protocol('a batch arrived before hello');
+      // The agent keeps at most `window` batches in flight; more is a broken or hostile sender.
+      if (queue.length >= 2 * window) return protocol(`more than ${2 * window} batches unacknowledged on one stream`);
+      queue.push(frame);
+      if (agent) void drain();
     });
   };
 }

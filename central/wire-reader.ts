@@ -5,7 +5,7 @@
 import protobuf from 'protobufjs/minimal.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import type { IncomingEvent } from './event-log.js';
-import { NwError } from '../daemon/errors.js';
+import { NwError } from '../core/errors.js';
 
 const pb = nodewarden.v1;
 /** More events than an agent ever batches (512): a frame past it is refused before decoding on. */
@@ -13,6 +13,7 @@ export const MAX_EVENTS_PER_BATCH = 4096;
 
 export type AgentFrame =
   | { kind: 'hello'; hello: nodewarden.v1.Hello }
+  | { kind: 'token'; token: string }
   | { kind: 'batch'; batchId: number; events: IncomingEvent[] };
 
 export function readAgentMessage(buf: Buffer): AgentFrame {
@@ -26,11 +27,13 @@ export function readAgentMessage(buf: Buffer): AgentFrame {
         frame = { kind: 'hello', hello: pb.Hello.decode(r.bytes()) };
       } else if (field === 2 && (tag & 7) === 2) {
         frame = readBatch(r.bytes() as Uint8Array);
+      } else if (field === 3 && (tag & 7) === 2) {
+        frame = { kind: 'token', token: pb.TokenRefresh.decode(r.bytes()).token };
       } else {
         r.skipType(tag & 7);
       }
     }
-    if (!frame) throw new Error('the message holds neither a hello nor a batch');
+    if (!frame) throw new Error('the message holds neither a hello, a batch nor a token refresh');
     return frame;
   } catch (err) {
     if (err instanceof NwError) throw err;

@@ -10,7 +10,13 @@ export interface HttpEndpoint {
   close(): Promise<void>;
 }
 
-export async function startHttp(listen: string, registry: Registry, readiness: () => string[]): Promise<HttpEndpoint> {
+/** Why the process is not ready (503), and what it wants said even when ready (e.g. insecure). */
+export interface Readiness {
+  problems: string[];
+  notes?: string[];
+}
+
+export async function startHttp(listen: string, registry: Registry, readiness: () => string[] | Readiness): Promise<HttpEndpoint> {
   const { host, port } = splitHostPort(listen);
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -26,9 +32,10 @@ export async function startHttp(listen: string, registry: Registry, readiness: (
     } else if (url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/readyz') {
-      const problems = readiness();
-      res.writeHead(problems.length === 0 ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(problems.length === 0 ? 'ready\n' : problems.join('\n') + '\n');
+      const r = readiness();
+      const { problems, notes = [] } = Array.isArray(r) ? { problems: r } : r;
+      const lines = problems.length === 0 ? ['ready', ...notes] : [...problems, ...notes];
+      res.writeHead(problems.length === 0 ? 200 : 503, { 'content-type': 'text/plain' }).end(lines.join('\n') + '\n');
     } else {
       res.writeHead(404).end();
     }

@@ -21,6 +21,9 @@ import type { Collector, CollectorContext, CollectorStatus, FindingSink } from '
 import { collectorFactories, splitEnabled } from '../collectors/index.js';
 import { NodeFacts } from '../collectors/node-facts.js';
 import { VERSION } from '../core/version.js';
+import { clientCredentials } from '../core/tls/credentials.js';
+import type { CertFiles } from '../core/tls/cert-files.js';
+import { TokenFile } from '../core/identity/token-file.js';
 
 export class Agent {
   readonly registry = new Registry();
@@ -30,6 +33,8 @@ export class Agent {
   private shipper: Shipper | null = null;
   private emitter: Emitter | null = null;
   private http: HttpEndpoint | null = null;
+  private tlsFiles: CertFiles | null = null;
+  private tokenFile: TokenFile | null = null;
   private readonly collectors: Collector[] = [];
   private stopped = false;
 
@@ -86,7 +91,29 @@ export class Agent {
         this.logger.error({ err: describeError(err) }, 'A finding could not be encoded and was dropped.');
       },
     });
-    this.shipper = new Shipper(this.spool, { address: cfg.agent.central, agentId: this.agentId, node: cfg.node, agentVersion: VERSION }, this.logger.child({ component: 'shipper' }), shipperMetrics(this.registry));
+    // The channel to central: TLS unless explicitly insecure; the node proven by the client
+    // certificate or by the service account token sent with every Hello.
+    const tlsLog = this.logger.child({ component: 'tls' });
+    const tls = await clientCredentials(cfg.agent.tls, cfg.insecure, (c) => (c.ok ? tlsLog.info(c.message) : tlsLog.error(`${c.message} The previous material stays in use.`)));
+    this.tlsFiles = tls.files;
+    if (cfg.insecure) this.logger.warn({ central: cfg.agent.central }, 'insecure: true — events go to central in plaintext and central cannot verify which node sends them.');
+    if (cfg.agent.token) {
+      this.tokenFile = new TokenFile({
+        file: cfg.agent.token,
+        onRotate: (token) => {
+          this.logger.info('The service account token was rotated; central gets the new one on the live stream.');
+          this.shipper?.refreshToken(token);
+        },
+        onProblem: (message) => this.logger.error(message),
+      });
+      await this.tokenFile.start();
+    }
+    const tokenFile = this.tokenFile;
+    this.shipper = new Shipper(this.spool, {
+      address: cfg.agent.central, agentId: this.agentId, node: cfg.node, agentVersion: VERSION,
+      credentials: tls.credentials, channelOptions: tls.options,
+      token: tokenFile ? () => tokenFile.refresh() : undefined,
+    }, this.logger.child({ component: 'shipper' }), shipperMetrics(this.registry));
     this.emitter = new Emitter(this.spool, envelope, emitted, dropped, () => this.shipper?.notify());
 
     // Validate every collector's config before starting any: all errors at once, with paths.
@@ -123,7 +150,10 @@ export class Agent {
         this.logger.error({ collector: collector.name, err: describeError(err) }, 'A collector failed to start; the agent runs without it.');
       }
     }
-    this.http = await startHttp(cfg.agent.http, this.registry, () => this.readiness());
+    this.http = await startHttp(cfg.agent.http, this.registry, () => ({
+      problems: this.readiness(),
+      notes: cfg.insecure ? ['insecure: events go to central in plaintext, without a node identity'] : [],
+    }));
     this.logger.info({ agentId: this.agentId, central: cfg.agent.central, collectors: this.collectors.map((c) => c.name), pending: this.spool.pending }, 'The agent started.');
   }
 
@@ -138,6 +168,10 @@ export class Agent {
       if (!s.healthy) problems.push(`collector ${s.name}: ${s.detail}`);
     }
     if (this.shipper && !this.shipper.isConnected) problems.push(`not connected to central at ${this.config.agent.central} (events are spooled)`);
+    const tls = this.tlsFiles?.problem();
+    if (tls) problems.push(tls);
+    const token = this.tokenFile?.problem();
+    if (token) problems.push(token);
     return problems;
   }
 
@@ -156,6 +190,8 @@ export class Agent {
     await this.shipper?.stop(deadlineMs);
     await this.spool?.close();
     await this.http?.close();
+    this.tlsFiles?.stop();
+    this.tokenFile?.stop();
   }
 }
 

@@ -25,6 +25,10 @@ export interface ShipperOptions {
   node: string;
   agentVersion: string;
   credentials?: grpc.ChannelCredentials;
+  /** Extra channel options (the TLS server name override). */
+  channelOptions?: grpc.ChannelOptions;
+  /** The agent's service account token, read fresh for every Hello ('' when it has none). */
+  token?: () => Promise<string>;
   batchMaxEvents?: number;
   batchMaxBytes?: number;
   backoffInitialMs?: number;
@@ -39,7 +43,7 @@ export class Shipper {
   private connected = false;
   private nextToSend = 1;
   private window = 4;
-  private readonly inFlight = new Map<number, number>(); // batch id -> last sequence in it
+  private readonly inFlight = new Map<number, { last: number; sentAt: number }>(); // batch id -> last sequence in it
   private batchId = 0;
   private pumping = false;
   private attempt = 0;
@@ -55,6 +59,7 @@ export class Shipper {
     const Ctor = IngestClient as unknown as new (a: string, c: grpc.ChannelCredentials, o: grpc.ChannelOptions) => typeof this.client;
     this.client = new Ctor(opts.address, opts.credentials ?? grpc.credentials.createInsecure(), {
       ...channelOptions,
+      ...opts.channelOptions,
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 5_000,
     });
@@ -73,6 +78,13 @@ export class Shipper {
   /** New events are in the spool: send them if the window allows. */
   notify(): void {
     if (this.connected) void this.pump();
+  }
+
+  /** The kubelet rotated the token: hand it to central on the live stream. */
+  refreshToken(token: string): void {
+    if (!this.call || !this.connected || !token) return;
+    const u8 = pb.AgentMessage.encode({ tokenRefresh: { token } }).finish();
+    this.call.write(Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength));
   }
 
   /**
@@ -94,6 +106,12 @@ export class Shipper {
 
   private connect(): void {
     if (this.stopped) return;
+    if (!this.opts.token) return this.open('');
+    this.opts.token().then((t) => this.open(t), () => this.open(''));
+  }
+
+  private open(token: string): void {
+    if (this.stopped) return;
     const call = this.client.Stream();
     this.call = call;
     this.inFlight.clear();
@@ -112,7 +130,7 @@ export class Shipper {
     call.on('error', (err: Error) => onClosed(describeError(err)));
     call.on('end', () => onClosed('central ended the stream'));
     call.on('close', () => onClosed('stream closed'));
-    call.write(encodeHello(this.opts));
+    call.write(encodeHello(this.opts, token));
   }
 
   private scheduleReconnect(): void {
@@ -149,8 +167,10 @@ export class Shipper {
       void this.pump();
     } else if (msg.ack) {
       const id = Number(msg.ack.batchId);
-      const sentThrough = this.inFlight.get(id);
+      const sent = this.inFlight.get(id);
+      const sentThrough = sent?.last;
       this.inFlight.delete(id);
+      if (sent) this.metrics.ackLatency.observe((performance.now() - sent.sentAt) / 1000);
       this.attempt = 0; // a stored batch proves the stream healthy
       this.refused = false;
       this.metrics.acked.inc((msg.ack.accepted ?? 0) + (msg.ack.duplicates ?? 0));
@@ -158,7 +178,8 @@ export class Shipper {
       if (sentThrough !== undefined) this.ackSpool(Math.min(Number(msg.ack.storedThrough), sentThrough));
     } else if (msg.refusal) {
       this.refused = true;
-      this.logger.error({ code: msg.refusal.code }, `Central refused the stream: ${msg.refusal.message}`);
+      this.metrics.refusals.inc({ code: msg.refusal.code || 'unknown' });
+      this.logger.error({ code: msg.refusal.code, status: msg.refusal.status }, `Central refused the stream: ${msg.refusal.message}`);
     }
   }
 
@@ -183,7 +204,7 @@ export class Shipper {
         if (records.length === 0 || !this.call || !this.connected) break;
         const id = ++this.batchId;
         const last = records[records.length - 1]!.seq;
-        this.inFlight.set(id, last);
+        this.inFlight.set(id, { last, sentAt: performance.now() });
         this.nextToSend = last + 1;
         const w = protobuf.Writer.create();
         w.uint32(8).uint64(id);
@@ -202,7 +223,7 @@ export class Shipper {
   }
 }
 
-function encodeHello(o: ShipperOptions): Buffer {
-  const u8 = pb.AgentMessage.encode({ hello: { agentId: o.agentId, node: o.node, agentVersion: o.agentVersion } }).finish();
+function encodeHello(o: ShipperOptions, token: string): Buffer {
+  const u8 = pb.AgentMessage.encode({ hello: { agentId: o.agentId, node: o.node, agentVersion: o.agentVersion, token } }).finish();
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }

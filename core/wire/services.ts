@@ -1,4 +1,4 @@
-// gRPC service definitions for proto/nodewarden/v1 (Ingest, Feed), shared by agent, central and
+// gRPC service definitions for proto/nodewarden/v1 (Ingest, Feed, Query), shared by agent, central and
 // `tail`. Messages are encoded with the generated protobufjs code. Requests on the server side
 // arrive as raw bytes and are decoded by the handler, so that a malformed frame is refused by
 // that one stream with a clear error instead of failing inside the transport.
@@ -36,8 +36,34 @@ export const feedService = {
   },
 } satisfies grpc.ServiceDefinition;
 
+// Query answers with stored events: the server writes each event's stored bytes as they are.
+const eventResponse = {
+  responseSerialize: (m: nodewarden.v1.IEvent | Buffer) => (Buffer.isBuffer(m) ? m : toBuffer(pb.Event.encode(m).finish())),
+  responseDeserialize: (b: Buffer) => pb.Event.decode(b),
+};
+
+export const queryService = {
+  Events: {
+    path: '/nodewarden.v1.Query/Events',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (m: nodewarden.v1.IEventsRequest) => toBuffer(pb.EventsRequest.encode(m).finish()),
+    requestDeserialize: raw,
+    ...eventResponse,
+  },
+  Findings: {
+    path: '/nodewarden.v1.Query/Findings',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (m: nodewarden.v1.IFindingsRequest) => toBuffer(pb.FindingsRequest.encode(m).finish()),
+    requestDeserialize: raw,
+    ...eventResponse,
+  },
+} satisfies grpc.ServiceDefinition;
+
 export const IngestClient = grpc.makeGenericClientConstructor(ingestService, 'Ingest');
 export const FeedClient = grpc.makeGenericClientConstructor(feedService, 'Feed');
+export const QueryClient = grpc.makeGenericClientConstructor(queryService, 'Query');
 
 /** Channel options both sides use: bounded message size, keepalive to notice a dead peer. */
 export const channelOptions: grpc.ChannelOptions = {

@@ -17,7 +17,7 @@ export function tempDir(prefix: string): string {
 export function testConfig(overrides: Record<string, unknown>): Config {
   const off = { posture: { enabled: false }, runtime: { enabled: false }, process: { enabled: false } };
   const collectors = { ...off, ...(overrides['agent.collectors'] as Record<string, unknown> | undefined) };
-  return loadConfig({ env: {}, overrides: { node: 'test-node', 'central.http': '127.0.0.1:0', 'agent.http': '127.0.0.1:0', ...overrides, 'agent.collectors': collectors } });
+  return loadConfig({ env: {}, overrides: { node: 'test-node', insecure: true, 'central.http': '127.0.0.1:0', 'agent.http': '127.0.0.1:0', ...overrides, 'agent.collectors': collectors } });
 }
 
 /** A test config for agent and central on loopback: state under `dir`, central on `port`. */
