@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../core/config.js';
-import { formatEvent } from '../central/format.js';
+import { formatEvent } from './format-event.js';
 import { eventToJson } from '../core/event.js';
 import { FeedClient } from '../core/wire/services.js';
 import { addConnectionOptions, connect, describeCallError, type ConnectionFlags } from './central-connection.js';

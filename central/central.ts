@@ -19,7 +19,9 @@ import { ingestHandler } from './ingest.js';
 import { Feed } from './feed.js';
 import { JsonlSink } from './sinks/jsonl/sink.js';
 import type { Sink } from './sinks/sink.js';
-import { feedService, ingestService, channelOptions } from '../core/wire/services.js';
+import { feedService, ingestService, queryService, channelOptions } from '../core/wire/services.js';
+import { queryHandlers } from './query.js';
+import { Retention } from './retention.js';
 import { startHttp, type HttpEndpoint } from '../core/http.js';
 import { droppedCounter } from '../core/metrics.js';
 import { NwError, describeError } from '../core/errors.js';
@@ -41,6 +43,7 @@ export class Central {
   private feed: Feed | null = null;
   private http: HttpEndpoint | null = null;
   private tlsFiles: CertFiles[] = [];
+  private retention: Retention | null = null;
   private readonly sinks: Sink[] = [];
   private boundPort = 0;
   private stopped = false;
@@ -115,12 +118,25 @@ export class Central {
       }) as grpc.handleBidiStreamingCall<Buffer, unknown>,
     });
     this.server.addService(feedService, { Subscribe: this.feed.handler(readerCheck('feed')) as grpc.handleServerStreamingCall<Buffer, unknown> });
+    this.server.addService(queryService, queryHandlers({
+      log: this.log,
+      logger: this.logger.child({ component: 'query' }),
+      authorize: async (call) => {
+        const v = await auth.reader(call, 'query');
+        return v.ok ? { ok: true } : { ok: false, code: v.status, message: v.message };
+      },
+    }));
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server!.bindAsync(cfg.listen, tls.credentials, (err, port) => {
         if (err) reject(new NwError('NW_ERR_CONFIG', `central cannot listen on ${cfg.listen}: ${err.message}`, { cause: err }));
         else resolve(port);
       });
     });
+    this.retention = new Retention({
+      log: this.log, limits: cfg.retention, sinks: this.sinks.map((x) => x.name), registry: reg,
+      logger: this.logger.child({ component: 'retention' }), onStored, node: this.config.node,
+    });
+    this.retention.start();
     this.http = await startHttp(cfg.http, reg, () => ({
       problems: this.readiness(),
       notes: this.config.insecure ? ['insecure: plaintext gRPC, agents are not authenticated'] : [],
@@ -166,6 +182,7 @@ export class Central {
       });
     }
     for (const s of this.sinks) await s.stop(deadlineMs);
+    await this.retention?.stop(deadlineMs);
     await this.http?.close();
     for (const f of this.tlsFiles) f.stop();
     this.log?.close();

@@ -1,12 +1,25 @@
 // Central's event log in SQLite (WAL, synchronous=FULL): each (agent id, sequence) is stored
 // once; a batch is one transaction, and central acknowledges only after it commits. Sinks and
-// the feed read from here by rowid, each with its own durable cursor (table `cursors`).
+// the feed read from here by rowid, each with its own durable cursor (table `cursors`); the
+// Query service reads by event time and filters; `findings` holds each fingerprint's latest state.
+// Retention (retention.ts) prunes through the methods at the end; the schema lives in
+// event-log-schema.ts.
 
 import Database from 'better-sqlite3';
+import Long from 'long';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { WireEvent } from '../core/event.js';
-import { NwError } from '../core/errors.js';
+import { nodewarden } from '../gen/nodewarden.js';
+import { encodeEvent, type WireEvent } from '../core/event.js';
+import { NwError, describeError } from '../core/errors.js';
+import { FINDINGS_UPSERT_TAIL, FINDING_OPEN, FINDING_RESOLVED, prepareSchema } from './event-log-schema.js';
+
+const pb = nodewarden.v1;
+
+/** The agent id under which central stores the events it creates itself. */
+export const CENTRAL_AGENT_ID = 'central';
+export const DEFAULT_QUERY_LIMIT = 1000;
+export const MAX_QUERY_LIMIT = 10_000;
 
 export interface IncomingEvent {
   event: WireEvent;
@@ -38,57 +51,100 @@ export interface EventQuery {
   newest?: boolean;
 }
 
+/** Filters shared by events() and openFindings(); empty lists and 0 mean "any". */
+export interface FindingsQuery {
+  nodes?: string[];
+  /** At or above this severity. */
+  minSeverity?: number;
+  sources?: number[];
+  /** Exact ids; one ending in '*' matches every id starting with what precedes it. */
+  ruleIds?: string[];
+  namespaces?: string[];
+  /** The newest N matching are returned, oldest first. Default 1000, at most 10,000. */
+  limit?: number;
+}
+
+export interface EventsQuery extends FindingsQuery {
+  /** Event time bounds in Unix nanoseconds, both included; 0n or undefined: unbounded. */
+  sinceNs?: bigint;
+  untilNs?: bigint;
+  /** A FindingState; 0 or undefined: any. */
+  state?: number;
+}
+
+/** An event deleted by retention: where it was and when it happened. */
+export interface PrunedRow {
+  rowid: number;
+  timeNs: bigint;
+}
+
+/** Unix nanoseconds of an int64 field as protobufjs hands it (Long, or a number when built by hand). */
+function nanos(v: Long | number | string | null | undefined): bigint {
+  if (v === null || v === undefined) return 0n;
+  return typeof v === 'number' ? BigInt(Math.trunc(v)) : BigInt(v.toString());
+}
+
+const clean = (values: readonly string[] | undefined): string[] => (values ?? []).map((v) => v.trim()).filter(Boolean);
+const escapeGlob = (s: string): string => s.replace(/[*?[]/g, '[$&]');
+const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+/** WHERE terms for the columns events and findings share. */
+function filterTerms(q: EventsQuery): { where: string[]; args: unknown[] } {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (q.sinceNs) { where.push('time_unix_nano >= ?'); args.push(q.sinceNs); }
+  if (q.untilNs) { where.push('time_unix_nano <= ?'); args.push(q.untilNs); }
+  if (q.minSeverity) { where.push('severity >= ?'); args.push(q.minSeverity); }
+  if (q.state) { where.push('state = ?'); args.push(q.state); }
+  const sources = q.sources ?? [];
+  if (sources.length) { where.push(`source IN (${placeholders(sources.length)})`); args.push(...sources); }
+  for (const [column, values] of [['node', clean(q.nodes)], ['namespace', clean(q.namespaces)]] as const) {
+    if (values.length) { where.push(`${column} IN (${placeholders(values.length)})`); args.push(...values); }
+  }
+  const rules = clean(q.ruleIds);
+  if (rules.length) {
+    // GLOB, not LIKE: rule ids compare case-sensitively, as the feed's filter does.
+    const exact = rules.filter((r) => !r.endsWith('*'));
+    const prefixes = rules.filter((r) => r.endsWith('*')).map((r) => escapeGlob(r.slice(0, -1)) + '*');
+    const any: string[] = [];
+    if (exact.length) { any.push(`rule_id IN (${placeholders(exact.length)})`); args.push(...exact); }
+    for (const p of prefixes) { any.push('rule_id GLOB ?'); args.push(p); }
+    where.push(`(${any.join(' OR ')})`);
+  }
+  return { where, args };
+}
+
+function clampLimit(limit: number | undefined): number {
+  const n = Math.trunc(limit ?? 0);
+  return n > 0 ? Math.min(n, MAX_QUERY_LIMIT) : DEFAULT_QUERY_LIMIT;
+}
+
 export class EventLog {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
+  private readonly upsertFinding: Database.Statement;
   private readonly upsertAgent: Database.Statement;
   private readonly getAgent: Database.Statement;
   private readonly storeTx: (agentId: string, node: string, events: IncomingEvent[]) => StoreResult;
+  private readonly appendTx: (ev: nodewarden.v1.IEvent) => IncomingEvent;
+  private readonly probeTx: () => void;
 
-  constructor(file: string) {
+  constructor(private readonly file: string) {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
     try {
       this.db = new Database(file);
+      prepareSchema(this.db);
     } catch (err) {
-      throw new NwError('NW_ERR_STORE', `cannot open the event log ${file}: ${(err as Error).message}`, { cause: err });
+      throw new NwError('NW_ERR_STORE', `cannot open the event log ${file}: ${describeError(err)}`, { cause: err });
     }
-    this.db.pragma('journal_mode = WAL');
     // FULL: a commit survives power loss, which is what an acknowledgement promises.
     this.db.pragma('synchronous = FULL');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS events (
-        rowid INTEGER PRIMARY KEY AUTOINCREMENT,
-        agent_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        time_ns TEXT NOT NULL,
-        node TEXT NOT NULL,
-        source INTEGER NOT NULL,
-        rule_id TEXT NOT NULL,
-        severity INTEGER NOT NULL,
-        fingerprint TEXT NOT NULL,
-        state INTEGER NOT NULL,
-        namespace TEXT NOT NULL,
-        body BLOB NOT NULL,
-        stored_at INTEGER NOT NULL,
-        UNIQUE (agent_id, seq)
-      );
-      CREATE INDEX IF NOT EXISTS events_rule ON events (rule_id);
-      CREATE INDEX IF NOT EXISTS events_fingerprint ON events (fingerprint);
-      CREATE TABLE IF NOT EXISTS agents (
-        agent_id TEXT PRIMARY KEY,
-        node TEXT NOT NULL,
-        stored_through INTEGER NOT NULL,
-        last_seen INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS cursors (
-        name TEXT PRIMARY KEY,
-        rowid INTEGER NOT NULL,
-        position INTEGER NOT NULL
-      );
-    `);
     this.insert = this.db.prepare(`INSERT OR IGNORE INTO events
-      (agent_id, seq, time_ns, node, source, rule_id, severity, fingerprint, state, namespace, body, stored_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      (agent_id, seq, time_ns, time_unix_nano, node, source, rule_id, severity, fingerprint, state, namespace, body, stored_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.upsertFinding = this.db.prepare(`INSERT INTO findings
+      (node, fingerprint, event_rowid, state, severity, source, rule_id, namespace, time_unix_nano, body)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${FINDINGS_UPSERT_TAIL}`);
     this.upsertAgent = this.db.prepare(`INSERT INTO agents (agent_id, node, stored_through, last_seen) VALUES (?, ?, ?, ?)
       ON CONFLICT (agent_id) DO UPDATE SET node = excluded.node,
         stored_through = max(agents.stored_through, excluded.stored_through), last_seen = excluded.last_seen`);
@@ -101,15 +157,42 @@ export class EventLog {
       for (const inc of events) {
         const e = inc.event;
         const seq = Number(e.sequence);
-        const info = this.insert.run(agentId, seq, String(e.timeUnixNano), e.node, e.source, e.ruleId, e.severity,
-          e.fingerprint, e.state, e.kubernetes?.namespace ?? '', inc.bytes, now);
-        if (info.changes === 1) accepted.push(inc);
-        else duplicates++;
+        const time = nanos(e.timeUnixNano);
+        const namespace = e.kubernetes?.namespace ?? '';
+        const info = this.insert.run(agentId, seq, String(time), time, e.node, e.source, e.ruleId, e.severity,
+          e.fingerprint, e.state, namespace, inc.bytes, now);
+        if (info.changes === 1) {
+          accepted.push(inc);
+          // Same transaction: the findings table never disagrees with the events stored.
+          if ((e.state === FINDING_OPEN || e.state === FINDING_RESOLVED) && e.fingerprint) {
+            this.upsertFinding.run(e.node, e.fingerprint, info.lastInsertRowid, e.state, e.severity, e.source, e.ruleId, namespace, time, inc.bytes);
+          }
+        } else duplicates++;
         if (seq > highest) highest = seq;
       }
       this.upsertAgent.run(agentId, node, highest, now);
       return { accepted, duplicates, storedThrough: highest };
     });
+    this.appendTx = this.db.transaction((ev: nodewarden.v1.IEvent) => {
+      const seq = this.storedThrough(CENTRAL_AGENT_ID) + 1;
+      const event = pb.Event.create({
+        ...ev,
+        id: `${CENTRAL_AGENT_ID}/${seq}`,
+        agentId: CENTRAL_AGENT_ID,
+        sequence: Long.fromNumber(seq, true),
+        node: ev.node || CENTRAL_AGENT_ID,
+        source: ev.source || pb.Source.SOURCE_CENTRAL,
+        timeUnixNano: ev.timeUnixNano ?? Long.fromNumber(Date.now()).multiply(1_000_000),
+        count: ev.count || 1,
+      });
+      const inc: IncomingEvent = { event, bytes: encodeEvent(event) };
+      this.storeTx(CENTRAL_AGENT_ID, event.node, [inc]);
+      return inc;
+    });
+    const probe = this.db.prepare("INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    this.probeTx = this.db.transaction(() => {
+      probe.run(String(Date.now()));
+    }).immediate;
   }
 
   /** Store a batch from one agent in one transaction. Returns what was new. */
@@ -117,7 +200,19 @@ export class EventLog {
     try {
       return this.storeTx(agentId, node, events);
     } catch (err) {
-      throw new NwError('NW_ERR_STORE', `storing ${events.length} events of ${agentId} failed: ${(err as Error).message}`, { cause: err });
+      throw new NwError('NW_ERR_STORE', `storing ${events.length} events of ${agentId} failed: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Store an event central created about itself, under agent id `central` with the next
+   * sequence (source SOURCE_CENTRAL unless given). Returns it as stored, for the feed and sinks.
+   */
+  appendCentralEvent(ev: nodewarden.v1.IEvent): IncomingEvent {
+    try {
+      return this.appendTx(ev);
+    } catch (err) {
+      throw new NwError('NW_ERR_STORE', `storing central's own event ${ev.ruleId ?? ''} failed: ${describeError(err)}`, { cause: err });
     }
   }
 
@@ -133,6 +228,7 @@ export class EventLog {
     return row?.stored_through ?? 0;
   }
 
+  /** By rowid (storage order): what sinks and the feed's replay read. */
   query(q: EventQuery = {}): StoredRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
@@ -149,8 +245,34 @@ export class EventLog {
     return this.db.prepare(sql).all(...args) as StoredRow[];
   }
 
+  /** By event time: the newest `limit` events matching, returned oldest first. */
+  events(q: EventsQuery = {}): StoredRow[] {
+    const { where, args } = filterTerms(q);
+    const sql = `SELECT rowid, body FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY time_unix_nano DESC, rowid DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, clampLimit(q.limit)) as StoredRow[]).reverse();
+  }
+
+  /**
+   * The findings open now: each (node, fingerprint) whose latest event is OPEN, as that event
+   * (rowid is the event's, which retention may since have deleted). Newest `limit`, oldest first.
+   */
+  openFindings(q: FindingsQuery = {}): StoredRow[] {
+    const { where, args } = filterTerms({ ...q, state: FINDING_OPEN });
+    const sql = `SELECT event_rowid AS rowid, body FROM findings WHERE ${where.join(' AND ')}
+      ORDER BY time_unix_nano DESC, event_rowid DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, clampLimit(q.limit)) as StoredRow[]).reverse();
+  }
+
   count(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+  }
+
+  /** Bytes the log's pages hold: what retention's byte cap measures (free pages not counted). */
+  sizeBytes(): number {
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    return (pages - free) * (this.db.pragma('page_size', { simple: true }) as number);
   }
 
   /** A sink's cursor; `known` is false when the sink never recorded one. */
@@ -162,6 +284,55 @@ export class EventLog {
   setCursor(name: string, rowid: number, position: number): void {
     this.db.prepare('INSERT INTO cursors (name, rowid, position) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET rowid = excluded.rowid, position = excluded.position')
       .run(name, rowid, position);
+  }
+
+  /**
+   * Null when the log takes writes; otherwise a sentence saying why not. A real write (BEGIN
+   * IMMEDIATE, one row of `meta`, COMMIT), so a full disk, a read-only file or a lock held by
+   * another process all show here, not only at the next ingest.
+   */
+  writableProblem(): string | null {
+    if (!this.db.open) return `The event log ${this.file} is closed.`;
+    // The probe runs on the event loop (a readiness check): wait for another writer's lock
+    // briefly, not for the 5 s ingest waits.
+    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma('busy_timeout = 250');
+    try {
+      this.probeTx();
+      return null;
+    } catch (err) {
+      return `The event log ${this.file} cannot be written: ${describeError(err)}.`;
+    } finally {
+      this.db.pragma(`busy_timeout = ${timeout}`);
+    }
+  }
+
+  // ---- retention (one bounded transaction per call; the caller yields between calls) ----
+
+  /** Delete up to `limit` events older than `cutoffNs` whose rowid is at most `deliveredThrough`. */
+  pruneOlderThan(cutoffNs: bigint, deliveredThrough: number, limit: number): number {
+    return this.db.prepare(`DELETE FROM events WHERE rowid IN
+      (SELECT rowid FROM events WHERE time_unix_nano < ? AND rowid <= ? LIMIT ?)`).run(cutoffNs, deliveredThrough, limit).changes;
+  }
+
+  /** Delete the `limit` oldest stored events (by rowid); returns what was deleted, oldest first. */
+  pruneOldest(limit: number): PrunedRow[] {
+    const rows = this.db.prepare(`DELETE FROM events WHERE rowid IN
+      (SELECT rowid FROM events ORDER BY rowid LIMIT ?) RETURNING rowid, time_unix_nano`)
+      .safeIntegers(true).all(limit) as { rowid: bigint; time_unix_nano: bigint }[];
+    return rows.map((r) => ({ rowid: Number(r.rowid), timeNs: r.time_unix_nano })).sort((a, b) => a.rowid - b.rowid);
+  }
+
+  /** Delete up to `limit` resolved findings older than `cutoffNs`; open ones stay whatever their age. */
+  pruneResolvedFindings(cutoffNs: bigint, limit: number): number {
+    return this.db.prepare(`DELETE FROM findings WHERE rowid IN
+      (SELECT rowid FROM findings WHERE state = ? AND time_unix_nano < ? LIMIT ?)`).run(FINDING_RESOLVED, cutoffNs, limit).changes;
+  }
+
+  /** Hand up to `pages` free pages back to the file system; returns how many free pages remain. */
+  incrementalVacuum(pages: number): number {
+    this.db.pragma(`incremental_vacuum(${Math.max(1, Math.trunc(pages))})`);
+    return this.db.pragma('freelist_count', { simple: true }) as number;
   }
 
   close(): void {

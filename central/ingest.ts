@@ -15,7 +15,7 @@ import Long from 'long';
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
 import { nodewarden } from '../gen/nodewarden.js';
-import type { EventLog, IncomingEvent } from './event-log.js';
+import { CENTRAL_AGENT_ID, type EventLog, type IncomingEvent } from './event-log.js';
 import { readAgentMessage, type AgentFrame } from './wire-reader.js';
 import { describeError, NwError, type ErrorCode } from '../core/errors.js';
 import { deny, type Authenticator, type Principal, type Refused } from './identity/authenticate.js';
@@ -98,6 +98,7 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       const id = hello.agentId;
       const node = hello.node;
       if (!id || id.length > 256) return protocol('hello without a valid agent id');
+      if (id === CENTRAL_AGENT_ID) return protocol(`the agent id ${CENTRAL_AGENT_ID} is central's own`);
       if (!node || node.length > MAX_NAME) return protocol('hello without a valid node name');
       helloPending = true;
       const verdict = await deps.auth.agent(call, hello.token);

@@ -10,6 +10,8 @@ import { NwError } from '../core/errors.js';
 const pb = nodewarden.v1;
 /** More events than an agent ever batches (512): a frame past it is refused before decoding on. */
 export const MAX_EVENTS_PER_BATCH = 4096;
+/** The agent's spool never holds a larger record; a bigger event is not from an agent. */
+export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 
 export type AgentFrame =
   | { kind: 'hello'; hello: nodewarden.v1.Hello }
@@ -53,6 +55,7 @@ function readBatch(bytes: Uint8Array): AgentFrame {
     } else if (field === 2 && (tag & 7) === 2) {
       if (events.length >= MAX_EVENTS_PER_BATCH) throw new NwError('NW_ERR_WIRE_PROTOCOL', `a batch holds more than ${MAX_EVENTS_PER_BATCH} events`);
       const raw = r.bytes() as Uint8Array;
+      if (raw.length > MAX_EVENT_BYTES) throw new NwError('NW_ERR_WIRE_PROTOCOL', `an event of ${raw.length} bytes is larger than ${MAX_EVENT_BYTES}`);
       const copy = Buffer.from(raw); // detach from the frame so the frame can be freed
       events.push({ event: pb.Event.decode(copy), bytes: copy });
     } else {

@@ -91,29 +91,6 @@ export class Agent {
         this.logger.error({ err: describeError(err) }, 'A finding could not be encoded and was dropped.');
       },
     });
-    // The channel to central: TLS unless explicitly insecure; the node proven by the client
-    // certificate or by the service account token sent with every Hello.
-    const tlsLog = this.logger.child({ component: 'tls' });
-    const tls = await clientCredentials(cfg.agent.tls, cfg.insecure, (c) => (c.ok ? tlsLog.info(c.message) : tlsLog.error(`${c.message} The previous material stays in use.`)));
-    this.tlsFiles = tls.files;
-    if (cfg.insecure) this.logger.warn({ central: cfg.agent.central }, 'insecure: true — events go to central in plaintext and central cannot verify which node sends them.');
-    if (cfg.agent.token) {
-      this.tokenFile = new TokenFile({
-        file: cfg.agent.token,
-        onRotate: (token) => {
-          this.logger.info('The service account token was rotated; central gets the new one on the live stream.');
-          this.shipper?.refreshToken(token);
-        },
-        onProblem: (message) => this.logger.error(message),
-      });
-      await this.tokenFile.start();
-    }
-    const tokenFile = this.tokenFile;
-    this.shipper = new Shipper(this.spool, {
-      address: cfg.agent.central, agentId: this.agentId, node: cfg.node, agentVersion: VERSION,
-      credentials: tls.credentials, channelOptions: tls.options,
-      token: tokenFile ? () => tokenFile.refresh() : undefined,
-    }, this.logger.child({ component: 'shipper' }), shipperMetrics(this.registry));
     this.emitter = new Emitter(this.spool, envelope, emitted, dropped, () => this.shipper?.notify());
 
     // Validate every collector's config before starting any: all errors at once, with paths.
@@ -138,7 +115,35 @@ export class Agent {
     for (const type of Object.keys(cfg.agent.collectors)) {
       if (!collectorFactories().has(type)) errors.push(`agent.collectors.${type}: no such collector (known: ${[...collectorFactories().keys()].join(', ')})`);
     }
-    if (errors.length > 0) throw new NwError('NW_ERR_CONFIG', `invalid collector configuration:\n  ${errors.join('\n  ')}`);
+    if (cfg.insecure && cfg.agent.token) errors.push('agent.token: a service account token is never sent in plaintext; drop insecure and give agent.tls.ca');
+    if (!cfg.insecure && !cfg.agent.tls.cert && !cfg.agent.token) {
+      errors.push('agent.token or agent.tls.cert: the agent has no identity for central (a Kubernetes token, or an mTLS certificate and key), nor insecure: true for plaintext');
+    }
+    if (errors.length > 0) throw new NwError('NW_ERR_CONFIG', `invalid agent configuration:\n  ${errors.join('\n  ')}`);
+
+    // The channel to central: TLS unless explicitly insecure; the node proven by the client
+    // certificate or by the service account token sent with every Hello.
+    const tlsLog = this.logger.child({ component: 'tls' });
+    const tls = await clientCredentials(cfg.agent.tls, cfg.insecure, (c) => (c.ok ? tlsLog.info(c.message) : tlsLog.error(`${c.message} The previous material stays in use.`)));
+    this.tlsFiles = tls.files;
+    if (cfg.insecure) this.logger.warn({ central: cfg.agent.central }, 'insecure: true — events go to central in plaintext and central cannot verify which node sends them.');
+    if (cfg.agent.token) {
+      this.tokenFile = new TokenFile({
+        file: cfg.agent.token,
+        onRotate: (token) => {
+          this.logger.info('The service account token was rotated; central gets the new one on the live stream.');
+          this.shipper?.refreshToken(token);
+        },
+        onProblem: (message) => this.logger.error(message),
+      });
+      await this.tokenFile.start();
+    }
+    const tokenFile = this.tokenFile;
+    this.shipper = new Shipper(this.spool, {
+      address: cfg.agent.central, agentId: this.agentId, node: cfg.node, agentVersion: VERSION,
+      credentials: tls.credentials, channelOptions: tls.options,
+      token: tokenFile ? () => tokenFile.refresh() : undefined,
+    }, this.logger.child({ component: 'shipper' }), shipperMetrics(this.registry));
 
     this.shipper.start();
     for (const c of chosen) {

@@ -70,6 +70,10 @@ export class Authenticator {
     if (!token) return this.refuse('ingest', call, unauth('no-credential', 'the agent presented neither a client certificate nor a service account token'));
     if (!this.opts.reviewer) return this.refuse('ingest', call, unauth('token-review-off', 'the agent sent a token but central has no TokenReview access (central.tokenReview)'));
     const r = await this.opts.reviewer.reviewAgent(token, this.opts.serviceAccounts);
+    // The API server allows a minute of clock skew past exp; central does not keep a stream on it.
+    if (r.ok && r.identity.expiresAt <= Date.now()) {
+      return this.refuse('ingest', call, unauth('token-expired', `the service account token expired at ${new Date(r.identity.expiresAt).toISOString()}`));
+    }
     return this.fromReview('ingest', call, r, (id) => ({
       kind: 'node', node: id.node!, names: [id.node!], via: 'token', subject: id.username, expiresAt: id.expiresAt,
     }));

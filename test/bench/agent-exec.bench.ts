@@ -59,7 +59,7 @@ export default async function agentExecBench(): Promise<void> {
       `    runtime: { socket: ${JSON.stringify(box.socket)}, containerdStateDir: ${JSON.stringify(box.stateDir)} }`,
       `    process: { source: audit, ruleKey: ${KEY} }`, '',
     ].join('\n'));
-    agent = spawn(process.execPath, [cliPath, 'agent', '--config', config, '--state-dir', path.join(dir, 'agent'),
+    agent = spawn(process.execPath, [cliPath, 'agent', '--insecure', '--config', config, '--state-dir', path.join(dir, 'agent'),
       '--central', `127.0.0.1:${port}`, '--http', `127.0.0.1:${httpPort}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: process.env.NW_AGENT_NODE_OPTIONS ?? '' } });
     const pid = agent.pid!;
     await waitFor('the agent up', async () => {

@@ -43,3 +43,35 @@ t.test('broken YAML and a missing file are clear errors', async (t) => {
   t.throws(() => loadConfig({ file: file('- a list\n'), env: {} }), /top level must be a mapping/);
   t.throws(() => loadConfig({ file: '/nonexistent/nodewarden.yaml', env: {} }), /cannot read the config file \/nonexistent/);
 });
+
+t.test('trust keys: TLS files, token, review, limits and retention, from file, environment and flags', async (t) => {
+  const f = file('insecure: false\nagent:\n  tls: { ca: /f/ca.crt }\ncentral:\n  retention: { maxAge: 12h }\n  tokenReview: { serviceAccounts: [ns:agent], readers: [group:sre] }\n');
+  const c = loadConfig({
+    file: f,
+    env: { NODEWARDEN_TLS_CERT: '/e/node.crt', NODEWARDEN_TLS_KEY: '/e/node.key', NODEWARDEN_TOKEN: '/e/token', KUBECONFIG: '/e/kube', NODEWARDEN_CENTRAL_TLS_CLIENT_CA: '/e/ca.crt' },
+    overrides: { insecure: 'true' },
+  });
+  t.equal(c.insecure, true, 'a flag given as text overrides the file');
+  t.same(c.agent.tls, { ca: '/f/ca.crt', cert: '/e/node.crt', key: '/e/node.key' });
+  t.equal(c.agent.token, '/e/token');
+  t.equal(c.kube.kubeconfig, '/e/kube');
+  t.equal(c.central.tls.clientCa, '/e/ca.crt');
+  t.equal(c.central.retention.maxAge, 12 * 3_600_000, 'durations are read as milliseconds');
+  t.same(c.central.tokenReview.serviceAccounts, ['ns:agent']);
+  t.equal(c.central.tokenReview.audience, 'nodewarden', 'the audience defaults to nodewarden');
+  t.equal(c.central.limits.eventsPerSecond, 2000);
+});
+
+t.test('trust keys are validated with their paths', async (t) => {
+  const f = file('agent:\n  tls: { cert: /x.crt }\ncentral:\n  retention: { maxAge: soon }\n  tokenReview: { serviceAccounts: [just-a-name] }\n  tls: { key: /k }\n');
+  let msg = '';
+  try {
+    loadConfig({ file: f, env: {} });
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  t.match(msg, /agent\.tls\.cert: cert and key go together/);
+  t.match(msg, /central\.tls\.cert: cert and key go together/);
+  t.match(msg, /central\.retention\.maxAge: expected a duration such as 90s/);
+  t.match(msg, /central\.tokenReview\.serviceAccounts\.0: expected NAMESPACE:NAME/);
+});

@@ -59,7 +59,7 @@ t.test('nodewarden tail prints stored events live, as JSON lines with --json', a
   await agent.sink.emit([{ source: 'agent', ruleId: 'before', severity: 'high', title: 'before tail', message: 'm', fingerprint: 'f0' }]);
   await waitFor('stored', () => central.log.count() === 1);
 
-  const tail = spawn(process.execPath, [cliPath, 'tail', '--central', `127.0.0.1:${port}`, '--json', '--replay', '5', '--min-severity', 'medium']);
+  const tail = spawn(process.execPath, [cliPath, 'tail', '--insecure', '--central', `127.0.0.1:${port}`, '--json', '--replay', '5', '--min-severity', 'medium']);
   t.teardown(() => tail.kill());
   let out = '';
   tail.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -81,7 +81,7 @@ t.test('chmod 644 on kubelet.conf opens a finding in central and on the feed; ch
 });
 
 function startAgentProcess(root: string, stateDir: string, port: number, configFile: string): ChildProcess {
-  return spawn(process.execPath, [cliPath, 'agent', '--config', configFile, '--host-root', root, '--state-dir', stateDir,
+  return spawn(process.execPath, [cliPath, 'agent', '--insecure', '--config', configFile, '--host-root', root, '--state-dir', stateDir,
     '--central', `127.0.0.1:${port}`, '--http', '127.0.0.1:0', '--node', 'killed-node', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
