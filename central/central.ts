@@ -12,7 +12,7 @@ import path from 'node:path';
 import { statfsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../core/config.js';
 import { EventLog, type IncomingEvent } from './event-log.js';
 import { ingestHandler } from './ingest.js';
@@ -30,6 +30,7 @@ import type { CertFiles } from '../core/tls/cert-files.js';
 import { Authenticator } from './identity/authenticate.js';
 import { TokenReviewer, kubeConfigFor } from './identity/token-review.js';
 import { Budgets } from './budget.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface CentralOptions {
   /** Live callback for every newly stored event (the terminal printer of `nodewarden run`). */
@@ -98,6 +99,8 @@ export class Central {
       return v.ok ? null : { code: v.status, details: v.message };
     };
 
+    const commitSeconds = new Histogram({ name: 'nodewarden_event_log_commit_seconds', help: 'Time of one group commit (store and fsync).', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [reg] });
+    const commitBatches = new Histogram({ name: 'nodewarden_event_log_commit_batches', help: 'Agent batches stored by one group commit.', buckets: [1, 2, 5, 10, 25, 50, 100, 250], registers: [reg] });
     this.server = new grpc.Server(channelOptions);
     this.server.addService(ingestService, {
       Stream: ingestHandler({
@@ -106,6 +109,12 @@ export class Central {
         onStored,
         auth,
         budgets: new Budgets({ eventsPerSecond: cfg.limits.eventsPerSecond, burst: cfg.limits.burst }),
+        commit: new GroupCommit(this.log, {
+          onCommit: (batches, _events, ms) => {
+            commitSeconds.observe(ms / 1000);
+            commitBatches.observe(batches);
+          },
+        }),
         metrics: {
           received: new Counter({ name: 'nodewarden_ingest_events_received_total', help: 'Events received from agents (resends included).', registers: [reg] }),
           stored: new Counter({ name: 'nodewarden_ingest_events_stored_total', help: 'Events stored for the first time.', registers: [reg] }),

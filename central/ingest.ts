@@ -3,7 +3,7 @@
 // acknowledged only after it commits. A refusal (bad credential, another node's events, a
 // malformed frame) ends that one stream with a status and a reason; other streams are untouched.
 //
-//   data ─▶ queue (≤ 2×window batches) ─▶ node's budget (wait) ─▶ EventLog.store ─▶ Ack
+//   data ─▶ queue (≤ 2×window unacknowledged) ─▶ node's budget (wait) ─▶ group commit ─▶ Ack
 //
 // Fairness: each node identity has one live stream (a new one replaces the old) and an
 // events-per-second budget. Over budget, central waits before storing and acknowledging, so the
@@ -19,7 +19,8 @@ import { CENTRAL_AGENT_ID, type EventLog, type IncomingEvent } from './event-log
 import { readAgentMessage, type AgentFrame } from './wire-reader.js';
 import { describeError, NwError, type ErrorCode } from '../core/errors.js';
 import { deny, type Authenticator, type Principal, type Refused } from './identity/authenticate.js';
-import { Budgets } from './budget.js';
+import type { Budgets } from './budget.js';
+import type { GroupCommit } from './group-commit.js';
 
 export interface IngestMetrics {
   received: Counter;
@@ -37,6 +38,8 @@ export interface IngestDeps {
   metrics: IngestMetrics;
   auth: Authenticator;
   budgets: Budgets;
+  /** Stores batches of all streams together, one commit per turn of the event loop. */
+  commit: GroupCommit;
   /** Newly stored events, in order, for the feed and the sinks. */
   onStored: (events: IncomingEvent[]) => void;
   window?: number;
@@ -57,6 +60,8 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
     let closed = false;
     let helloPending = false;
     const queue: Batch[] = [];
+    /** Batches received and not yet acknowledged (queued, or stored and awaiting the commit). */
+    let unacked = 0;
     let draining = false;
     let expiry: NodeJS.Timeout | null = null;
     let tokenCheck: Promise<void> = Promise.resolve();
@@ -164,8 +169,10 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       }
     };
 
+    /** Check a batch and hand it to the group commit; its Ack follows the commit, in order. */
     const store = (batch: Batch) => {
       if (!agent) return;
+      const { id, node } = agent;
       for (const e of batch.events) {
         if (e.event.agentId !== agent.id) {
           return protocol(`an event of agent ${JSON.stringify(e.event.agentId.slice(0, 64))} arrived on the stream of ${agent.id}`);
@@ -177,23 +184,28 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
         if (seq < 1 || !Number.isSafeInteger(seq)) return protocol(`an event with sequence ${String(e.event.sequence)}`);
       }
       deps.metrics.received.inc(batch.events.length);
-      let result;
-      try {
-        result = deps.log.store(agent.id, agent.node, batch.events);
-      } catch (err) {
-        // Not acknowledged: the agent keeps the batch and sends it again after reconnecting.
-        deps.logger.error({ err: describeError(err), agent: agent.id }, 'Storing a batch failed; closing the stream so the agent resends it.');
-        closed = true;
-        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store failed' });
-        finish();
-        return;
-      }
-      deps.metrics.stored.inc(result.accepted.length);
-      deps.metrics.duplicates.inc(result.duplicates);
-      call.write({
-        ack: { batchId: Long.fromNumber(batch.batchId, true), storedThrough: Long.fromNumber(result.storedThrough, true), accepted: result.accepted.length, duplicates: result.duplicates },
-      });
-      if (result.accepted.length > 0) deps.onStored(result.accepted);
+      deps.commit.submit({ agentId: id, node, events: batch.events }).then(
+        (result) => {
+          unacked--;
+          deps.metrics.stored.inc(result.accepted.length);
+          deps.metrics.duplicates.inc(result.duplicates);
+          // Stored is stored: the feed and sinks hear of it even if this stream closed meanwhile.
+          if (result.accepted.length > 0) deps.onStored(result.accepted);
+          if (closed) return;
+          call.write({
+            ack: { batchId: Long.fromNumber(batch.batchId, true), storedThrough: Long.fromNumber(result.storedThrough, true), accepted: result.accepted.length, duplicates: result.duplicates },
+          });
+        },
+        (err: unknown) => {
+          unacked--;
+          // Not acknowledged: the agent keeps the batch and sends it again after reconnecting.
+          if (closed) return;
+          deps.logger.error({ err: describeError(err), agent: id }, 'Storing a batch failed; closing the stream so the agent resends it.');
+          closed = true;
+          call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store failed' });
+          finish();
+        },
+      );
     };
 
     call.on('error', () => {
@@ -226,7 +238,8 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       if (frame.kind === 'token') return onToken(frame.token);
       if (!agent && !helloPending) return protocol('a batch arrived before hello');
       // The agent keeps at most `window` batches in flight; more is a broken or hostile sender.
-      if (queue.length >= 2 * window) return protocol(`more than ${2 * window} batches unacknowledged on one stream`);
+      if (unacked >= 2 * window) return protocol(`more than ${2 * window} batches unacknowledged on one stream`);
+      unacked++;
       queue.push(frame);
       if (agent) void drain();
     });

@@ -1,0 +1,79 @@
+// Group commit: batches from every agent stream that arrive within one turn of the event loop
+// are stored in one SQLite transaction, so one fsync (synchronous=FULL) makes all of them
+// durable before each is acknowledged. Without it, central commits one batch per fsync and 100
+// agents queue behind each other for seconds.
+//
+//   stream A ─┐
+//   stream B ─┼─▶ queue ─(setImmediate)─▶ EventLog.storeMany (one commit) ─▶ each submit resolves
+//   stream C ─┘
+//
+// Results resolve in submission order, so a stream that pipelines its batches sees its acks in
+// order. The queue holds at most what the streams' windows allow (ingest bounds each stream).
+
+import type { EventLog, StoreItem, StoreResult } from './event-log.js';
+
+interface Pending extends StoreItem {
+  resolve: (r: StoreResult) => void;
+  reject: (err: Error) => void;
+}
+
+export interface GroupCommitOptions {
+  /** Events per transaction: a longer one would hold the event loop (and every stream) longer. */
+  maxEvents?: number;
+  /** Called after each commit with how many batches and events it held. */
+  onCommit?: (batches: number, events: number, ms: number) => void;
+}
+
+export class GroupCommit {
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private readonly maxEvents: number;
+
+  constructor(private readonly log: EventLog, private readonly opts: GroupCommitOptions = {}) {
+    this.maxEvents = opts.maxEvents ?? 20_000;
+  }
+
+  /** Resolves once the batch is durably stored; rejects when it could not be. */
+  submit(item: StoreItem): Promise<StoreResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // After the I/O callbacks of this turn: every batch that arrived with it joins the commit.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    let events = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || events + this.queue[n]!.events.length <= this.maxEvents)) {
+      events += this.queue[n]!.events.length;
+      n++;
+    }
+    const group = this.queue.splice(0, n);
+    if (this.queue.length > 0) this.schedule();
+    if (group.length === 0) return;
+    const t0 = performance.now();
+    let results: (StoreResult | Error)[];
+    try {
+      results = this.log.storeMany(group);
+    } catch (err) {
+      for (const p of group) p.reject(err as Error);
+      return;
+    }
+    this.opts.onCommit?.(group.length, events, performance.now() - t0);
+    group.forEach((p, i) => {
+      const r = results[i]!;
+      if (r instanceof Error) p.reject(r);
+      else p.resolve(r);
+    });
+  }
+}

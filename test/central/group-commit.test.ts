@@ -1,0 +1,50 @@
+// Group commit: batches of many streams submitted in one turn of the event loop share one
+// transaction; each resolves with its own result, in submission order; a failed commit rejects
+// them all and stores nothing.
+import t from 'tap';
+import { GroupCommit } from '../../central/group-commit.js';
+import { makeEvent, tempLog } from '../helpers/event-log-fixtures.js';
+
+t.test('batches submitted together are stored in one commit, each answered in order', async (t) => {
+  const { log } = tempLog(t, 'group');
+  const commits: number[] = [];
+  const gc = new GroupCommit(log, { onCommit: (batches) => commits.push(batches) });
+  const order: string[] = [];
+  const results = await Promise.all(['a', 'b', 'c'].map((agent) => gc.submit({ agentId: agent, node: `node-${agent}`, events: [makeEvent(agent, 1), makeEvent(agent, 2)] })
+    .then((r) => {
+      order.push(agent);
+      return r;
+    })));
+  t.same(commits, [3], 'one commit for the three batches');
+  t.same(order, ['a', 'b', 'c']);
+  t.same(results.map((r) => [r.accepted.length, r.storedThrough]), [[2, 2], [2, 2], [2, 2]]);
+  t.equal(log.count(), 6);
+});
+
+t.test('a stream pipelining its batches gets their results in order, duplicates counted', async (t) => {
+  const { log } = tempLog(t, 'group');
+  const gc = new GroupCommit(log);
+  const first = gc.submit({ agentId: 'a', node: 'n', events: [makeEvent('a', 1)] });
+  const again = gc.submit({ agentId: 'a', node: 'n', events: [makeEvent('a', 1), makeEvent('a', 2)] });
+  t.same((await first).accepted.length, 1);
+  const r = await again;
+  t.equal(r.duplicates, 1);
+  t.equal(r.storedThrough, 2);
+});
+
+t.test('a commit that fails rejects every batch in it and stores nothing', async (t) => {
+  const { log } = tempLog(t, 'group');
+  const gc = new GroupCommit(log);
+  log.close();
+  const outcomes = await Promise.allSettled([gc.submit({ agentId: 'a', node: 'n', events: [makeEvent('a', 1)] }), gc.submit({ agentId: 'b', node: 'n', events: [makeEvent('b', 1)] })]);
+  t.same(outcomes.map((o) => o.status), ['rejected', 'rejected']);
+});
+
+t.test('a large backlog is split so one transaction never holds more than maxEvents', async (t) => {
+  const { log } = tempLog(t, 'group');
+  const sizes: number[] = [];
+  const gc = new GroupCommit(log, { maxEvents: 10, onCommit: (_b, events) => sizes.push(events) });
+  await Promise.all(Array.from({ length: 5 }, (_, i) => gc.submit({ agentId: `a${i}`, node: 'n', events: Array.from({ length: 4 }, (_x, k) => makeEvent(`a${i}`, k + 1)) })));
+  t.ok(sizes.every((n) => n <= 10), `commits of ${sizes.join(', ')} events`);
+  t.equal(log.count(), 20);
+});
