@@ -1,6 +1,6 @@
 // The central collector: Ingest (agents' streams) → event log (SQLite) → feed and sinks.
 //
-//   TLS + identity ─▶ Ingest.Stream ─▶ budget ─▶ EventLog.store (one transaction) ─▶ Ack
+//   TLS + identity ─▶ Ingest.Stream ─▶ budget ─▶ group commit (EventLog.storeMany) ─▶ Ack
 //                                                   ├──▶ Feed (live subscribers, bounded queues)
 //                                                   ├──▶ sinks (each from its own cursor)
 //                                                   └──▶ Query (history, open findings)

@@ -1,5 +1,6 @@
 // Central's event log in SQLite (WAL, synchronous=FULL): each (agent id, sequence) is stored
-// once; a batch is one transaction, and central acknowledges only after it commits. Sinks and
+// once; batches are stored in transactions (many agents' batches in one, see group-commit.ts), and
+// central acknowledges a batch only after its transaction commits. Sinks and
 // the feed read from here by rowid, each with its own durable cursor (table `cursors`); the
 // Query service reads by event time and filters; `findings` holds each fingerprint's latest state.
 // Retention (retention.ts) prunes through the methods at the end; the schema lives in
@@ -10,8 +11,8 @@ import Long from 'long';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { nodewarden } from '../gen/nodewarden.js';
-import { encodeEvent, type WireEvent } from '../core/event.js';
 import { NwError, describeError } from '../core/errors.js';
+import { ReceivedEvent } from './received-event.js';
 import { FINDINGS_UPSERT_TAIL, FINDING_OPEN, FINDING_RESOLVED, prepareSchema } from './event-log-schema.js';
 
 const pb = nodewarden.v1;
@@ -21,11 +22,8 @@ export const CENTRAL_AGENT_ID = 'central';
 export const DEFAULT_QUERY_LIMIT = 1000;
 export const MAX_QUERY_LIMIT = 10_000;
 
-export interface IncomingEvent {
-  event: WireEvent;
-  /** The event's encoded bytes as received: stored as is, never re-encoded. */
-  bytes: Buffer;
-}
+/** An event on its way in: its bytes as received (stored as they are) and its header. */
+export type IncomingEvent = ReceivedEvent;
 
 export interface StoredRow {
   rowid: number;
@@ -82,12 +80,6 @@ export interface EventsQuery extends FindingsQuery {
 export interface PrunedRow {
   rowid: number;
   timeNs: bigint;
-}
-
-/** Unix nanoseconds of an int64 field as protobufjs hands it (Long, or a number when built by hand). */
-function nanos(v: Long | number | string | null | undefined): bigint {
-  if (v === null || v === undefined) return 0n;
-  return typeof v === 'number' ? BigInt(Math.trunc(v)) : BigInt(v.toString());
 }
 
 const clean = (values: readonly string[] | undefined): string[] => (values ?? []).map((v) => v.trim()).filter(Boolean);
@@ -165,10 +157,10 @@ export class EventLog {
       let duplicates = 0;
       let highest = this.storedThrough(agentId);
       for (const inc of events) {
-        const e = inc.event;
-        const seq = Number(e.sequence);
-        const time = nanos(e.timeUnixNano);
-        const namespace = e.kubernetes?.namespace ?? '';
+        const e = inc.header;
+        const seq = e.sequence;
+        const time = e.timeUnixNano;
+        const namespace = e.namespace;
         const info = this.insert.run(agentId, seq, String(time), time, e.node, e.source, e.ruleId, e.severity,
           e.fingerprint, e.state, namespace, inc.bytes, now);
         if (info.changes === 1) {
@@ -204,7 +196,7 @@ export class EventLog {
         timeUnixNano: ev.timeUnixNano ?? Long.fromNumber(Date.now()).multiply(1_000_000),
         count: ev.count || 1,
       });
-      const inc: IncomingEvent = { event, bytes: encodeEvent(event) };
+      const inc = ReceivedEvent.fromEvent(event);
       this.storeTx(CENTRAL_AGENT_ID, event.node, [inc]);
       return inc;
     });

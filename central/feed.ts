@@ -9,6 +9,7 @@ import Long from 'long';
 import type { Counter, Gauge } from 'prom-client';
 import { nodewarden } from '../gen/nodewarden.js';
 import type { EventLog, IncomingEvent } from './event-log.js';
+import { headerOf, type EventHeader } from './received-event.js';
 
 const pb = nodewarden.v1;
 type Call = grpc.ServerWritableStream<Buffer, nodewarden.v1.IFeedMessage | Buffer>;
@@ -36,13 +37,13 @@ export function toFilter(req: nodewarden.v1.ISubscribeRequest): FeedFilter {
   };
 }
 
-export function matches(f: FeedFilter, e: nodewarden.v1.Event): boolean {
+export function matches(f: FeedFilter, e: EventHeader): boolean {
   if (e.severity < f.minSeverity) return false;
   if (f.sources.size > 0 && !f.sources.has(e.source)) return false;
   if (f.ruleIds.size > 0 || f.rulePrefixes.length > 0) {
     if (!f.ruleIds.has(e.ruleId) && !f.rulePrefixes.some((p) => e.ruleId.startsWith(p))) return false;
   }
-  if (f.namespaces.size > 0 && !f.namespaces.has(e.kubernetes?.namespace ?? '')) return false;
+  if (f.namespaces.size > 0 && !f.namespaces.has(e.namespace)) return false;
   if (f.node && e.node !== f.node) return false;
   if (f.nodes.size > 0 && !f.nodes.has(e.node)) return false;
   return true;
@@ -131,7 +132,7 @@ export class Feed {
         const picked: Buffer[] = [];
         for (const row of rows) {
           if (picked.length >= replay) break;
-          if (matches(sub.filter, pb.Event.decode(row.body))) picked.push(row.body);
+          if (matches(sub.filter, headerOf(pb.Event.decode(row.body)))) picked.push(row.body);
         }
         for (const body of picked.reverse()) sub.offer(eventFrame(body));
       }
@@ -153,7 +154,7 @@ export class Feed {
     for (const e of events) {
       let frame: Buffer | null = null;
       for (const sub of this.subscribers) {
-        if (!matches(sub.filter, e.event)) continue;
+        if (!matches(sub.filter, e.header)) continue;
         frame ??= eventFrame(e.bytes);
         sub.offer(frame);
       }

@@ -174,14 +174,14 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       if (!agent) return;
       const { id, node } = agent;
       for (const e of batch.events) {
-        if (e.event.agentId !== agent.id) {
-          return protocol(`an event of agent ${JSON.stringify(e.event.agentId.slice(0, 64))} arrived on the stream of ${agent.id}`);
+        const h = e.header;
+        if (h.agentId !== agent.id) {
+          return protocol(`an event of agent ${JSON.stringify(h.agentId.slice(0, 64))} arrived on the stream of ${agent.id}`);
         }
-        if (agent.principal.kind !== 'anonymous' && e.event.node !== agent.node) {
-          return authFailed(deps.auth.refuse('ingest', call, deny('other-node', `an event claims node ${JSON.stringify(e.event.node.slice(0, 64))} on the stream of node ${agent.node}`)));
+        if (agent.principal.kind !== 'anonymous' && h.node !== agent.node) {
+          return authFailed(deps.auth.refuse('ingest', call, deny('other-node', `an event claims node ${JSON.stringify(h.node.slice(0, 64))} on the stream of node ${agent.node}`)));
         }
-        const seq = Number(e.event.sequence);
-        if (seq < 1 || !Number.isSafeInteger(seq)) return protocol(`an event with sequence ${String(e.event.sequence)}`);
+        if (h.sequence < 1 || !Number.isSafeInteger(h.sequence)) return protocol(`an event with sequence ${String(e.event.sequence)}`);
       }
       deps.metrics.received.inc(batch.events.length);
       deps.commit.submit({ agentId: id, node, events: batch.events }).then(

@@ -5,6 +5,7 @@
 import protobuf from 'protobufjs/minimal.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import type { IncomingEvent } from './event-log.js';
+import { ReceivedEvent } from './received-event.js';
 import { NwError } from '../core/errors.js';
 
 const pb = nodewarden.v1;
@@ -57,7 +58,7 @@ function readBatch(bytes: Uint8Array): AgentFrame {
       const raw = r.bytes() as Uint8Array;
       if (raw.length > MAX_EVENT_BYTES) throw new NwError('NW_ERR_WIRE_PROTOCOL', `an event of ${raw.length} bytes is larger than ${MAX_EVENT_BYTES}`);
       const copy = Buffer.from(raw); // detach from the frame so the frame can be freed
-      events.push({ event: pb.Event.decode(copy), bytes: copy });
+      events.push(ReceivedEvent.fromBytes(copy));
     } else {
       r.skipType(tag & 7);
     }

@@ -212,35 +212,11 @@ async function keyToPem(key: CryptoKey): Promise<string> {
 
 let x509Module: Promise<typeof X509> | undefined;
 
-/** @peculiar/x509 is loaded on first use: it takes ~200 ms, and only `certs` and tests issue. */
-function loadX509(): Promise<typeof X509> {
-  installReflectMetadata();
-  return (x509Module ??= import('@peculiar/x509'));
-}
-
 /**
- * @peculiar/x509 2.x resolves its algorithms through tsyringe, which refuses to load without the
- * Reflect metadata API (its README asks for the reflect-metadata polyfill). This is the part of that
- * API tsyringe calls, installed only when no polyfill is present.
+ * @peculiar/x509 is loaded on first use: it takes ~200 ms, and only `certs` and tests issue.
+ * It resolves its algorithms through tsyringe, which needs the Reflect metadata API: the
+ * reflect-metadata polyfill (as @peculiar/x509's README asks) is loaded just before it.
  */
-function installReflectMetadata(): void {
-  const reflect = Reflect as unknown as Record<string, unknown>;
-  if (typeof reflect.getMetadata === 'function') return;
-  const store = new WeakMap<object, Map<string | symbol | undefined, Map<unknown, unknown>>>();
-  const own = (target: object, property?: string | symbol) => store.get(target)?.get(property);
-  reflect.defineMetadata = (key: unknown, value: unknown, target: object, property?: string | symbol) => {
-    let byProperty = store.get(target);
-    if (!byProperty) store.set(target, (byProperty = new Map()));
-    let byKey = byProperty.get(property);
-    if (!byKey) byProperty.set(property, (byKey = new Map()));
-    byKey.set(key, value);
-  };
-  reflect.getOwnMetadata = (key: unknown, target: object, property?: string | symbol) => own(target, property)?.get(key);
-  reflect.getMetadata = (key: unknown, target: object, property?: string | symbol) => {
-    for (let o: object | null = target; o !== null; o = Object.getPrototypeOf(o) as object | null) {
-      const byKey = own(o, property);
-      if (byKey?.has(key)) return byKey.get(key);
-    }
-    return undefined;
-  };
+function loadX509(): Promise<typeof X509> {
+  return (x509Module ??= import('reflect-metadata').then(() => import('@peculiar/x509')));
 }

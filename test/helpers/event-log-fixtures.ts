@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Long from 'long';
 import { EventLog, type IncomingEvent, type StoredRow } from '../../central/event-log.js';
+import { ReceivedEvent } from '../../central/received-event.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 
 const pb = nodewarden.v1;
@@ -60,7 +61,7 @@ export function makeEvent(agentId: string, seq: number, s: EventSpec = {}): Inco
     count: 1,
     kubernetes: s.namespace ? { namespace: s.namespace, pod: 'p' } : undefined,
   });
-  return { event, bytes: Buffer.from(pb.Event.encode(event).finish()) };
+  return ReceivedEvent.fromEvent(event);
 }
 
 /** Store events for one agent with the next sequences; returns the new events' rowids in order. */

@@ -7,6 +7,7 @@ import { Counter, Registry } from 'prom-client';
 import Long from 'long';
 import { EventLog } from '../../../central/event-log.js';
 import { JsonlSink } from '../../../central/sinks/jsonl/sink.js';
+import { ReceivedEvent } from '../../../central/received-event.js';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import { quietLogger, tempDir, waitFor } from '../../helpers/pipeline.js';
 
@@ -15,7 +16,7 @@ const pb = nodewarden.v1;
 function store(log: EventLog, from: number, n: number): void {
   const events = Array.from({ length: n }, (_, i) => {
     const ev = pb.Event.create({ id: `a/${from + i}`, agentId: 'a', sequence: Long.fromNumber(from + i, true), ruleId: 'r', title: `e${from + i}` });
-    return { event: ev, bytes: Buffer.from(pb.Event.encode(ev).finish()) };
+    return ReceivedEvent.fromEvent(ev);
   });
   log.store('a', 'n', events);
 }
