@@ -123,7 +123,7 @@ async function main(argv: string[]): Promise<void> {
       runUntilSignal(log, [central]);
     });
 
-  commonOptions(program.command('run').description('agent and an embedded central in one process, printing findings to the terminal (the quick start)'))
+  insecureOption(commonOptions(program.command('run').description('agent and an embedded central in one process, printing findings to the terminal (the quick start)')))
     .option('--listen <host:port>', 'embedded central listen address', '127.0.0.1:7443')
     .option('--http <host:port>', "the agent's /metrics, /healthz, /readyz", '127.0.0.1:9464')
     .option('--central-http <host:port>', "central's /metrics, /healthz, /readyz", '127.0.0.1:9465')

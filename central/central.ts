@@ -45,6 +45,8 @@ export class Central {
   private http: HttpEndpoint | null = null;
   private tlsFiles: CertFiles[] = [];
   private retention: Retention | null = null;
+  private probedAt = 0;
+  private writeProblem: string | null = null;
   private readonly sinks: Sink[] = [];
   private boundPort = 0;
   private stopped = false;
@@ -101,14 +103,15 @@ export class Central {
 
     const commitSeconds = new Histogram({ name: 'nodewarden_event_log_commit_seconds', help: 'Time of one group commit (store and fsync).', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [reg] });
     const commitBatches = new Histogram({ name: 'nodewarden_event_log_commit_batches', help: 'Agent batches stored by one group commit.', buckets: [1, 2, 5, 10, 25, 50, 100, 250], registers: [reg] });
-    this.server = new grpc.Server(channelOptions);
+    // Streams per connection are bounded: an agent needs one, a reader a few.
+    this.server = new grpc.Server({ ...channelOptions, 'grpc.max_concurrent_streams': 32 });
     this.server.addService(ingestService, {
       Stream: ingestHandler({
         log: this.log,
         logger: this.logger.child({ component: 'ingest' }),
         onStored,
         auth,
-        budgets: new Budgets({ eventsPerSecond: cfg.limits.eventsPerSecond, burst: cfg.limits.burst }),
+        budgets: new Budgets({ eventsPerSecond: cfg.limits.eventsPerSecond, burst: cfg.limits.burst, bytesPerSecond: cfg.limits.bytesPerSecond }),
         commit: new GroupCommit(this.log, {
           onCommit: (batches, _events, ms) => {
             commitSeconds.observe(ms / 1000);
@@ -157,8 +160,12 @@ export class Central {
   readiness(): string[] {
     const problems: string[] = [];
     const cfg = this.config.central;
-    const write = this.log.writableProblem();
-    if (write) problems.push(`the event log cannot be written: ${write}`);
+    // The write probe costs an fsync: probe at most every 5 s, however often /readyz is asked.
+    if (Date.now() - this.probedAt > 5_000) {
+      this.probedAt = Date.now();
+      this.writeProblem = this.log.writableProblem();
+    }
+    if (this.writeProblem) problems.push(`the event log cannot be written: ${this.writeProblem}`);
     try {
       const fs = statfsSync(cfg.dataDir);
       const free = fs.bavail * fs.bsize;

@@ -151,7 +151,13 @@ export class EventLog {
       ON CONFLICT (agent_id) DO UPDATE SET node = excluded.node,
         stored_through = max(agents.stored_through, excluded.stored_through), last_seen = excluded.last_seen`);
     this.getAgent = this.db.prepare('SELECT stored_through FROM agents WHERE agent_id = ?');
+    const boundNode = this.db.prepare('SELECT node FROM agents WHERE agent_id = ?').pluck();
     this.storeTx = this.db.transaction((agentId: string, node: string, events: IncomingEvent[]) => {
+      // An agent id belongs to the node it was first stored for; checked here too, inside the
+      // transaction, because two streams may pass ingest's check before either stored anything.
+      const bound = boundNode.get(agentId) as string | undefined;
+      // Central's own events carry whichever host central runs on today.
+      if (bound !== undefined && bound !== node && agentId !== CENTRAL_AGENT_ID) throw new NwError('NW_ERR_STORE', `agent ${agentId} belongs to node ${bound}, not ${node}`);
       const now = Date.now();
       const accepted: IncomingEvent[] = [];
       let duplicates = 0;
@@ -177,13 +183,20 @@ export class EventLog {
     });
     // Group commit: many agents' batches in one transaction, so one fsync acknowledges them all.
     // Each batch is its own savepoint: one that fails is rolled back alone and reported alone.
-    this.storeManyTx = this.db.transaction((items: StoreItem[]) => items.map((it) => {
-      try {
-        return this.storeTx(it.agentId, it.node, it.events);
-      } catch (err) {
-        return new NwError('NW_ERR_STORE', `storing ${it.events.length} events of ${it.agentId} failed: ${describeError(err)}`, { cause: err });
-      }
-    }));
+    // After one batch of an agent fails, its later batches in the group fail too: storing them
+    // would move stored_through past events that are not stored, and the agent would forget them.
+    this.storeManyTx = this.db.transaction((items: StoreItem[]) => {
+      const failed = new Set<string>();
+      return items.map((it) => {
+        if (failed.has(it.agentId)) return new NwError('NW_ERR_STORE', `an earlier batch of ${it.agentId} in the same commit failed`);
+        try {
+          return this.storeTx(it.agentId, it.node, it.events);
+        } catch (err) {
+          failed.add(it.agentId);
+          return new NwError('NW_ERR_STORE', `storing ${it.events.length} events of ${it.agentId} failed: ${describeError(err)}`, { cause: err });
+        }
+      });
+    });
     this.appendTx = this.db.transaction((ev: nodewarden.v1.IEvent) => {
       const seq = this.storedThrough(CENTRAL_AGENT_ID) + 1;
       const event = pb.Event.create({

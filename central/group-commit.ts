@@ -13,6 +13,8 @@
 import type { EventLog, StoreItem, StoreResult } from './event-log.js';
 
 interface Pending extends StoreItem {
+  bytes: number;
+  cancelled: () => boolean;
   resolve: (r: StoreResult) => void;
   reject: (err: Error) => void;
 }
@@ -20,6 +22,8 @@ interface Pending extends StoreItem {
 export interface GroupCommitOptions {
   /** Events per transaction: a longer one would hold the event loop (and every stream) longer. */
   maxEvents?: number;
+  /** Bytes per transaction, for the same reason (events may be large). */
+  maxBytes?: number;
   /** Called after each commit with how many batches and events it held. */
   onCommit?: (batches: number, events: number, ms: number) => void;
 }
@@ -28,15 +32,23 @@ export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
   private readonly maxEvents: number;
+  private readonly maxBytes: number;
 
   constructor(private readonly log: EventLog, private readonly opts: GroupCommitOptions = {}) {
     this.maxEvents = opts.maxEvents ?? 20_000;
+    this.maxBytes = opts.maxBytes ?? 32 * 1024 * 1024;
   }
 
-  /** Resolves once the batch is durably stored; rejects when it could not be. */
-  submit(item: StoreItem): Promise<StoreResult> {
+  /**
+   * Resolves once the batch is durably stored; rejects when it could not be. `cancelled` is
+   * asked just before the commit: a stream that failed meanwhile must not have a later batch
+   * stored after an earlier one was not (its agent resends both from the gap).
+   */
+  submit(item: StoreItem, cancelled: () => boolean = () => false): Promise<StoreResult> {
+    let bytes = 0;
+    for (const e of item.events) bytes += e.bytes.length;
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...item, resolve, reject });
+      this.queue.push({ ...item, bytes, cancelled, resolve, reject });
       this.schedule();
     });
   }
@@ -53,12 +65,20 @@ export class GroupCommit {
 
   private flush(): void {
     let events = 0;
+    let bytes = 0;
     let n = 0;
-    while (n < this.queue.length && (n === 0 || events + this.queue[n]!.events.length <= this.maxEvents)) {
-      events += this.queue[n]!.events.length;
+    while (n < this.queue.length) {
+      const next = this.queue[n]!;
+      if (n > 0 && (events + next.events.length > this.maxEvents || bytes + next.bytes > this.maxBytes)) break;
+      events += next.events.length;
+      bytes += next.bytes;
       n++;
     }
-    const group = this.queue.splice(0, n);
+    const group: Pending[] = [];
+    for (const p of this.queue.splice(0, n)) {
+      if (p.cancelled()) p.reject(new Error('the stream closed before its batch was stored'));
+      else group.push(p);
+    }
     if (this.queue.length > 0) this.schedule();
     if (group.length === 0) return;
     const t0 = performance.now();

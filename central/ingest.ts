@@ -64,7 +64,11 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
     let unacked = 0;
     let draining = false;
     let expiry: NodeJS.Timeout | null = null;
-    let tokenCheck: Promise<void> = Promise.resolve();
+    /** The newest refreshed token not yet reviewed, and whether a review runs (one at a time). */
+    let nextToken: string | null = null;
+    let reviewing = false;
+    /** Ends a wait for the node's budget early when the stream closes. */
+    let wake: (() => void) | null = null;
     deps.metrics.streams.inc();
     let counted = true;
 
@@ -74,6 +78,8 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       if (expiry) clearTimeout(expiry);
       expiry = null;
       queue.length = 0;
+      nextToken = null;
+      wake?.();
       if (agent && live.get(agent.node)?.close === close) live.delete(agent.node);
     };
     const close = (r: Refused, code: ErrorCode) => {
@@ -88,14 +94,19 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
     const protocol = (message: string) => close({ ok: false, status: grpc.status.INVALID_ARGUMENT, reason: 'protocol', message }, 'NW_ERR_WIRE_PROTOCOL');
     const authFailed = (r: Refused) => close(r, r.status === grpc.status.UNAVAILABLE ? 'NW_ERR_AUTH_UNAVAILABLE' : 'NW_ERR_AUTH');
 
-    /** A token's end is the stream's end unless a refreshed token arrives first. */
+    /**
+     * A credential's end is the stream's end (unless a refreshed token arrives first). Timers
+     * hold at most ~24.8 days, so a longer life is waited for in steps.
+     */
     const armExpiry = (p: Principal) => {
       if (expiry) clearTimeout(expiry);
       expiry = null;
-      if (p.kind !== 'node' || p.expiresAt === undefined) return;
+      if (p.kind !== 'node' || p.expiresAt === undefined || closed) return;
       const ms = Math.max(0, p.expiresAt - Date.now());
-      if (ms > 2 ** 31 - 1) return;
-      expiry = setTimeout(() => authFailed({ ok: false, status: grpc.status.UNAUTHENTICATED, reason: `${p.via}-expired`, message: `the ${p.via === 'token' ? 'service account token' : 'client certificate'} of node ${p.node} expired during the stream` }), ms);
+      expiry = setTimeout(() => {
+        if (Date.now() < p.expiresAt!) return armExpiry(p);
+        authFailed({ ok: false, status: grpc.status.UNAUTHENTICATED, reason: `${p.via}-expired`, message: `the ${p.via === 'token' ? 'service account token' : 'client certificate'} of node ${p.node} expired during the stream` });
+      }, Math.min(ms, 2 ** 31 - 1));
       expiry.unref();
     };
 
@@ -133,19 +144,35 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
     };
 
     const onToken = (token: string) => {
-      if (!agent || agent.principal.kind !== 'node' || agent.principal.via !== 'token') return protocol('a token refresh on a stream not authenticated by token');
-      const node = agent.principal.node;
-      tokenCheck = tokenCheck.then(async () => {
-        const verdict = await deps.auth.refreshedToken(call, token);
-        if (closed || !agent) return;
-        if (!verdict.ok) return authFailed(verdict);
-        const p = verdict.principal;
-        if (p.kind !== 'node' || p.node !== node) {
-          return authFailed(deps.auth.refuse('ingest', call, deny('other-node', `a refreshed token names node ${p.kind === 'node' ? p.node : '(none)'} on the stream of node ${node}`)));
+      if (!agent) return protocol('a token refresh before hello');
+      // A stream proven by its certificate (or plaintext) has no token to renew: nothing to do.
+      if (agent.principal.kind !== 'node' || agent.principal.via !== 'token') return;
+      // Only the newest token matters: a sender repeating refreshes costs one review at a time.
+      nextToken = token;
+      if (!reviewing) void reviewTokens(agent.principal.node);
+    };
+
+    const reviewTokens = async (node: string) => {
+      reviewing = true;
+      try {
+        while (nextToken !== null && !closed && agent) {
+          const token = nextToken;
+          nextToken = null;
+          const verdict = await deps.auth.refreshedToken(call, token);
+          if (closed || !agent) return;
+          if (!verdict.ok) return authFailed(verdict);
+          const p = verdict.principal;
+          if (p.kind !== 'node' || p.node !== node) {
+            return authFailed(deps.auth.refuse('ingest', call, deny('other-node', `a refreshed token names node ${p.kind === 'node' ? p.node : '(none)'} on the stream of node ${node}`)));
+          }
+          agent.principal = p;
+          armExpiry(p);
         }
-        agent.principal = p;
-        armExpiry(p);
-      });
+      } catch (err) {
+        authFailed({ ok: false, status: grpc.status.INTERNAL, reason: 'internal', message: describeError(err) });
+      } finally {
+        reviewing = false;
+      }
     };
 
     /** Store queued batches in order, each when its node's budget allows. */
@@ -155,10 +182,20 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       try {
         while (!closed && agent && queue.length > 0) {
           const batch = queue[0]!;
-          const wait = deps.budgets.take(agent.node, batch.events.length);
+          const wait = deps.budgets.take(agent.node, batch.events.length, batch.bytes);
           if (wait > 0) {
             deps.metrics.throttledSeconds.inc(wait / 1000);
-            await new Promise((r) => setTimeout(r, wait));
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(() => {
+                wake = null;
+                resolve();
+              }, wait);
+              wake = () => {
+                clearTimeout(timer);
+                wake = null;
+                resolve();
+              };
+            });
             if (closed) return;
           }
           queue.shift();
@@ -184,7 +221,7 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
         if (h.sequence < 1 || !Number.isSafeInteger(h.sequence)) return protocol(`an event with sequence ${String(e.event.sequence)}`);
       }
       deps.metrics.received.inc(batch.events.length);
-      deps.commit.submit({ agentId: id, node, events: batch.events }).then(
+      deps.commit.submit({ agentId: id, node, events: batch.events }, () => closed).then(
         (result) => {
           unacked--;
           deps.metrics.stored.inc(result.accepted.length);
@@ -236,7 +273,9 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
         return;
       }
       if (frame.kind === 'token') return onToken(frame.token);
-      if (!agent && !helloPending) return protocol('a batch arrived before hello');
+      // The agent sends nothing before its Welcome: a batch earlier is not from an agent, and is
+      // not held while its sender's credential is being checked.
+      if (!agent) return protocol('a batch arrived before the welcome');
       // The agent keeps at most `window` batches in flight; more is a broken or hostile sender.
       if (unacked >= 2 * window) return protocol(`more than ${2 * window} batches unacknowledged on one stream`);
       unacked++;

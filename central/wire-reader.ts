@@ -17,7 +17,7 @@ export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 export type AgentFrame =
   | { kind: 'hello'; hello: nodewarden.v1.Hello }
   | { kind: 'token'; token: string }
-  | { kind: 'batch'; batchId: number; events: IncomingEvent[] };
+  | { kind: 'batch'; batchId: number; events: IncomingEvent[]; bytes: number };
 
 export function readAgentMessage(buf: Buffer): AgentFrame {
   try {
@@ -44,10 +44,11 @@ export function readAgentMessage(buf: Buffer): AgentFrame {
   }
 }
 
-function readBatch(bytes: Uint8Array): AgentFrame {
-  const r = protobuf.Reader.create(bytes);
+function readBatch(frame: Uint8Array): AgentFrame {
+  const r = protobuf.Reader.create(frame);
   let batchId = 0;
   const events: IncomingEvent[] = [];
+  let bytes = 0;
   while (r.pos < r.len) {
     const tag = r.uint32();
     const field = tag >>> 3;
@@ -57,11 +58,12 @@ function readBatch(bytes: Uint8Array): AgentFrame {
       if (events.length >= MAX_EVENTS_PER_BATCH) throw new NwError('NW_ERR_WIRE_PROTOCOL', `a batch holds more than ${MAX_EVENTS_PER_BATCH} events`);
       const raw = r.bytes() as Uint8Array;
       if (raw.length > MAX_EVENT_BYTES) throw new NwError('NW_ERR_WIRE_PROTOCOL', `an event of ${raw.length} bytes is larger than ${MAX_EVENT_BYTES}`);
+      bytes += raw.length;
       const copy = Buffer.from(raw); // detach from the frame so the frame can be freed
       events.push(ReceivedEvent.fromBytes(copy));
     } else {
       r.skipType(tag & 7);
     }
   }
-  return { kind: 'batch', batchId, events };
+  return { kind: 'batch', batchId, events, bytes };
 }

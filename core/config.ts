@@ -95,6 +95,8 @@ export const configSchema = z.strictObject({
     limits: z.strictObject({
       eventsPerSecond: z.number().int().min(1).default(2_000),
       burst: z.number().int().min(1).default(10_000),
+      /** Bytes per second per node (a few huge events must not fill the disk on an events budget); burst: 5 s. */
+      bytesPerSecond: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
     }).prefault({}),
     /** How long and how much the event log keeps; undelivered events are kept unless maxBytes forces. */
     retention: z.strictObject({
@@ -117,7 +119,6 @@ export const ENVIRONMENT: Record<string, string> = {
   NODEWARDEN_STATE_DIR: 'stateDir',
   NODEWARDEN_LOG_LEVEL: 'logLevel',
   NODEWARDEN_INSECURE: 'insecure',
-  KUBECONFIG: 'kube.kubeconfig',
   NODEWARDEN_CENTRAL: 'agent.central',
   NODEWARDEN_TLS_CA: 'agent.tls.ca',
   NODEWARDEN_TLS_CERT: 'agent.tls.cert',

@@ -43,9 +43,16 @@ export interface AuthenticatorOptions {
 type AnyCall = { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } }; getPeer(): string; metadata?: grpc.Metadata };
 
 const LOGGED_MAX = 10_000;
+/**
+ * TokenReviews in flight at once. Reviews of one token share a request and are cached, so only
+ * distinct unknown tokens count: past this many, central answers UNAVAILABLE (agents back off
+ * and retry) rather than queue without bound in front of a slow API server.
+ */
+const MAX_PENDING_REVIEWS = 1_000;
 
 export class Authenticator {
   private readonly logged = new Set<string>();
+  private pendingReviews = 0;
 
   constructor(private readonly opts: AuthenticatorOptions) {}
 
@@ -69,7 +76,8 @@ export class Authenticator {
     }
     if (!token) return this.refuse('ingest', call, unauth('no-credential', 'the agent presented neither a client certificate nor a service account token'));
     if (!this.opts.reviewer) return this.refuse('ingest', call, unauth('token-review-off', 'the agent sent a token but central has no TokenReview access (central.tokenReview)'));
-    const r = await this.opts.reviewer.reviewAgent(token, this.opts.serviceAccounts);
+    const r = await this.bounded(() => this.opts.reviewer!.reviewAgent(token, this.opts.serviceAccounts));
+    if (!r) return this.refuse('ingest', call, busy());
     // The API server allows a minute of clock skew past exp; central does not keep a stream on it.
     if (r.ok && r.identity.expiresAt <= Date.now()) {
       return this.refuse('ingest', call, unauth('token-expired', `the service account token expired at ${new Date(r.identity.expiresAt).toISOString()}`));
@@ -98,8 +106,20 @@ export class Authenticator {
     const token = typeof header === 'string' && /^Bearer\s+/i.test(header) ? header.replace(/^Bearer\s+/i, '').trim() : '';
     if (!token) return this.refuse(service, call, unauth('no-credential', 'reading needs an operator certificate or a bearer token'));
     if (!this.opts.reviewer) return this.refuse(service, call, unauth('token-review-off', 'a token was sent but central has no TokenReview access (central.tokenReview)'));
-    const r = await this.opts.reviewer.reviewReader(token, this.opts.readers);
+    const r = await this.bounded(() => this.opts.reviewer!.reviewReader(token, this.opts.readers));
+    if (!r) return this.refuse(service, call, busy());
     return this.fromReview(service, call, r, (id) => ({ kind: 'operator', name: id.username, via: 'token' }));
+  }
+
+  /** Run a review unless too many are in flight (then undefined). */
+  private async bounded(review: () => Promise<ReviewResult>): Promise<ReviewResult | undefined> {
+    if (this.pendingReviews >= MAX_PENDING_REVIEWS) return undefined;
+    this.pendingReviews++;
+    try {
+      return await review();
+    } finally {
+      this.pendingReviews--;
+    }
   }
 
   /** The verified client certificate, a refusal for a bad one, or null when none was sent. */
@@ -135,6 +155,10 @@ export class Authenticator {
     }
     return r;
   }
+}
+
+function busy(): Refused {
+  return { ok: false, status: grpc.status.UNAVAILABLE, reason: 'review-busy', message: `more than ${MAX_PENDING_REVIEWS} token reviews are in flight; try again shortly` };
 }
 
 export function unauth(reason: string, message: string): Refused {

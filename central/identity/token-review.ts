@@ -204,7 +204,8 @@ export class TokenReviewer {
       return { result: unavailable('the TokenReview', err, token, this.timeoutMs), until: 0 };
     }
 
-    const audienceOk = status.audiences === undefined || status.audiences.includes(this.audience);
+    // An API server that echoes no audiences confirmed none: the token's own aud must name ours.
+    const audienceOk = status.audiences === undefined ? claims.aud.includes(this.audience) : status.audiences.includes(this.audience);
     if (!status.authenticated || !audienceOk || !status.user?.username) {
       const apiSaid = status.error ? ` (the API said: ${redact(status.error, token)})` : '';
       return { result: this.whyRefused(claims, status.authenticated === true && !audienceOk, apiSaid), until: this.now() + this.negativeCacheMs };

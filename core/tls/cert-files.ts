@@ -8,6 +8,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 import path from 'node:path';
 import { experimental } from '@grpc/grpc-js';
 import { describeError } from '../errors.js';
@@ -22,6 +23,8 @@ export interface CertFilesOptions {
   ca?: string;
   cert?: string;
   key?: string;
+  /** Without a `ca` file, hand listeners Node's bundled root CAs (a client trusting public CAs). */
+  systemRoots?: boolean;
   /** Re-read even without a change notice (a missed inotify event, an NFS mount). */
   pollMs?: number;
   /** A rotation was taken, or a change could not be taken (the old material stays). */
@@ -157,6 +160,7 @@ export class CertFiles implements experimental.CertificateProvider {
   private publish(): void {
     const { ca, cert, key } = this.material;
     if (ca) for (const l of this.caListeners) l({ caCertificate: ca });
+    else if (this.caListeners.size > 0 && this.opts.systemRoots) for (const l of this.caListeners) l(this.caUpdate());
     if (cert && key) for (const l of this.identityListeners) l({ certificate: cert, privateKey: key });
   }
 
@@ -166,8 +170,14 @@ export class CertFiles implements experimental.CertificateProvider {
   addCaCertificateListener(listener: CaListener): void {
     this.caListeners.add(listener);
     setImmediate(() => {
-      if (this.caListeners.has(listener)) listener(this.material.ca ? { caCertificate: this.material.ca } : null);
+      if (this.caListeners.has(listener)) listener(this.caUpdate());
     });
+  }
+
+  private caUpdate(): experimental.CaCertificateUpdate | null {
+    if (this.material.ca) return { caCertificate: this.material.ca };
+    if (this.opts.systemRoots && !this.opts.ca) return { caCertificate: Buffer.from(rootCertificates.join('\n')) };
+    return null;
   }
 
   removeCaCertificateListener(listener: CaListener): void {

@@ -4,7 +4,6 @@
 // `insecure`; a TLS configuration that cannot be satisfied fails at start with the reason.
 
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
 import { CertFiles } from './cert-files.js';
 import { NwError } from '../errors.js';
 
@@ -83,13 +82,9 @@ export async function clientCredentials(tls: ClientTls, insecure: boolean, onCha
     if (tls.cert || tls.ca) throw new NwError('NW_ERR_CONFIG', 'TLS files are configured together with insecure: true; choose one');
     return { credentials: grpc.credentials.createInsecure(), options: {}, files: null };
   }
-  if (!tls.ca) {
-    // The system's roots: a central certificate from a public or corporate CA.
-    const key = tls.key ? readFileOrThrow(tls.key, 'TLS private key') : null;
-    const cert = tls.cert ? readFileOrThrow(tls.cert, 'TLS certificate') : null;
-    return { credentials: grpc.credentials.createSsl(null, key, cert), options, files: null };
-  }
-  const files = new CertFiles({ ca: tls.ca, cert: tls.cert, key: tls.key, onChange });
+  // No CA file and no certificate: Node's root CAs, and nothing to watch.
+  if (!tls.ca && !tls.cert) return { credentials: grpc.credentials.createSsl(), options, files: null };
+  const files = new CertFiles({ ca: tls.ca, cert: tls.cert, key: tls.key, systemRoots: true, onChange });
   await files.start();
   const problem = files.problem();
   if (problem) {
@@ -98,12 +93,4 @@ export async function clientCredentials(tls: ClientTls, insecure: boolean, onCha
   }
   const credentials = grpc.experimental.createCertificateProviderChannelCredentials(files, tls.cert ? files : null);
   return { credentials, options, files };
-}
-
-function readFileOrThrow(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new NwError('NW_ERR_TLS', `${what} ${file} cannot be read: ${(err as Error).message}`, { cause: err });
-  }
 }

@@ -235,7 +235,7 @@ t.test('an old log keeps its agents, cursors and events through the migration', 
   t.equal(log.count(), 4);
   t.equal(log.storedThrough('old'), 4);
   t.same(log.getCursor('jsonl:/x'), { rowid: 2, position: 100, known: true });
-  storeEvents(log, [{ title: 'new' }], 'old');
+  storeEvents(log, [{ title: 'new', node: 'n' }], 'old');
   t.same(titles(log.query({ limit: 10 })), ['opened', 'detection', 'resolved', 'reopened', 'new'], 'new events follow the old rowids');
 });
 

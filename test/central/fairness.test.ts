@@ -27,6 +27,15 @@ t.test('a batch larger than the burst waits for its share and is never refused',
   t.equal(b.take('a', 0), 0);
 });
 
+t.test('a node sending few but huge events is paced by its bytes budget', async (t) => {
+  let now = 0;
+  const b = new Budgets({ eventsPerSecond: 1000, burst: 1000, bytesPerSecond: 1_000_000, burstBytes: 1_000_000, now: () => now });
+  t.equal(b.take('a', 1, 1_000_000), 0, 'the byte burst is free');
+  t.equal(b.take('a', 1, 500_000), 500, 'half a megabyte more waits half a second');
+  now += 2000;
+  t.equal(b.take('a', 1, 1000), 0);
+});
+
 t.test('idle buckets are forgotten', async (t) => {
   let now = 0;
   const b = new Budgets({ eventsPerSecond: 100, burst: 10, now: () => now, idleMs: 1000 });
@@ -58,8 +67,9 @@ t.test('a node flooding at 10× its budget loses nothing; the other node stays f
   const floodTotal = 10 * budget; // one second at 10× the budget
   let quietSent = 0;
   let maxPending = 0;
+  const quietEmits: Promise<void>[] = [];
   const quietTicker = setInterval(() => {
-    void quiet.sink.emit([finding('quiet', quietSent++)]);
+    quietEmits.push(quiet.sink.emit([finding('quiet', quietSent++)]));
     maxPending = Math.max(maxPending, flooder.pending);
   }, 20);
   for (let i = 0; i < floodTotal; i += 500) {
@@ -68,6 +78,7 @@ t.test('a node flooding at 10× its budget loses nothing; the other node stays f
   }
   await waitFor('the flood stored', () => central.log.events({ nodes: ['flooder'], limit: 1 }).length > 0 && flooder.pending === 0, 30_000, 50);
   clearInterval(quietTicker);
+  await Promise.all(quietEmits);
   await waitFor('the quiet node stored', () => quiet.pending === 0, 10_000);
 
   const count = (node: string) => central.log.events({ nodes: [node], limit: 10_000 }).length;

@@ -48,3 +48,27 @@ t.test('a large backlog is split so one transaction never holds more than maxEve
   t.ok(sizes.every((n) => n <= 10), `commits of ${sizes.join(', ')} events`);
   t.equal(log.count(), 20);
 });
+
+t.test('a batch whose stream closed before the commit is not stored', async (t) => {
+  const { log } = tempLog(t, 'group');
+  const gc = new GroupCommit(log);
+  let closed = false;
+  const p = gc.submit({ agentId: 'a', node: 'n', events: [makeEvent('a', 1)] }, () => closed);
+  closed = true;
+  await t.rejects(p, /stream closed before its batch was stored/);
+  t.equal(log.count(), 0);
+});
+
+t.test("after one of an agent's batches fails, its later batches in the same commit fail too", async (t) => {
+  const { log } = tempLog(t, 'group');
+  log.store('a', 'node-1', [makeEvent('a', 1)]);
+  const results = log.storeMany([
+    { agentId: 'a', node: 'node-2', events: [makeEvent('a', 2)] }, // another node: refused
+    { agentId: 'a', node: 'node-1', events: [makeEvent('a', 3)] },
+    { agentId: 'b', node: 'node-3', events: [makeEvent('b', 1)] },
+  ]);
+  t.match(String(results[0]), /belongs to node node-1, not node-2/);
+  t.match(String(results[1]), /an earlier batch of a in the same commit failed/);
+  t.notOk(results[2] instanceof Error, "another agent's batch is stored");
+  t.equal(log.storedThrough('a'), 1, 'stored_through never passes the failed batch');
+});

@@ -62,7 +62,7 @@ t.test('a batch before hello, and an event claiming another agent, are refused',
   early.call.write(enc({ batch: { batchId: Long.UONE, events: [{ agentId: 'a', sequence: Long.UONE }] } }));
   await early.ended;
   early.client.close();
-  t.match(early.messages[0]?.refusal?.message ?? '', /before hello/);
+  t.match(early.messages[0]?.refusal?.message ?? '', /before the welcome/);
 
   const liar = openStream(address);
   liar.call.write(enc({ hello: { agentId: 'node-a', node: 'a' } }));

@@ -48,13 +48,13 @@ t.test('trust keys: TLS files, token, review, limits and retention, from file, e
   const f = file('insecure: false\nagent:\n  tls: { ca: /f/ca.crt }\ncentral:\n  retention: { maxAge: 12h }\n  tokenReview: { serviceAccounts: [ns:agent], readers: [group:sre] }\n');
   const c = loadConfig({
     file: f,
-    env: { NODEWARDEN_TLS_CERT: '/e/node.crt', NODEWARDEN_TLS_KEY: '/e/node.key', NODEWARDEN_TOKEN: '/e/token', KUBECONFIG: '/e/kube', NODEWARDEN_CENTRAL_TLS_CLIENT_CA: '/e/ca.crt' },
+    env: { NODEWARDEN_TLS_CERT: '/e/node.crt', NODEWARDEN_TLS_KEY: '/e/node.key', NODEWARDEN_TOKEN: '/e/token', NODEWARDEN_CENTRAL_TLS_CLIENT_CA: '/e/ca.crt', KUBECONFIG: '/e/kube' },
     overrides: { insecure: 'true' },
   });
   t.equal(c.insecure, true, 'a flag given as text overrides the file');
   t.same(c.agent.tls, { ca: '/f/ca.crt', cert: '/e/node.crt', key: '/e/node.key' });
   t.equal(c.agent.token, '/e/token');
-  t.equal(c.kube.kubeconfig, '/e/kube');
+  t.equal(c.kube.kubeconfig, undefined, '$KUBECONFIG is read by the client library, never mapped onto the key');
   t.equal(c.central.tls.clientCa, '/e/ca.crt');
   t.equal(c.central.retention.maxAge, 12 * 3_600_000, 'durations are read as milliseconds');
   t.same(c.central.tokenReview.serviceAccounts, ['ns:agent']);
