@@ -17,8 +17,15 @@ import type { Config } from '../core/config.js';
 import { EventLog, type IncomingEvent } from './event-log.js';
 import { ingestHandler } from './ingest.js';
 import { Feed } from './feed.js';
-import { JsonlSink } from './sinks/jsonl/sink.js';
-import type { Sink } from './sinks/sink.js';
+import type { Sink, SinkContext, SinkDriver, SinkEvent } from './sinks/sink.js';
+import { sinkFactories } from './sinks/index.js';
+import { validateSinks } from './sinks/config.js';
+import { readSecret } from './sinks/secret.js';
+import { ChainSink, sinkMetrics } from './sinks/chain/chain-sink.js';
+import { jsonlSinkFactory } from './sinks/jsonl/factory.js';
+import type { HostFacts } from '../core/host-facts.js';
+import { VERSION } from '../core/version.js';
+import { nodewarden } from '../gen/nodewarden.js';
 import { feedService, ingestService, queryService, channelOptions } from '../core/wire/services.js';
 import { queryHandlers } from './query.js';
 import { Retention } from './retention.js';
@@ -44,6 +51,8 @@ export class Central {
   private feed: Feed | null = null;
   private http: HttpEndpoint | null = null;
   private tlsFiles: CertFiles[] = [];
+  /** Each node's host facts from its agent's latest Hello. */
+  private readonly hosts = new Map<string, HostFacts>();
   private retention: Retention | null = null;
   private probedAt = 0;
   private writeProblem: string | null = null;
@@ -68,9 +77,15 @@ export class Central {
     this.log = new EventLog(path.join(cfg.dataDir, 'events.db'));
     const reg = this.registry;
     const dropped = droppedCounter(reg);
-    const delivered = new Counter({ name: 'nodewarden_sink_events_delivered_total', help: 'Events delivered by each sink.', labelNames: ['sink'], registers: [reg] });
     this.feed = new Feed(this.log, dropped, new Gauge({ name: 'nodewarden_feed_subscribers', help: 'Live Feed.Subscribe streams.', registers: [reg] }));
-    if (cfg.jsonl) this.sinks.push(new JsonlSink({ target: cfg.jsonl, log: this.log, logger: this.logger.child({ sink: 'jsonl' }), delivered }));
+    for (const { node, facts } of this.log.nodeFacts()) {
+      try {
+        this.hosts.set(node, JSON.parse(facts) as HostFacts);
+      } catch {
+        // A row written by a broken agent: the node has no facts until its next Hello.
+      }
+    }
+    this.buildSinks();
     for (const s of this.sinks) await s.start();
 
     const onStored = (events: IncomingEvent[]) => {
@@ -154,6 +169,52 @@ export class Central {
       notes: this.config.insecure ? ['insecure: plaintext gRPC, agents are not authenticated'] : [],
     }));
     this.logger.info({ listen: cfg.listen, port: this.boundPort, dataDir: cfg.dataDir, jsonl: cfg.jsonl, stored: this.log.count(), tls: !this.config.insecure, tokenReview: reviewer !== null }, 'Central started.');
+  }
+
+  /**
+   * Build the configured sinks (and `--jsonl`'s) from the registry; every configuration error
+   * at once, before anything starts.
+   */
+  private buildSinks(): void {
+    const cfg = this.config.central;
+    const chains: ChainSink[] = [];
+    const metrics = sinkMetrics(this.registry, this.log, () => new Map(chains.map((c) => [c.name, c.cursor])));
+    const context = (name: string): SinkContext => ({
+      name,
+      logger: this.logger.child({ sink: name }),
+      registry: this.registry,
+      secret: (ref) => readSecret(ref),
+      version: VERSION,
+      openFindings: (minSeverity) => this.log.openFindings({ minSeverity, limit: 10_000 }).map((row): SinkEvent => {
+        const event = nodewarden.v1.Event.decode(row.body);
+        return { rowid: row.rowid, event, bytes: row.body, host: this.hosts.get(event.node) };
+      }),
+      log: this.log,
+      delivered: metrics.delivered,
+      host: (node) => this.hosts.get(node),
+    });
+    const factories = sinkFactories();
+    const valid = validateSinks(cfg.sinks, factories);
+    if (!valid.ok) throw new NwError('NW_ERR_CONFIG', `invalid sink configuration:\n  ${valid.errors.join('\n  ')}`);
+    const configs = valid.sinks.filter((s) => s.enabled);
+    if (cfg.jsonl) {
+      // The shorthand keeps the cursor name it always had, so an upgrade rewrites nothing.
+      const name = `jsonl:${cfg.jsonl === '-' ? 'stdout' : path.resolve(cfg.jsonl)}`;
+      if (!configs.some((s) => s.name === name)) {
+        configs.push({ name, type: 'jsonl', path: cfg.jsonl, enabled: true, filter: {}, batch: { maxEvents: 1000 }, retry: { initialMs: 500, maxMs: 60_000 }, timeoutMs: 10_000 });
+      }
+    }
+    for (const sc of configs) {
+      const factory = sc.type === 'jsonl' ? jsonlSinkFactory : factories.get(sc.type)!;
+      const made = (factory.create as (c: unknown, ctx: SinkContext) => SinkDriver | Sink)(sc, context(sc.name));
+      if ('transport' in made) {
+        const chain = new ChainSink({ config: sc, driver: made, source: this.log, logger: this.logger.child({ sink: sc.name }), metrics, host: (node) => this.hosts.get(node) });
+        chains.push(chain);
+        this.sinks.push(chain);
+      } else {
+        this.sinks.push(made);
+      }
+    }
   }
 
   /** Why central cannot do its job right now: /readyz answers 503 with these. */

@@ -41,6 +41,23 @@ const TABLES = `
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
   );
+  -- Events a sink's receiver refused for good, with its reason: kept apart from the log so
+  -- retention never decides their fate, listed by nodewarden events --dead-letter.
+  CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink TEXT NOT NULL,
+    event_rowid INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (sink, event_rowid)
+  );
+  -- The latest host facts each node's agent sent with its Hello (JSON).
+  CREATE TABLE IF NOT EXISTS nodes (
+    node TEXT PRIMARY KEY,
+    facts TEXT NOT NULL,
+    seen INTEGER NOT NULL
+  );
 `;
 
 // The latest event of each (node, fingerprint) that carries a state, with its own copy of the

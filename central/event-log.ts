@@ -312,6 +312,50 @@ export class EventLog {
     return (pages - free) * (this.db.pragma('page_size', { simple: true }) as number);
   }
 
+  /** Keep events a sink's receiver refused for good (once per sink and event). */
+  deadLetter(sink: string, rows: { rowid: number; body: Buffer; reason: string }[]): void {
+    const insert = this.db.prepare('INSERT OR IGNORE INTO dead_letters (sink, event_rowid, reason, at, body) VALUES (?, ?, ?, ?, ?)');
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const r of rows) insert.run(sink, r.rowid, r.reason.slice(0, 2048), now, r.body);
+    })();
+  }
+
+  /** Dead letters, newest first, optionally of one sink. */
+  deadLetters(q: { sink?: string; limit?: number } = {}): { sink: string; rowid: number; reason: string; at: number; body: Buffer }[] {
+    const limit = Math.min(Math.max(q.limit || DEFAULT_QUERY_LIMIT, 1), MAX_QUERY_LIMIT);
+    const sql = `SELECT sink, event_rowid AS rowid, reason, at, body FROM dead_letters ${q.sink ? 'WHERE sink = ?' : ''} ORDER BY id DESC LIMIT ?`;
+    const args: unknown[] = q.sink ? [q.sink, limit] : [limit];
+    return this.db.prepare(sql).all(...args) as { sink: string; rowid: number; reason: string; at: number; body: Buffer }[];
+  }
+
+  /** The newest stored event's rowid and when it was stored. */
+  head(): { rowid: number; storedAt: number } {
+    const row = this.db.prepare('SELECT rowid, stored_at AS storedAt FROM events ORDER BY rowid DESC LIMIT 1').get() as { rowid: number; storedAt: number } | undefined;
+    return row ?? { rowid: 0, storedAt: 0 };
+  }
+
+  storedAt(rowid: number): number | undefined {
+    const row = this.db.prepare('SELECT stored_at AS storedAt FROM events WHERE rowid = ?').get(rowid) as { storedAt: number } | undefined;
+    return row?.storedAt;
+  }
+
+  /** Up to `limit` events after `afterRowid`, oldest first (the sinks' read). */
+  read(afterRowid: number, limit: number): StoredRow[] {
+    return this.query({ afterRowid, limit });
+  }
+
+  /** Remember a node's host facts (JSON) from its agent's Hello. */
+  setNodeFacts(node: string, factsJson: string): void {
+    this.db.prepare('INSERT INTO nodes (node, facts, seen) VALUES (?, ?, ?) ON CONFLICT (node) DO UPDATE SET facts = excluded.facts, seen = excluded.seen')
+      .run(node, factsJson, Date.now());
+  }
+
+  /** Every node's host facts (JSON), for central's node inventory. */
+  nodeFacts(): { node: string; facts: string }[] {
+    return this.db.prepare('SELECT node, facts FROM nodes').all() as { node: string; facts: string }[];
+  }
+
   /** A sink's cursor; `known` is false when the sink never recorded one. */
   getCursor(name: string): { rowid: number; position: number; known: boolean } {
     const row = this.db.prepare('SELECT rowid, position FROM cursors WHERE name = ?').get(name) as { rowid: number; position: number } | undefined;

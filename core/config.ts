@@ -73,8 +73,10 @@ export const configSchema = z.strictObject({
     listen: hostPort.default('0.0.0.0:7443'),
     http: hostPort.default('127.0.0.1:9465'),
     dataDir: z.string().min(1).default('/var/lib/nodewarden/central'),
-    /** Append every stored event to this file as JSON lines ('-' for stdout). */
+    /** Append every stored event to this file as JSON lines ('-' for stdout): a jsonl sink's shorthand. */
     jsonl: z.string().optional(),
+    /** Sinks: each `{ name, type, filter?, batch?, retry?, timeoutMs?, ...its type's keys }`, validated by its type at start. */
+    sinks: z.array(z.record(z.string(), z.unknown())).default([]),
     /** Central's certificate, and the CA whose client certificates name nodes and operators. */
     tls: z.strictObject({
       cert: path.optional(),

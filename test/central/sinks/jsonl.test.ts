@@ -6,7 +6,8 @@ import path from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import Long from 'long';
 import { EventLog } from '../../../central/event-log.js';
-import { JsonlSink } from '../../../central/sinks/jsonl/sink.js';
+import { FileSink } from '../../../central/sinks/file/file-sink.js';
+import { eventToJson } from '../../../core/event.js';
 import { ReceivedEvent } from '../../../central/received-event.js';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import { quietLogger, tempDir, waitFor } from '../../helpers/pipeline.js';
@@ -22,6 +23,9 @@ function store(log: EventLog, from: number, n: number): void {
 }
 
 const ids = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
+const jsonlSink = (file: string, log: EventLog) => new FileSink({
+  name: 'jsonl', target: file, log, logger: quietLogger, delivered: delivered(), encode: (e) => JSON.stringify(eventToJson(e.event)),
+});
 const delivered = () => new Counter({ name: 'd', help: 'd', labelNames: ['sink'], registers: [new Registry()] });
 
 t.test('lines written but not recorded before a crash are cut and written again once', async (t) => {
@@ -30,14 +34,14 @@ t.test('lines written but not recorded before a crash are cut and written again 
   const log = new EventLog(path.join(dir, 'events.db'));
   t.teardown(() => log.close());
   store(log, 1, 3);
-  let sink = new JsonlSink({ target: file, log, logger: quietLogger, delivered: delivered() });
+  let sink = jsonlSink(file, log);
   await sink.start();
   await waitFor('three lines', () => ids(file).length === 3);
   await sink.stop();
   // A crash after writing the next batch but before recording the cursor leaves extra lines.
   store(log, 4, 2);
   appendFileSync(file, '{"id":"a/4","title":"e4"}\n{"id":"a/5","ti');
-  sink = new JsonlSink({ target: file, log, logger: quietLogger, delivered: delivered() });
+  sink = jsonlSink(file, log);
   await sink.start();
   await waitFor('five lines', () => ids(file).length === 5);
   await sink.stop();
@@ -51,7 +55,7 @@ t.test('a file that existed before the sink is kept and continued, not rewritten
   const log = new EventLog(path.join(dir, 'events.db'));
   t.teardown(() => log.close());
   store(log, 1, 2);
-  const sink = new JsonlSink({ target: file, log, logger: quietLogger, delivered: delivered() });
+  const sink = jsonlSink(file, log);
   await sink.start();
   await waitFor('two more lines', () => ids(file).length === 3);
   await sink.stop();

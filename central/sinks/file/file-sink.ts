@@ -1,30 +1,38 @@
-// JSON-lines sink: every stored event appended to a file (or stdout) as one JSON object per
-// line, in the protobuf JSON mapping. The cursor (last rowid written, file size after it) is
-// kept in the event log; at start a file longer than the cursor says is cut back to it, so a
-// crash between writing and recording never duplicates a line: exactly once into the file.
+// A file sink: every stored event that passes the filter appended to a file (or stdout) as one
+// line, in the encoding its type gives (JSON lines, OCSF). The cursor (last rowid written, file
+// size after it) is kept in the event log; at start a file longer than the cursor says is cut
+// back to it, so a crash between writing and recording never duplicates a line: exactly once
+// into the file.
 
 import { promises as fsp, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { nodewarden } from '../../../gen/nodewarden.js';
-import { eventToJson } from '../../../core/event.js';
-import type { EventLog } from '../../event-log.js';
-import type { Sink } from '../sink.js';
+import type { Sink, SinkEvent, SinkSource } from '../sink.js';
+import type { HostFacts } from '../../../core/host-facts.js';
 import { describeError } from '../../../core/errors.js';
 
 const pb = nodewarden.v1;
 const BATCH = 1000;
 
-export interface JsonlSinkOptions {
+export interface FileSinkOptions {
+  /** The cursor's name (the configured sink name). */
+  name: string;
   /** A file path, or '-' for stdout. */
   target: string;
-  log: EventLog;
+  log: SinkSource;
   logger: Logger;
   delivered: Counter<'sink'>;
+  /** One line (without its newline) per event. */
+  encode: (e: SinkEvent) => string;
+  /** Events that do not pass are skipped (the cursor still moves past them). */
+  accept?: (e: nodewarden.v1.Event) => boolean;
+  /** The host facts of a node, for encodings that carry them. */
+  host?: (node: string) => HostFacts | undefined;
 }
 
-export class JsonlSink implements Sink {
+export class FileSink implements Sink {
   readonly name: string;
   private fh: fsp.FileHandle | null = null;
   private position = 0;
@@ -34,8 +42,8 @@ export class JsonlSink implements Sink {
   private stopped = false;
   private idle: Promise<void> = Promise.resolve();
 
-  constructor(private readonly opts: JsonlSinkOptions) {
-    this.name = `jsonl:${opts.target === '-' ? 'stdout' : path.resolve(opts.target)}`;
+  constructor(private readonly opts: FileSinkOptions) {
+    this.name = opts.name;
   }
 
   async start(): Promise<void> {
@@ -78,10 +86,16 @@ export class JsonlSink implements Sink {
       this.again = false;
       try {
         for (;;) {
-          const rows = this.opts.log.query({ afterRowid: this.rowid, limit: BATCH });
+          const rows = this.opts.log.read(this.rowid, BATCH);
           if (rows.length === 0) break;
           let text = '';
-          for (const row of rows) text += JSON.stringify(eventToJson(pb.Event.decode(row.body))) + '\n';
+          let written = 0;
+          for (const row of rows) {
+            const event = pb.Event.decode(row.body);
+            if (this.opts.accept && !this.opts.accept(event)) continue;
+            text += this.opts.encode({ rowid: row.rowid, event, bytes: row.body, host: this.opts.host?.(event.node) }) + '\n';
+            written++;
+          }
           const buf = Buffer.from(text, 'utf8');
           if (this.fh) {
             await this.fh.write(buf, 0, buf.length, this.position);
@@ -92,12 +106,12 @@ export class JsonlSink implements Sink {
           this.position += buf.length;
           this.rowid = rows[rows.length - 1]!.rowid;
           this.opts.log.setCursor(this.name, this.rowid, this.position);
-          this.opts.delivered.inc({ sink: 'jsonl' }, rows.length);
+          this.opts.delivered.inc({ sink: this.name }, written);
           if (this.stopped) return;
         }
       } catch (err) {
         // Nothing is lost: the cursor did not move; the next notification retries.
-        this.opts.logger.error({ err: describeError(err), sink: this.name }, 'Writing events to the JSON-lines sink failed; will retry.');
+        this.opts.logger.error({ err: describeError(err), sink: this.name }, 'Writing events to the file failed; will retry.');
         await new Promise((r) => setTimeout(r, 1000));
         this.again = !this.stopped;
       }

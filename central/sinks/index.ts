@@ -1,0 +1,20 @@
+// The registry of sink types: an explicit list (no import side effects), one factory each.
+// Central builds each configured sink from here; a duplicate type name is a programming error.
+
+import type { SinkFactory } from './sink.js';
+import { jsonlSinkFactory } from './jsonl/factory.js';
+
+const FACTORIES: SinkFactory<never>[] = [jsonlSinkFactory as SinkFactory<never>];
+
+let registry: Map<string, SinkFactory> | null = null;
+
+export function sinkFactories(): ReadonlyMap<string, SinkFactory> {
+  if (registry) return registry;
+  const map = new Map<string, SinkFactory>();
+  for (const f of FACTORIES) {
+    if (map.has(f.type)) throw new Error(`two sink factories claim the type ${f.type}`);
+    map.set(f.type, f as SinkFactory);
+  }
+  registry = map;
+  return map;
+}
