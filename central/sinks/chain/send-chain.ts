@@ -22,8 +22,11 @@ export async function sendOnce(transport: Transport, batch: SinkEvent[], timeout
   const timer = setTimeout(() => ac.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
   const onStop = () => ac.abort(new Error('the sink is stopping'));
   stop?.addEventListener('abort', onStop);
+  // A transport that ignores its signal still cannot hold the chain past the timeout.
+  const aborted = new Promise<never>((_resolve, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true }));
+  aborted.catch(() => undefined);
   try {
-    const result = await transport.send(batch, ac.signal);
+    const result = await Promise.race([transport.send(batch, ac.signal), aborted]);
     if (ac.signal.aborted) return { kind: 'retry', reason: describeError(ac.signal.reason) };
     return result;
   } catch (err) {
