@@ -126,6 +126,7 @@ export class Central {
         logger: this.logger.child({ component: 'ingest' }),
         onStored,
         auth,
+        onHost: (node, h) => this.rememberHost(node, h),
         budgets: new Budgets({ eventsPerSecond: cfg.limits.eventsPerSecond, burst: cfg.limits.burst, bytesPerSecond: cfg.limits.bytesPerSecond }),
         commit: new GroupCommit(this.log, {
           onCommit: (batches, _events, ms) => {
@@ -214,6 +215,24 @@ export class Central {
       } else {
         this.sinks.push(made);
       }
+    }
+  }
+
+  /** Keep a node's host facts (bounded strings: they come from the wire) for the sinks' formats. */
+  private rememberHost(node: string, h: nodewarden.v1.IHostFacts): void {
+    const str = (v: string | null | undefined) => (v ?? '').slice(0, 256);
+    const facts: HostFacts = {
+      hostname: str(h.hostname),
+      os: { name: str(h.osName), version: str(h.osVersion), family: str(h.osFamily), platform: str(h.osPlatform) },
+      kernel: str(h.kernel), architecture: str(h.architecture), bootTime: Number(h.bootTimeUnixMs ?? 0), containerRuntime: str(h.containerRuntime),
+    };
+    const json = JSON.stringify(facts);
+    if (json === JSON.stringify(this.hosts.get(node))) return;
+    this.hosts.set(node, facts);
+    try {
+      this.log.setNodeFacts(node, json);
+    } catch (err) {
+      this.logger.warn({ node, err: describeError(err) }, "A node's host facts could not be stored; they stay in memory.");
     }
   }
 

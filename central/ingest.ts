@@ -40,6 +40,8 @@ export interface IngestDeps {
   budgets: Budgets;
   /** Stores batches of all streams together, one commit per turn of the event loop. */
   commit: GroupCommit;
+  /** An authenticated agent told its node's host facts. */
+  onHost?: (node: string, host: nodewarden.v1.IHostFacts) => void;
   /** Newly stored events, in order, for the feed and the sinks. */
   onStored: (events: IncomingEvent[]) => void;
   window?: number;
@@ -139,6 +141,7 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       }
       live.set(node, { close });
       armExpiry(p);
+      if (hello.host) deps.onHost?.(node, hello.host);
       call.write({ welcome: { storedThrough: Long.fromNumber(deps.log.storedThrough(id), true), window } });
       void drain();
     };

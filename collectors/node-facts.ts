@@ -22,4 +22,6 @@ interface NodeFactEvents {
 export class NodeFacts extends EventEmitter<NodeFactEvents> {
   /** Containers and sandboxes on this node; empty while the runtime collector is off. */
   readonly inventory = new Inventory();
+  /** The container runtime's name and version ("containerd 1.6.20"), once the runtime collector asked; '' before. */
+  runtime = '';
 }

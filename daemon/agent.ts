@@ -24,6 +24,8 @@ import { VERSION } from '../core/version.js';
 import { clientCredentials } from '../core/tls/credentials.js';
 import type { CertFiles } from '../core/tls/cert-files.js';
 import { TokenFile } from '../core/identity/token-file.js';
+import { gatherHostFacts } from './host-facts.js';
+import { HostFs } from '../collectors/host/host-fs.js';
 
 export class Agent {
   readonly registry = new Registry();
@@ -139,9 +141,12 @@ export class Agent {
       await this.tokenFile.start();
     }
     const tokenFile = this.tokenFile;
+    const host = await gatherHostFacts(new HostFs(cfg.hostRoot), () => this.facts.runtime, (msg) => this.logger.warn(msg));
     this.shipper = new Shipper(this.spool, {
       address: cfg.agent.central, agentId: this.agentId, node: cfg.node, agentVersion: VERSION,
       credentials: tls.credentials, channelOptions: tls.options,
+      // The runtime's version arrives once the runtime collector has asked it: read it per Hello.
+      host: () => ({ ...host, containerRuntime: this.facts.runtime || host.containerRuntime }),
       token: tokenFile ? () => tokenFile.refresh() : undefined,
     }, this.logger.child({ component: 'shipper' }), shipperMetrics(this.registry));
 

@@ -10,12 +10,14 @@
 
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
+import Long from 'long';
 import type { Logger } from 'pino';
 import type { Spool } from './spool.js';
 import { IngestClient, channelOptions } from '../core/wire/services.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import type { ShipperMetrics } from './metrics.js';
 import { describeError } from '../core/errors.js';
+import type { HostFacts } from '../core/host-facts.js';
 
 const pb = nodewarden.v1;
 
@@ -27,6 +29,8 @@ export interface ShipperOptions {
   credentials?: grpc.ChannelCredentials;
   /** Extra channel options (the TLS server name override). */
   channelOptions?: grpc.ChannelOptions;
+  /** The node's host facts, sent with every Hello. */
+  host?: () => HostFacts;
   /** The agent's service account token, read fresh for every Hello ('' when it has none). */
   token?: () => Promise<string>;
   batchMaxEvents?: number;
@@ -224,6 +228,11 @@ export class Shipper {
 }
 
 function encodeHello(o: ShipperOptions, token: string): Buffer {
-  const u8 = pb.AgentMessage.encode({ hello: { agentId: o.agentId, node: o.node, agentVersion: o.agentVersion, token } }).finish();
+  const h = o.host?.();
+  const host = h ? {
+    hostname: h.hostname, osName: h.os.name, osVersion: h.os.version, osFamily: h.os.family, osPlatform: h.os.platform,
+    kernel: h.kernel, architecture: h.architecture, bootTimeUnixMs: Long.fromNumber(Math.trunc(h.bootTime)), containerRuntime: h.containerRuntime,
+  } : undefined;
+  const u8 = pb.AgentMessage.encode({ hello: { agentId: o.agentId, node: o.node, agentVersion: o.agentVersion, token, host } }).finish();
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }

@@ -217,6 +217,7 @@ export class RuntimeCollector implements Collector {
       if (!this.runtimeName) {
         const v = await client.version();
         this.runtimeName = v.runtimeName || 'unknown';
+        if (this.ctx.facts) this.ctx.facts.runtime = `${this.runtimeName} ${v.runtimeVersion}`.trim();
         this.log.info({ runtime: v.runtimeName, version: v.runtimeVersion, api: v.runtimeApiVersion }, 'Connected to the container runtime.');
       }
       const st = await client.status();

@@ -150,3 +150,17 @@ t.test('a batch sent twice is acknowledged twice and stored once', async (t) => 
   const metric = await central.registry.getSingleMetricAsString('nodewarden_ingest_events_duplicate_total');
   t.match(metric, /_total 3$/m);
 });
+
+t.test("an agent's Hello carries its host facts; central keeps them per node", async (t) => {
+  const { central, cfg } = await startCentral(t);
+  const agent = new Agent(cfg, quietLogger);
+  t.teardown(() => agent.stop());
+  await agent.start();
+  const row = await waitFor('facts stored', () => central.log.nodeFacts().find((n) => n.node === cfg.node));
+  const facts = JSON.parse(row.facts) as { kernel: string; architecture: string; os: { name: string; platform: string }; bootTime: number };
+  const os = await import('node:os');
+  t.equal(facts.kernel, os.release());
+  t.equal(facts.os.platform, 'linux');
+  t.ok(facts.os.name.length > 0, `the OS is named (${facts.os.name})`);
+  t.ok(facts.bootTime > 0 && facts.bootTime < Date.now());
+});
