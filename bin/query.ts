@@ -44,6 +44,8 @@ export interface EventsFlags extends CommonFlags {
   since?: string;
   until?: string;
   state?: string;
+  deadLetter?: boolean;
+  sink?: string;
 }
 export type FindingsFlags = CommonFlags;
 
@@ -66,6 +68,8 @@ export function eventsRequest(flags: EventsFlags, nowMs = Date.now()): nodewarde
     untilUnixNano: toLong(until),
     state: flags.state ? parseState(flags.state) : 0,
     limit: parseLimit(flags.limit),
+    deadLetter: Boolean(flags.deadLetter),
+    sink: flags.sink ?? '',
   };
 }
 
@@ -81,7 +85,11 @@ function asJson(events: Event[], format: 'json' | 'jsonl'): string {
 export function renderEvents(events: Event[], format: OutputFormat): string {
   if (format !== 'table') return asJson(events, format);
   if (events.length === 0) return 'No stored events match.\n';
-  return events.map((e) => formatEvent(e) + '\n').join('');
+  return events.map((e) => {
+    const reason = e.attributes?.['dead_letter.reason'];
+    const dead = reason ? `\n  refused for good by sink ${e.attributes['dead_letter.sink']} at ${e.attributes['dead_letter.at']}: ${reason}` : '';
+    return formatEvent(e) + dead + '\n';
+  }).join('');
 }
 
 const indent = (text: string): string => text.split('\n').map((l) => '  ' + l).join('\n');
@@ -142,6 +150,8 @@ export function eventsCommand(connect: ConnectFn, io: CommandIo = processIo): Co
     .option('--until <when>', 'up to this time: a duration ago or an RFC 3339 time')
     .option('--state <state>', `only finding events in this state (${STATES.join(', ')})`)
     .option('--limit <n>', `the newest N matching (default 1000, at most ${MAX_LIMIT})`)
+    .option('--dead-letter', "instead of the log: the events sinks' receivers refused for good, newest first, with the sink and the reason")
+    .option('--sink <name>', 'with --dead-letter: only this sink')
     .addOption(outputOption());
   return cmd.action(async (flags: EventsFlags & ConnectionFlags) => {
     const req = eventsRequest(flags);

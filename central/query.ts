@@ -110,9 +110,22 @@ function handler<Q>(deps: QueryDeps, name: string, decode: (b: Buffer) => Q, rea
   };
 }
 
+/** Dead letters as events: the stored event with where and why it was refused in its attributes. */
+function deadLetterRows(log: EventLog, req: nodewarden.v1.EventsRequest): StoredRow[] {
+  return log.deadLetters({ sink: req.sink || undefined, limit: req.limit || undefined }).map((d) => {
+    const ev = pb.Event.decode(d.body);
+    ev.attributes = { ...ev.attributes, 'dead_letter.sink': d.sink, 'dead_letter.reason': d.reason, 'dead_letter.at': new Date(d.at).toISOString() };
+    return { rowid: d.rowid, body: Buffer.from(pb.Event.encode(ev).finish()) };
+  });
+}
+
 export function queryHandlers(deps: QueryDeps): { Events: (call: Call) => void; Findings: (call: Call) => void } {
   return {
-    Events: handler(deps, 'Events', (b) => eventsQuery(pb.EventsRequest.decode(b)), (q) => deps.log.events(q)),
+    Events: handler(deps, 'Events', (b) => {
+      const req = pb.EventsRequest.decode(b);
+      // Checked while decoding, so a request that cannot mean anything is INVALID_ARGUMENT.
+      return { req, query: req.deadLetter ? null : eventsQuery(req) };
+    }, ({ req, query }) => (query ? deps.log.events(query) : deadLetterRows(deps.log, req))),
     Findings: handler(deps, 'Findings', (b) => findingsQuery(pb.FindingsRequest.decode(b)), (q) => deps.log.openFindings(q)),
   };
 }

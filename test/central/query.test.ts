@@ -210,3 +210,19 @@ t.test('a closed event log gives INTERNAL', async (t) => {
   log.close();
   t.equal((await read(client.Events({}))).error?.code, grpc.status.INTERNAL);
 });
+
+t.test('dead letters come back with the sink, the reason and the time, newest first, per sink on request', async (t) => {
+  const { log } = tempLog(t, 'query-dead');
+  const rowids = storeEvents(log, SIX);
+  const rows = log.query({ limit: 10 });
+  log.deadLetter('elastic', [{ rowid: rowids[0]!, body: rows[0]!.body, reason: 'mapper_parsing_exception: [process.pid] failed to parse' }]);
+  log.deadLetter('hook', [{ rowid: rowids[1]!, body: rows[1]!.body, reason: 'HTTP 400 Bad Request' }]);
+  const { client } = await serve(t, log);
+  const all = await read(client.Events({ deadLetter: true }));
+  t.same(titles(all), ['e1', 'e0'], 'newest first');
+  t.equal(all.events[1]!.attributes['dead_letter.sink'], 'elastic');
+  t.match(all.events[1]!.attributes['dead_letter.reason'], /mapper_parsing_exception/);
+  t.match(all.events[1]!.attributes['dead_letter.at'], /^\d{4}-\d\d-\d\dT/);
+  const hook = await read(client.Events({ deadLetter: true, sink: 'hook' }));
+  t.same(titles(hook), ['e1']);
+});
