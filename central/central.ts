@@ -186,7 +186,7 @@ export class Central {
       registry: this.registry,
       secret: (ref) => readSecret(ref),
       version: VERSION,
-      openFindings: (minSeverity) => this.log.openFindings({ minSeverity, limit: 10_000 }).map((row): SinkEvent => {
+      openFindings: (minSeverity) => this.log.allOpenFindings(minSeverity).map((row): SinkEvent => {
         const event = nodewarden.v1.Event.decode(row.body);
         return { rowid: row.rowid, event, bytes: row.body, host: this.hosts.get(event.node) };
       }),

@@ -301,6 +301,15 @@ export class EventLog {
     return (this.db.prepare(sql).all(...args, clampLimit(q.limit)) as StoredRow[]).reverse();
   }
 
+  /**
+   * Every finding open right now at or above a severity, however many (Alertmanager re-sends
+   * them all: one left out would be resolved by Alertmanager on its own).
+   */
+  allOpenFindings(minSeverity = 0): StoredRow[] {
+    return this.db.prepare(`SELECT event_rowid AS rowid, body FROM findings WHERE state = ? AND severity >= ? ORDER BY event_rowid`)
+      .all(FINDING_OPEN, minSeverity) as StoredRow[];
+  }
+
   count(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
   }

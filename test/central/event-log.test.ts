@@ -313,3 +313,13 @@ t.test("central's own events are stored under agent id central with the next seq
   t.same(stored.map((e) => e.title), ['one', 'two']);
   t.same(Buffer.from(pb.Event.encode(stored[0]!).finish()), first.bytes, 'stored as returned');
 });
+
+t.test('all open findings at or above a severity, past the query limit', async (t) => {
+  const { log } = tempLog(t, 'all-open');
+  const specs: EventSpec[] = Array.from({ length: 12_000 }, (_, i) => ({ title: `f${i}`, fingerprint: `fp${i}`, state: OPEN, severity: i % 2 ? pb.Severity.SEVERITY_HIGH : pb.Severity.SEVERITY_LOW }));
+  storeEvents(log, specs);
+  storeEvents(log, [{ title: 'closed', fingerprint: 'fp1', state: RESOLVED, severity: pb.Severity.SEVERITY_HIGH }]);
+  const high = log.allOpenFindings(pb.Severity.SEVERITY_HIGH);
+  t.equal(high.length, 5_999, 'every open high finding, the resolved one left out');
+  t.equal(log.allOpenFindings().length, 11_999);
+});

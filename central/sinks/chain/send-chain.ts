@@ -27,7 +27,8 @@ export async function sendOnce(transport: Transport, batch: SinkEvent[], timeout
   aborted.catch(() => undefined);
   try {
     const result = await Promise.race([transport.send(batch, ac.signal), aborted]);
-    if (ac.signal.aborted) return { kind: 'retry', reason: describeError(ac.signal.reason) };
+    // A transport that noticed the abort and said why (e.g. "not acknowledged yet") is believed.
+    if (ac.signal.aborted && result.kind !== 'retry') return { kind: 'retry', reason: describeError(ac.signal.reason) };
     return result;
   } catch (err) {
     return { kind: 'retry', reason: ac.signal.aborted ? describeError(ac.signal.reason) : describeError(err) };
