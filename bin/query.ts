@@ -68,8 +68,7 @@ export function eventsRequest(flags: EventsFlags, nowMs = Date.now()): nodewarde
     untilUnixNano: toLong(until),
     state: flags.state ? parseState(flags.state) : 0,
     limit: parseLimit(flags.limit),
-    deadLetter: Boolean(flags.deadLetter),
-    sink: flags.sink ?? '',
+    ...(flags.deadLetter ? { deadLetter: true, sink: flags.sink ?? '' } : {}),
   };
 }
 

@@ -23,6 +23,7 @@ import { validateSinks } from './sinks/config.js';
 import { readSecret } from './sinks/secret.js';
 import { ChainSink, sinkMetrics } from './sinks/chain/chain-sink.js';
 import { jsonlSinkFactory } from './sinks/jsonl/factory.js';
+import { fileCursor } from './sinks/file/file-sink.js';
 import type { HostFacts } from '../core/host-facts.js';
 import { VERSION } from '../core/version.js';
 import { nodewarden } from '../gen/nodewarden.js';
@@ -161,7 +162,7 @@ export class Central {
       });
     });
     this.retention = new Retention({
-      log: this.log, limits: cfg.retention, sinks: this.sinks.map((x) => x.name), registry: reg,
+      log: this.log, limits: cfg.retention, sinks: this.sinks.map((x) => x.cursorName ?? x.name), registry: reg,
       logger: this.logger.child({ component: 'retention' }), onStored, node: this.config.node,
     });
     this.retention.start();
@@ -178,8 +179,7 @@ export class Central {
    */
   private buildSinks(): void {
     const cfg = this.config.central;
-    const chains: ChainSink[] = [];
-    const metrics = sinkMetrics(this.registry, this.log, () => new Map(chains.map((c) => [c.name, c.cursor])));
+    const metrics = sinkMetrics(this.registry, this.log, () => new Map(this.sinks.map((c) => [c.name, c.cursor ?? 0])));
     const context = (name: string): SinkContext => ({
       name,
       logger: this.logger.child({ sink: name }),
@@ -198,20 +198,24 @@ export class Central {
     const valid = validateSinks(cfg.sinks, factories);
     if (!valid.ok) throw new NwError('NW_ERR_CONFIG', `invalid sink configuration:\n  ${valid.errors.join('\n  ')}`);
     const configs = valid.sinks.filter((s) => s.enabled);
-    if (cfg.jsonl) {
-      // The shorthand keeps the cursor name it always had, so an upgrade rewrites nothing.
-      const name = `jsonl:${cfg.jsonl === '-' ? 'stdout' : path.resolve(cfg.jsonl)}`;
-      if (!configs.some((s) => s.name === name)) {
-        configs.push({ name, type: 'jsonl', path: cfg.jsonl, enabled: true, filter: {}, batch: { maxEvents: 1000 }, retry: { initialMs: 500, maxMs: 60_000 }, timeoutMs: 10_000 });
-      }
+    // Two file sinks writing one file would cut each other's lines: one file, one sink.
+    const files = new Map<string, string>();
+    for (const sc of configs) {
+      if (typeof sc.path !== 'string') continue;
+      const cursor = fileCursor('file', sc.path);
+      const other = files.get(cursor);
+      if (other) throw new NwError('NW_ERR_CONFIG', `invalid sink configuration:\n  central.sinks: ${sc.name} and ${other} both write ${sc.path}`);
+      files.set(cursor, sc.name);
+    }
+    if (cfg.jsonl && !files.has(fileCursor('file', cfg.jsonl))) {
+      // The shorthand's cursor is the one it always had (`jsonl:<file>`): an upgrade rewrites nothing.
+      configs.push({ name: configs.some((s) => s.name === 'jsonl') ? 'jsonl-flag' : 'jsonl', type: 'jsonl', path: cfg.jsonl, enabled: true, filter: {}, batch: { maxEvents: 1000 }, retry: { initialMs: 500, maxMs: 60_000 }, timeoutMs: 10_000 });
     }
     for (const sc of configs) {
       const factory = sc.type === 'jsonl' ? jsonlSinkFactory : factories.get(sc.type)!;
       const made = (factory.create as (c: unknown, ctx: SinkContext) => SinkDriver | Sink)(sc, context(sc.name));
       if ('transport' in made) {
-        const chain = new ChainSink({ config: sc, driver: made, source: this.log, logger: this.logger.child({ sink: sc.name }), metrics, host: (node) => this.hosts.get(node) });
-        chains.push(chain);
-        this.sinks.push(chain);
+        this.sinks.push(new ChainSink({ config: sc, driver: made, source: this.log, logger: this.logger.child({ sink: sc.name }), metrics, host: (node) => this.hosts.get(node) }));
       } else {
         this.sinks.push(made);
       }
@@ -277,7 +281,7 @@ export class Central {
         });
       });
     }
-    for (const s of this.sinks) await s.stop(deadlineMs);
+    await Promise.all(this.sinks.map((s) => s.stop(deadlineMs)));
     await this.retention?.stop(deadlineMs);
     await this.http?.close();
     for (const f of this.tlsFiles) f.stop();

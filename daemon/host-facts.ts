@@ -19,7 +19,11 @@ export async function gatherHostFacts(hostFs: HostFs | null, runtime: () => stri
   try {
     // Loaded here only: it is large, and nothing else in the agent needs it.
     const si = (await import('systeminformation')).default;
-    const info = await si.osInfo();
+    // systeminformation runs commands: one that hangs must not keep the agent from shipping.
+    const info = await Promise.race([
+      si.osInfo(),
+      new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5_000).unref()),
+    ]);
     facts.os = { name: info.distro, version: info.release, family: '', platform: info.platform };
     facts.kernel = info.kernel || facts.kernel;
     facts.architecture = info.arch === 'x64' ? 'x86_64' : info.arch === 'arm64' ? 'aarch64' : info.arch || facts.architecture;

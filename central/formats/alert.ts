@@ -96,7 +96,11 @@ export function toAlert(e: SinkEvent, opts: AlertOptions): AlertmanagerAlert {
  * group_by [alertname, node], match severity=critical). Label names are fixed here, so they are
  * always valid; values are any UTF-8. Empty values are left out, as Alertmanager drops them.
  */
+/** Label values are identifiers; one that long is hostile or broken, and is cut. */
+const MAX_LABEL_CHARS = 1024;
+
 export function labelsOf(ev: nodewarden.v1.Event, cluster?: string): Record<string, string> {
+  const cut = (v: string): string => (v.length > MAX_LABEL_CHARS ? v.slice(0, MAX_LABEL_CHARS) : v);
   return nonEmpty({
     alertname: ev.ruleId,
     severity: ev.severity === pb.Severity.SEVERITY_UNSPECIFIED ? '' : severityName(ev.severity),
@@ -111,7 +115,7 @@ export function labelsOf(ev: nodewarden.v1.Event, cluster?: string): Record<stri
     // containers of one pod) differ only here: without it Alertmanager would merge them, and
     // the first to resolve would resolve both.
     fingerprint: ev.fingerprint,
-  });
+  }, cut);
 }
 
 export function eventTimeMs(ev: nodewarden.v1.Event): number {

@@ -274,9 +274,15 @@ function fileFields(f: FileCtx & { path: string }): Doc {
 }
 
 /** Attribute keys become label keys; dots would turn into object paths in Elasticsearch. */
+/**
+ * Attributes as ECS labels, at most MAX_LABELS of them: every new key is a new field in the
+ * index, and a node inventing keys must not push an index past its field limit (after which
+ * every document would be refused).
+ */
+const MAX_LABELS = 32;
 function labels(attrs: Record<string, string>): Doc {
   const out: Doc = {};
-  for (const [k, v] of Object.entries(attrs)) out[k.replace(/\./g, '_')] = v;
+  for (const [k, v] of Object.entries(attrs).slice(0, MAX_LABELS)) out[k.replace(/\./g, '_').slice(0, 128)] = v;
   return out;
 }
 

@@ -14,7 +14,12 @@ import type { nodewarden } from '../../gen/nodewarden.js';
 import type { HostFacts } from '../../core/host-facts.js';
 
 export interface Sink {
+  /** The configured name (metrics' `sink` label). */
   readonly name: string;
+  /** The cursor's name in the log, when it is not `name` (file sinks: their type and file). */
+  readonly cursorName?: string;
+  /** The cursor's position now (for lag metrics). */
+  readonly cursor?: number;
   start(): Promise<void>;
   /** New events were stored: deliver them when ready. */
   notify(): void;
@@ -35,8 +40,12 @@ export interface SinkEvent {
 /** What a receiver made of one event (or of a whole batch). Transports never throw for answers. */
 export type Outcome =
   | { kind: 'ok' }
-  /** Try again (after `afterMs` when the receiver said, e.g. Retry-After). */
-  | { kind: 'retry'; reason: string; afterMs?: number }
+  /**
+   * Try again (after `afterMs` when the receiver said, e.g. Retry-After). `split`: the receiver
+   * refused the batch for something in it without saying which event: send them one at a time,
+   * so the one it refuses alone is dead-lettered and the others go through.
+   */
+  | { kind: 'retry'; reason: string; afterMs?: number; split?: boolean }
   /** Never try again: the event goes to the dead-letter table with the reason. */
   | { kind: 'permanent'; reason: string };
 
@@ -60,6 +69,12 @@ export interface SinkDriver {
    * open finding so that it never times one out.
    */
   periodic?: { everyMs: number; events(): SinkEvent[] };
+  /**
+   * Where a sink without a cursor begins: the oldest event held (default: a receiver added later
+   * misses nothing) or the newest (Alertmanager: paging on-call for last week's detections helps
+   * nobody, and the open findings reach it through `periodic` anyway).
+   */
+  startAt?: 'oldest' | 'newest';
 }
 
 /** Reads a secret named in configuration: `{ file: PATH }` or `{ env: NAME }`, never inline. */

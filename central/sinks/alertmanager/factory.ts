@@ -14,8 +14,8 @@ import { filterFor } from '../filter.js';
 import { secretRef } from '../secret.js';
 import type { SinkDriver, SinkFactory } from '../sink.js';
 import { AlertmanagerTransport } from './transport.js';
+import { httpUrl } from '../http/config.js';
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
 export const alertmanagerConfigSchema = z.strictObject({
   /** Every instance of the Alertmanager cluster (HA instances do not share alerts: each gets all). */
@@ -82,6 +82,8 @@ export const alertmanagerSinkFactory: SinkFactory<AlertmanagerSinkConfig> = {
     const accept = filterFor(config.filter);
     const minSeverity = config.filter.minSeverity ? severityByName(config.filter.minSeverity) ?? 0 : 0;
     return {
+      // A new sink pages for what happens from now on; what is open reaches it through periodic.
+      startAt: 'newest',
       transport,
       periodic: {
         everyMs: config.resendIntervalMs,

@@ -17,10 +17,13 @@ import { nodewarden } from '../../../gen/nodewarden.js';
 import { describeError } from '../../../core/errors.js';
 import type { CommonSinkConfig, Sink, SinkDriver, SinkEvent, SinkSource } from '../sink.js';
 import { filterFor } from '../filter.js';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { backoff, outcomes, pause, sendOnce } from './send-chain.js';
 import type { HostFacts } from '../../../core/host-facts.js';
 
 const pb = nodewarden.v1;
+/** Bytes of stored events read into one batch: a few huge events must not build a giant request. */
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 export interface SinkMetrics {
   delivered: Counter<'sink'>;
@@ -76,7 +79,9 @@ export class ChainSink implements Sink {
   private readonly stopper = new AbortController();
   private idle: Promise<void> = Promise.resolve();
   private periodicTimer: NodeJS.Timeout | null = null;
-  private periodicBusy = false;
+  private periodicRun: Promise<void> | null = null;
+  /** Cursor sends and periodic sends take turns: a re-send of an open finding must not overtake its resolution. */
+  private sendTurn: Promise<unknown> = Promise.resolve();
   private readonly accept: (e: nodewarden.v1.Event) => boolean;
   /** One log line per kind of failure until a success, not one per retry. */
   private lastFailure = '';
@@ -95,8 +100,14 @@ export class ChainSink implements Sink {
     if (this.started) return;
     this.started = true;
     // A new sink starts at the oldest event the log holds (retention bounds how far back that
-    // is), as the JSON-lines file always has: a receiver added later misses nothing.
-    this.rowid = this.opts.source.getCursor(this.name).rowid;
+    // is), as the JSON-lines file always has: a receiver added later misses nothing — unless its
+    // type says otherwise (SinkDriver.startAt).
+    const cur = this.opts.source.getCursor(this.name);
+    this.rowid = cur.rowid;
+    if (!cur.known && this.opts.driver.startAt === 'newest') {
+      this.rowid = this.opts.source.head().rowid;
+      this.opts.source.setCursor(this.name, this.rowid, 0);
+    }
     const periodic = this.opts.driver.periodic;
     if (periodic) {
       this.periodicTimer = setInterval(() => void this.sendPeriodic(), periodic.everyMs);
@@ -122,7 +133,7 @@ export class ChainSink implements Sink {
     this.stopper.abort();
     if (this.periodicTimer) clearInterval(this.periodicTimer);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.idle, new Promise<void>((r) => (timer = setTimeout(r, deadlineMs)))]);
+    await Promise.race([Promise.all([this.idle, this.periodicRun]), new Promise<void>((r) => (timer = setTimeout(r, deadlineMs)))]);
     clearTimeout(timer);
     await this.opts.driver.transport.close?.().catch(() => undefined);
   }
@@ -135,8 +146,10 @@ export class ChainSink implements Sink {
       try {
         for (;;) {
           if (stop.aborted) return;
-          const rows = this.opts.source.read(this.rowid, max);
-          if (rows.length === 0) break;
+          const read = this.opts.source.read(this.rowid, max);
+          if (read.length === 0) break;
+          let bytes = 0;
+          const rows = read.filter((r, i) => (bytes += r.body.length) <= MAX_BATCH_BYTES || i === 0);
           const batch: SinkEvent[] = [];
           for (const row of rows) {
             const event = pb.Event.decode(row.body);
@@ -145,6 +158,8 @@ export class ChainSink implements Sink {
           if (batch.length > 0 && !(await this.deliver(batch))) return; // stopped mid-retry: the cursor stays
           this.rowid = rows[rows.length - 1]!.rowid;
           this.opts.source.setCursor(this.name, this.rowid, 0);
+          // A catch-up the filter mostly skips sends nothing and would never yield otherwise.
+          await yieldToLoop();
         }
       } catch (err) {
         // Reading the log or recording the cursor failed: nothing moved; try again shortly.
@@ -161,13 +176,14 @@ export class ChainSink implements Sink {
     const stop = this.stopper.signal;
     let pending = batch;
     for (let attempt = 1; ; attempt++) {
-      const result = await sendOnce(driver.transport, pending, config.timeoutMs, stop);
+      const result = await this.inTurn(() => sendOnce(driver.transport, pending, config.timeoutMs, stop));
       const each = outcomes(result, pending.length);
       const retry: SinkEvent[] = [];
       const dead: { rowid: number; body: Buffer; reason: string }[] = [];
       let delivered = 0;
       let afterMs: number | undefined;
       let reason = '';
+      let split = false;
       each.forEach((o, i) => {
         const e = pending[i]!;
         if (o.kind === 'ok') delivered++;
@@ -175,6 +191,7 @@ export class ChainSink implements Sink {
         else {
           retry.push(e);
           reason ||= o.reason;
+          if (o.split) split = true;
           if (o.afterMs !== undefined) afterMs = Math.max(afterMs ?? 0, o.afterMs);
         }
       });
@@ -191,6 +208,11 @@ export class ChainSink implements Sink {
         return true;
       }
       if (stop.aborted) return false;
+      if (split && retry.length > 1) {
+        // One at a time, in order: the event the receiver refuses alone is dead-lettered.
+        for (const e of retry) if (!(await this.deliver([e]))) return false;
+        return true;
+      }
       metrics.failed.inc({ sink: this.name, reason: 'retry' }, retry.length);
       metrics.retries.inc({ sink: this.name });
       const delay = backoff(config.retry, attempt, afterMs);
@@ -203,24 +225,41 @@ export class ChainSink implements Sink {
     }
   }
 
+  private inTurn<T>(send: () => Promise<T>): Promise<T> {
+    const run = this.sendTurn.then(send, send);
+    this.sendTurn = run.catch(() => undefined);
+    return run;
+  }
+
   /** Sends on a timer that do not come from the cursor (Alertmanager's re-sends of open findings). */
-  private async sendPeriodic(): Promise<void> {
+  private sendPeriodic(): Promise<void> {
+    if (this.periodicRun || this.stopper.signal.aborted) return this.periodicRun ?? Promise.resolve();
+    this.periodicRun = this.periodicPass().finally(() => {
+      this.periodicRun = null;
+    });
+    return this.periodicRun;
+  }
+
+  private async periodicPass(): Promise<void> {
     const periodic = this.opts.driver.periodic;
-    if (!periodic || this.periodicBusy || this.stopper.signal.aborted) return;
-    this.periodicBusy = true;
+    if (!periodic) return;
+    const started = Date.now();
     try {
       const events = periodic.events();
       const max = this.opts.driver.maxBatch ?? this.opts.config.batch.maxEvents;
       for (let i = 0; i < events.length; i += max) {
-        const result = await sendOnce(this.opts.driver.transport, events.slice(i, i + max), this.opts.config.timeoutMs, this.stopper.signal);
+        if (this.stopper.signal.aborted) return;
+        const chunk = events.slice(i, i + max);
+        const result = await this.inTurn(() => sendOnce(this.opts.driver.transport, chunk, this.opts.config.timeoutMs, this.stopper.signal));
         // The next period sends them all again: a failure here is counted, not retried.
         const failedCount = outcomes(result, Math.min(max, events.length - i)).filter((o) => o.kind !== 'ok').length;
         if (failedCount > 0) this.opts.metrics.failed.inc({ sink: this.name, reason: 'periodic' }, failedCount);
       }
+      if (Date.now() - started > periodic.everyMs) {
+        this.opts.logger.warn({ sink: this.name, events: events.length, ms: Date.now() - started }, 'Re-sending took longer than its interval; some re-sends come late.');
+      }
     } catch (err) {
       this.opts.logger.warn({ sink: this.name, err: describeError(err) }, 'A periodic send failed; the next period tries again.');
-    } finally {
-      this.periodicBusy = false;
     }
   }
 }

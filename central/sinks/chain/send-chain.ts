@@ -18,6 +18,7 @@ export interface RetryPolicy {
 
 /** One attempt, bounded by `timeoutMs`; never throws. */
 export async function sendOnce(transport: Transport, batch: SinkEvent[], timeoutMs: number, stop?: AbortSignal): Promise<SendResult> {
+  if (stop?.aborted) return { kind: 'retry', reason: 'the sink is stopping' };
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
   const onStop = () => ac.abort(new Error('the sink is stopping'));
@@ -42,8 +43,9 @@ export async function sendOnce(transport: Transport, batch: SinkEvent[], timeout
 export function backoff(policy: RetryPolicy, attempt: number, afterMs?: number): number {
   const exp = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt - 1, 20));
   const jittered = exp / 2 + Math.random() * (exp / 2);
-  // A receiver's Retry-After is honoured even past maxMs: it knows when it will take more.
-  return Math.round(Math.max(jittered, afterMs ?? 0));
+  // A receiver's Retry-After is honoured even past maxMs (it knows when it will take more), up to
+  // an hour: past that it is more likely a broken header than a plan.
+  return Math.round(Math.max(jittered, Math.min(afterMs ?? 0, 3_600_000)));
 }
 
 /** Sleep that a stop ends early; resolves false when stopped. */

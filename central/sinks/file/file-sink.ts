@@ -17,8 +17,14 @@ const pb = nodewarden.v1;
 const BATCH = 1000;
 
 export interface FileSinkOptions {
-  /** The cursor's name (the configured sink name). */
+  /** The configured sink name (metrics). */
   name: string;
+  /**
+   * The cursor's name: the type and the file (`jsonl:/var/log/x.jsonl`), not the sink's name, so
+   * renaming a sink keeps its place and pointing it at another file starts that file afresh
+   * instead of cutting it to the old file's offset.
+   */
+  cursor: string;
   /** A file path, or '-' for stdout. */
   target: string;
   log: SinkSource;
@@ -32,11 +38,21 @@ export interface FileSinkOptions {
   host?: (node: string) => HostFacts | undefined;
 }
 
+/** A file sink's cursor name: its type and its file, resolved (`-` is stdout). */
+export function fileCursor(type: string, target: string): string {
+  return `${type}:${target === '-' ? 'stdout' : path.resolve(target)}`;
+}
+
 export class FileSink implements Sink {
   readonly name: string;
+  readonly cursorName: string;
   private fh: fsp.FileHandle | null = null;
   private position = 0;
   private rowid = 0;
+
+  get cursor(): number {
+    return this.rowid;
+  }
   private running = false;
   private again = false;
   private stopped = false;
@@ -44,10 +60,11 @@ export class FileSink implements Sink {
 
   constructor(private readonly opts: FileSinkOptions) {
     this.name = opts.name;
+    this.cursorName = opts.cursor;
   }
 
   async start(): Promise<void> {
-    const cur = this.opts.log.getCursor(this.name);
+    const cur = this.opts.log.getCursor(this.cursorName);
     this.rowid = cur.rowid;
     if (this.opts.target !== '-') {
       mkdirSync(path.dirname(path.resolve(this.opts.target)), { recursive: true });
@@ -63,7 +80,7 @@ export class FileSink implements Sink {
         // A file this sink never wrote to (or one an operator rotated away): continue at its end,
         // and record that before writing anything.
         this.position = size;
-        this.opts.log.setCursor(this.name, this.rowid, this.position);
+        this.opts.log.setCursor(this.cursorName, this.rowid, this.position);
       }
     }
     this.notify();
@@ -105,7 +122,7 @@ export class FileSink implements Sink {
           }
           this.position += buf.length;
           this.rowid = rows[rows.length - 1]!.rowid;
-          this.opts.log.setCursor(this.name, this.rowid, this.position);
+          this.opts.log.setCursor(this.cursorName, this.rowid, this.position);
           this.opts.delivered.inc({ sink: this.name }, written);
           if (this.stopped) return;
         }

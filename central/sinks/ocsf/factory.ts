@@ -8,7 +8,7 @@
 
 import { z } from 'zod';
 import { toOcsf } from '../../formats/ocsf.js';
-import { FileSink } from '../file/file-sink.js';
+import { FileSink, fileCursor } from '../file/file-sink.js';
 import { filterFor } from '../filter.js';
 import type { SinkFactory } from '../sink.js';
 
@@ -16,7 +16,7 @@ export const ocsfSinkFactory: SinkFactory<{ path: string }> = {
   type: 'ocsf',
   schema: z.strictObject({ path: z.string().min(1) }),
   create: (config, ctx) => new FileSink({
-    name: config.name, target: config.path, log: ctx.log, logger: ctx.logger, delivered: ctx.delivered,
+    name: config.name, cursor: fileCursor('ocsf', config.path), target: config.path, log: ctx.log, logger: ctx.logger, delivered: ctx.delivered,
     encode: (e) => JSON.stringify(toOcsf(e, { version: ctx.version })), accept: filterFor(config.filter),
     host: (node) => ctx.host(node),
   }),

@@ -213,7 +213,8 @@ export function hecResult(answer: HttpAnswer, n: number): SendResult {
           : { kind: 'retry', reason: `another event in the batch was refused (${why}); sent again without it` }),
       };
     }
-    return { kind: 'permanent', reason };
+    // Splunk did not say which event: send them one at a time to find it.
+    return n > 1 ? { kind: 'retry', reason, split: true } : { kind: 'permanent', reason };
   }
   return { kind: 'retry', reason, afterMs: retryAfterMs(answer.headers['retry-after']) };
 }

@@ -105,7 +105,9 @@ export class WebhookTransport implements Transport {
       const why = signal.aborted ? 'no answer before the send timed out' : describeError(err);
       return { kind: 'retry', reason: `the webhook at ${this.opts.url.origin} did not answer: ${why}` };
     }
-    const outcome = outcomeOf(answer, secret);
+    let outcome = outcomeOf(answer, secret);
+    // A refusal of a whole batch may be about one event in it: find it by sending them alone.
+    if (outcome.kind === 'permanent' && sent.length > 1) outcome = { kind: 'retry', reason: outcome.reason, split: true };
     if (sent.length === batch.length) return outcome;
     return { kind: 'items', items: encoded.map((o) => o ?? outcome) };
   }
@@ -132,6 +134,8 @@ function encoderFor(format: WebhookFormat, version: string): (e: SinkEvent) => u
 }
 
 const RETRYABLE = new Set([408, 425, 429]);
+/** Answers about the request's content: anything else (auth, a moved route, a redirect) is about the receiver, and retried. */
+const REFUSES_CONTENT = new Set([400, 413, 415, 422]);
 
 /** What a receiver's answer means for the batch. */
 export function outcomeOf(answer: HttpAnswer, secret?: string): Outcome {
@@ -141,8 +145,10 @@ export function outcomeOf(answer: HttpAnswer, secret?: string): Outcome {
   const reason = `the webhook answered ${status}${excerpt ? `: ${excerpt}` : ''}`;
   if (RETRYABLE.has(status) || status >= 500) return { kind: 'retry', reason, afterMs: retryAfterMs(answer.headers['retry-after']) };
   if (status >= 300 && status < 400 && answer.headers.location) {
-    return { kind: 'permanent', reason: `${reason} (a redirect to ${answer.headers.location}, not followed: fix the url)` };
+    return { kind: 'retry', reason: `${reason} (a redirect to ${answer.headers.location}, not followed: fix the url)` };
   }
+  // 401/403/404/405…: the receiver's configuration, not the events; retrying keeps them until it is fixed.
+  if (!REFUSES_CONTENT.has(status)) return { kind: 'retry', reason };
   return { kind: 'permanent', reason };
 }
 

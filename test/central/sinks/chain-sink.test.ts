@@ -148,3 +148,34 @@ t.test('sink configuration errors name their paths, all at once', async (t) => {
   t.match(errors, /central\.sinks\.4\.name: expected letters/);
   t.match(errors, /central\.sinks\.4\.filter\.minSeverity/);
 });
+
+t.test('a batch refused whole without naming the event is sent one at a time: only the bad one is dead-lettered', async (t) => {
+  const { log } = tempLog(t, 'chain');
+  storeEvents(log, [{ title: 'good1' }, { title: 'bad' }, { title: 'good2' }]);
+  const tr = new Scripted((batch) => {
+    if (batch.length > 1) return { kind: 'retry', reason: '400 somewhere in here', split: true };
+    return batch[0]!.event.title === 'bad' ? { kind: 'permanent', reason: '400 this one' } : { kind: 'ok' };
+  });
+  const { s } = sink(t, log, tr);
+  await s.start();
+  await waitFor('cursor moved', () => log.getCursor('test').rowid === 3);
+  t.same(tr.calls, [['good1', 'bad', 'good2'], ['good1'], ['bad'], ['good2']]);
+  t.same(log.deadLetters({ sink: 'test' }).map((d) => d.reason), ['400 this one']);
+});
+
+t.test('a new sink whose type starts at the newest event skips what was stored before it', async (t) => {
+  const { log } = tempLog(t, 'chain');
+  storeEvents(log, titles(3, 'old'));
+  const tr = new Scripted(() => ({ kind: 'ok' }));
+  const registry = new Registry();
+  const s: ChainSink = new ChainSink({
+    config: config(), driver: { transport: tr, startAt: 'newest' }, source: log, logger: quietLogger, host: () => undefined,
+    metrics: sinkMetrics(registry, log, () => new Map([[s.name, s.cursor]])),
+  });
+  t.teardown(() => s.stop());
+  await s.start();
+  storeEvents(log, titles(1, 'new'));
+  s.notify();
+  await waitFor('new one sent', () => tr.calls.flat().length === 1);
+  t.same(tr.calls.flat(), ['new1']);
+});

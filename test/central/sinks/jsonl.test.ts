@@ -24,7 +24,7 @@ function store(log: EventLog, from: number, n: number): void {
 
 const ids = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
 const jsonlSink = (file: string, log: EventLog) => new FileSink({
-  name: 'jsonl', target: file, log, logger: quietLogger, delivered: delivered(), encode: (e) => JSON.stringify(eventToJson(e.event)),
+  name: 'jsonl', cursor: 'jsonl:test', target: file, log, logger: quietLogger, delivered: delivered(), encode: (e) => JSON.stringify(eventToJson(e.event)),
 });
 const delivered = () => new Counter({ name: 'd', help: 'd', labelNames: ['sink'], registers: [new Registry()] });
 

@@ -173,9 +173,10 @@ t.test('invalid data dead-letters the event HEC names and sends the others again
   ] });
 });
 
-t.test('invalid data without the event named is permanent for the batch', async (t) => {
+t.test('invalid data without the event named: a batch is split to find it, a single event is permanent', async (t) => {
   const splunk = await hec(t, () => ({ status: 400, body: { text: 'Event field is required', code: 12 } }));
-  t.same(await transport(t, { url: splunk.url }).send(sinkEvents(2), signal()), { kind: 'permanent', reason: 'Splunk HEC answered 400 (code 12: Event field is required)' });
+  t.same(await transport(t, { url: splunk.url }).send(sinkEvents(2), signal()), { kind: 'retry', reason: 'Splunk HEC answered 400 (code 12: Event field is required)', split: true });
+  t.same(await transport(t, { url: splunk.url }).send(sinkEvents(1), signal()), { kind: 'permanent', reason: 'Splunk HEC answered 400 (code 12: Event field is required)' });
 });
 
 t.test('a receiver that does not answer is a retry, never a throw', async (t) => {

@@ -240,13 +240,16 @@ t.test('400 is permanent, with the status and at most 512 bytes of the answer, n
   t.notOk(excerpt.includes('\uFFFD'), 'not cut inside a character');
 });
 
-t.test('other 4xx and a redirect are permanent; the redirect is not followed', async (t) => {
+t.test('answers about the receiver (401, a redirect) are retried, the redirect not followed; answers about the content are permanent', async (t) => {
   const rx = await receiver(t, (_r, res) => res.writeHead(401).end('unauthorized'));
-  t.match(await send(transportFor(t, { url: rx.url }), batchOf(1)), { kind: 'permanent', reason: 'the webhook answered 401: unauthorized' });
+  t.match(await send(transportFor(t, { url: rx.url }), batchOf(1)), { kind: 'retry', reason: 'the webhook answered 401: unauthorized' });
   const elsewhere = await receiver(t);
   const moved = await receiver(t, (_r, res) => res.writeHead(307, { location: elsewhere.url }).end());
-  t.match(await send(transportFor(t, { url: moved.url }), batchOf(1)), { kind: 'permanent', reason: /answered 307.*not followed/ });
+  t.match(await send(transportFor(t, { url: moved.url }), batchOf(1)), { kind: 'retry', reason: /answered 307.*not followed/ });
   t.equal(elsewhere.got.length, 0, 'nothing was sent to the redirect target');
+  const bad = await receiver(t, (_r, res) => res.writeHead(422).end('unprocessable'));
+  t.match(await send(transportFor(t, { url: bad.url }), batchOf(1)), { kind: 'permanent', reason: 'the webhook answered 422: unprocessable' });
+  t.match(await send(transportFor(t, { url: bad.url }), batchOf(3)), { kind: 'retry', split: true }, 'a batch refused whole is split to find the event');
 });
 
 t.test('a receiver that never answers is ended by the abort signal, as a retry', async (t) => {
