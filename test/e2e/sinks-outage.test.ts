@@ -1,5 +1,6 @@
 // Receivers that are down lose nothing: with the webhook, Elasticsearch and Splunk HEC
-// receivers answering 503 (or refusing connections) while 10,000 events arrive from two nodes,
+// receivers answering 503 (or refusing connections) and a real rsyslog not running while
+// 10,000 events arrive from two nodes,
 // ingest stores everything at once; when the receivers return, each gets every event exactly
 // once, in order per node, from its own cursor.
 import t from 'tap';
@@ -9,6 +10,8 @@ import { Central } from '../../central/central.js';
 import { Agent } from '../../daemon/agent.js';
 import { freePort, quietLogger, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
 import { HttpRecorder, deliveredIds } from '../helpers/http-recorder.js';
+import { ensureRsyslog, RsyslogReceiver } from '../helpers/rsyslog.js';
+import { readFileSync, existsSync } from 'node:fs';
 
 const PER_NODE = 5_000;
 
@@ -23,6 +26,16 @@ t.test('each HTTP receiver down while 10,000 events arrive, then up: every event
   await elastic.down('refused');
   await splunk.down('unavailable');
   process.env.NW_TEST_HEC_TOKEN = 'test-token';
+  // rsyslog: a real one, configured but not running yet (CI installs it; elsewhere it may be absent).
+  const rsyslog = await ensureRsyslog();
+  let syslog: RsyslogReceiver | null = null;
+  if (rsyslog.ok) {
+    syslog = new RsyslogReceiver({ rsyslogd: rsyslog.rsyslogd });
+    syslog.port = await freePort();
+    t.teardown(() => syslog?.dispose());
+  } else {
+    t.comment(`syslog part skipped: ${rsyslog.reason}`);
+  }
   const fast = { retry: { initialMs: 50, maxMs: 400 }, batch: { maxEvents: 500 } };
   const port = await freePort();
   const common = { 'central.listen': `127.0.0.1:${port}`, 'agent.central': `127.0.0.1:${port}`, 'central.dataDir': path.join(dir, 'central') };
@@ -33,6 +46,7 @@ t.test('each HTTP receiver down while 10,000 events arrive, then up: every event
       { name: 'hook', type: 'webhook', url: `${hook.url}/nw`, ...fast },
       { name: 'elastic', type: 'elasticsearch', url: elastic.url, ...fast },
       { name: 'splunk', type: 'splunk-hec', url: splunk.url, token: { env: 'NW_TEST_HEC_TOKEN' }, ...fast },
+      ...(syslog ? [{ name: 'siem', type: 'syslog', address: `127.0.0.1:${syslog.port}`, ...fast }] : []),
     ],
   }), quietLogger);
   await central.start();
@@ -55,10 +69,17 @@ t.test('each HTTP receiver down while 10,000 events arrive, then up: every event
   const storeMs = Date.now() - t0;
   t.equal(hook.requests.length + elastic.requests.length + splunk.requests.length, 0, `nothing delivered while down; ingest stored 10,000 events in ${storeMs} ms regardless`);
 
-  await Promise.all([hook.up(), elastic.up(), splunk.up()]);
-  for (const [name, rec] of [['webhook', hook], ['elasticsearch', elastic], ['splunk-hec', splunk]] as const) {
-    await waitFor(`${name} caught up`, () => rec.requests.flatMap(deliveredIds).length >= 2 * PER_NODE, 120_000, 100);
-    const ids = rec.requests.flatMap(deliveredIds);
+  await Promise.all([hook.up(), elastic.up(), splunk.up(), syslog?.start()]);
+  const syslogIds = () => (syslog && existsSync(syslog.file) ? readFileSync(syslog.file, 'utf8').split('\n').filter(Boolean).map((l) => /externalId=(\S+)/.exec(l)?.[1] ?? '?') : []);
+  const receivers: [string, () => string[]][] = [
+    ['webhook', () => hook.requests.flatMap(deliveredIds)],
+    ['elasticsearch', () => elastic.requests.flatMap(deliveredIds)],
+    ['splunk-hec', () => splunk.requests.flatMap(deliveredIds)],
+    ...(syslog ? [['syslog', syslogIds] as [string, () => string[]]] : []),
+  ];
+  for (const [name, delivered] of receivers) {
+    await waitFor(`${name} caught up`, () => delivered().length >= 2 * PER_NODE, 120_000, 100);
+    const ids = delivered();
     t.equal(ids.length, 2 * PER_NODE, `${name}: every event delivered`);
     t.equal(new Set(ids).size, ids.length, `${name}: each exactly once`);
     for (const agentId of new Set(ids.map((id) => id.split('/')[0]!))) {
