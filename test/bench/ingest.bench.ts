@@ -7,22 +7,16 @@
 // Each phase starts a fresh central (its own data dir) and checks at the end that central stored
 // exactly what the agents saw acknowledged. NW_BENCH_QUICK=1 shortens the timed phases;
 // NW_CENTRAL_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) are node flags for central.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { createCa, issueCertificate, type Pem } from '../../core/tls/pki.js';
-import { IngestClient, channelOptions } from '../../core/wire/services.js';
-import { nodewarden } from '../../gen/nodewarden.js';
-import { cliPath } from '../helpers/paths.js';
-import { freePort, tempDir, waitFor } from '../helpers/pipeline.js';
+// Central as a child, the simulated agents and the paced phase's core live in sim-agents.ts.
+import { rmSync } from 'node:fs';
+import {
+  CONNECT_WAVE, checkAgents, checkEncoding, connectAgents, drain, establishedTo, f1, makePki, n0, nowNs, percentile, quick, runPaced,
+  startCentral, sumAcked, verify, type Pki, type SimAgent,
+} from './sim-agents.js';
+import { tempDir } from '../helpers/pipeline.js';
 
-const pb = nodewarden.v1;
-const quick = process.env.NW_BENCH_QUICK === '1';
-const TICK_US = 1e6 / 100; // USER_HZ: /proc/<pid>/stat counts CPU in 10 ms ticks
 const AGENTS = 100;
 const IDLE_AGENTS = 1_000;
-const CONNECT_WAVE = 100;
 const FLOOD_BATCH = 256;
 const PACED_TOTAL_RATE = 10_000;
 const PACED_EVERY_MS = 100;
@@ -33,320 +27,6 @@ const IDLE_HOLD_MS = quick ? 3_000 : 5_000;
 const FLOOR_EVENTS_PER_S = 30_000;
 const FLOOR_P99_MS = 50;
 const FLOOR_IDLE_RSS_MB = 300;
-
-const n0 = (v: number) => Math.round(v).toLocaleString('en-US');
-const f1 = (v: number) => v.toFixed(1);
-
-// ---- central, as its own process ----------------------------------------------------------
-
-interface ProcUsage { cpuUs: number; rssMb: number; hwmMb: number }
-
-/** CPU (user + system, every thread) and memory of a process, from /proc. */
-function procUsage(pid: number): ProcUsage {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { cpuUs: (Number(fields[11]) + Number(fields[12])) * TICK_US, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
-}
-
-/** Established loopback TCP connections to a local port: one per agent when nothing is shared. */
-function establishedTo(port: number): number {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let n = 0;
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    if (cols[1]?.endsWith(hex) && cols[3] === '01') n++;
-  }
-  return n;
-}
-
-interface Pki { ca: Pem; caFile: string; serverCert: string; serverKey: string; nodes: Pem[] }
-
-interface CentralChild {
-  pid: number;
-  port: number;
-  usage(): ProcUsage;
-  metric(name: string): Promise<number>;
-  stop(): Promise<void>;
-}
-
-async function startCentral(dir: string, name: string, pki: Pki | null): Promise<CentralChild> {
-  const port = await freePort();
-  const httpPort = await freePort();
-  const config = path.join(dir, `${name}.yaml`);
-  const tls = pki
-    ? ['  tls:', `    cert: ${JSON.stringify(pki.serverCert)}`, `    key: ${JSON.stringify(pki.serverKey)}`, `    clientCa: ${JSON.stringify(pki.caFile)}`]
-    : [];
-  writeFileSync(config, [
-    'node: bench-central',
-    'logLevel: warn',
-    `insecure: ${pki === null}`,
-    'central:',
-    `  listen: 127.0.0.1:${port}`,
-    `  http: 127.0.0.1:${httpPort}`,
-    `  dataDir: ${JSON.stringify(path.join(dir, name))}`,
-    ...tls,
-    '  tokenReview: { enabled: false }',
-    // Far above what the benchmark sends per node: it measures capacity, not flow control.
-    '  limits: { eventsPerSecond: 1000000, burst: 1000000 }',
-    '',
-  ].join('\n'));
-  // Only this config counts: no NODEWARDEN_* or KUBECONFIG from the caller's environment.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('NODEWARDEN_') && k !== 'KUBECONFIG' && k !== 'NODE_OPTIONS') env[k] = v;
-  // Flags rather than NODE_OPTIONS, which refuses --cpu-prof.
-  const nodeArgs = (process.env.NW_CENTRAL_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, cliPath, 'central', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  let stderr = '';
-  child.stderr!.on('data', (b: Buffer) => {
-    stderr = (stderr + b.toString('utf8')).slice(-4000);
-  });
-  let stopping = false;
-  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
-    if (!stopping) console.log(`central (${name}) exited unexpectedly (${signal ?? code}): ${stderr.trim()}`);
-    resolve();
-  }));
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
-  const stop = async () => {
-    stopping = true;
-    if (gone()) return;
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(t);
-  };
-  try {
-    await waitFor(`central (${name}) ready`, async () => {
-      if (gone()) throw new Error(`central (${name}) exited at start: ${stderr.trim()}`);
-      try {
-        return (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, 30_000, 100);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return {
-    pid: child.pid!,
-    port,
-    usage: () => procUsage(child.pid!),
-    metric: async (metricName: string) => {
-      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-      const m = new RegExp(`^${metricName} (\\S+)$`, 'm').exec(text);
-      if (!m) throw new Error(`central's /metrics has no ${metricName}`);
-      return Number(m[1]);
-    },
-    stop,
-  };
-}
-
-// ---- simulated agents ---------------------------------------------------------------------
-
-function varintLength(v: number): number {
-  let n = 1;
-  for (; v >= 128; n++) v = Math.floor(v / 128);
-  return n;
-}
-
-function writeVarint(buf: Buffer, pos: number, v: number): number {
-  for (; v >= 128; v = Math.floor(v / 128)) buf[pos++] = (v % 128) | 128;
-  buf[pos++] = v;
-  return pos;
-}
-
-function bigVarint(v: bigint): Buffer {
-  const out: number[] = [];
-  for (; v >= 128n; v >>= 7n) out.push(Number(v & 127n) | 128);
-  out.push(Number(v));
-  return Buffer.from(out);
-}
-
-/**
- * Batches of one agent's events, built without protobufjs per event: the fields every event of
- * the agent shares are encoded once (the "tail"); each event adds its id, sequence and time in
- * front. Protobuf allows fields in any order, so central decodes these as any other event.
- */
-class BatchEncoder {
-  private readonly tail: Buffer;
-  private readonly idPrefix: string;
-  // Headroom for the AgentMessage field header written in front once the batch length is known.
-  private static readonly HEAD = 6;
-
-  constructor(agentId: string, node: string, index: number) {
-    const ns = ['payments', 'checkout', 'ledger', 'search'][index % 4]!;
-    const pod = `${ns}-api-7d9f8b6c4-${(index * 7919).toString(36).padStart(5, 'x').slice(-5)}`;
-    const argv = ['/bin/sh', '-c', 'curl -fsS http://10.0.3.7:8080/healthz | grep -q ok && echo healthy'];
-    this.idPrefix = `${agentId}/`;
-    this.tail = Buffer.from(pb.Event.encode({
-      agentId, node, source: pb.Source.SOURCE_PROCESS, ruleId: 'exec-shell-in-container', severity: pb.Severity.SEVERITY_HIGH,
-      title: 'A shell started in a container',
-      message: `sh started in ${ns}/${pod}/api: ${argv.join(' ')}`,
-      fingerprint: `exec-shell-in-container:${ns}/${pod}/api`, count: 1, tags: ['shell', 'container'], mitreTechniques: ['T1059.004'],
-      process: { pid: 31_000 + index, ppid: 30_990 + index, auid: 4294967295, exe: '/bin/busybox', comm: 'sh', argv, cwd: '/app', capture: 'audit' },
-      kubernetes: { namespace: ns, pod, podUid: `5b0c2a1e-9f4d-4c1b-8e2a-${String(index).padStart(12, '0')}`, container: 'api' },
-      cluster: 'bench', agentVersion: '0.1.0-bench',
-    }).finish());
-  }
-
-  /** An AgentMessage{batch} holding events first..first+n-1, all stamped with `timeNs`. */
-  encode(batchId: number, first: number, n: number, timeNs: bigint): Buffer {
-    const time = bigVarint(timeNs);
-    const perEvent = 1 + 2 + this.idPrefix.length + 16 + 1 + 9 + 1 + time.length + this.tail.length + 3;
-    const buf = Buffer.allocUnsafe(BatchEncoder.HEAD + 11 + n * perEvent);
-    let pos = BatchEncoder.HEAD;
-    buf[pos++] = 0x08; // batch_id
-    pos = writeVarint(buf, pos, batchId);
-    for (let seq = first; seq < first + n; seq++) {
-      const id = this.idPrefix + seq;
-      const body = 1 + varintLength(id.length) + id.length + 1 + varintLength(seq) + 1 + time.length + this.tail.length;
-      buf[pos++] = 0x12; // events
-      pos = writeVarint(buf, pos, body);
-      buf[pos++] = 0x0a; // id
-      pos = writeVarint(buf, pos, id.length);
-      pos += buf.write(id, pos, 'latin1');
-      buf[pos++] = 0x18; // sequence
-      pos = writeVarint(buf, pos, seq);
-      buf[pos++] = 0x28; // time_unix_nano
-      pos += time.copy(buf, pos);
-      pos += this.tail.copy(buf, pos);
-    }
-    const len = pos - BatchEncoder.HEAD;
-    const start = BatchEncoder.HEAD - 1 - varintLength(len);
-    buf[start] = 0x12; // AgentMessage.batch
-    writeVarint(buf, start + 1, len);
-    return buf.subarray(start, pos);
-  }
-}
-
-type IngestStub = grpc.Client & { Stream(): grpc.ClientDuplexStream<Buffer, nodewarden.v1.CentralMessage> };
-const IngestCtor = IngestClient as unknown as new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => IngestStub;
-
-/**
- * One agent: Hello, Welcome{window}, then batches with at most `window` in flight, as the real
- * shipper does; sequences from 1 without gaps. Ack latency runs from writing a batch to its Ack.
- */
-class SimAgent {
-  readonly node: string;
-  readonly agentId: string;
-  window = 0;
-  /** The last sequence written. */
-  sent = 0;
-  /** Central's latest stored_through for this agent. */
-  ackedThrough = 0;
-  error: string | null = null;
-  onAck: (agent: SimAgent, latencyMs: number) => void = () => undefined;
-  private readonly client: IngestStub;
-  private readonly encoder: BatchEncoder;
-  private call: grpc.ClientDuplexStream<Buffer, nodewarden.v1.CentralMessage> | null = null;
-  private readonly inFlight = new Map<number, number>(); // batch id -> written at
-  private batchId = 0;
-
-  constructor(address: string, credentials: grpc.ChannelCredentials, index: number) {
-    this.node = `bench-node-${String(index).padStart(4, '0')}`;
-    this.agentId = `${this.node}-${Math.random().toString(36).slice(2, 8)}`;
-    this.encoder = new BatchEncoder(this.agentId, this.node, index);
-    // A pool of its own: agents are separate processes in reality, and grpc-js would otherwise
-    // put every plaintext client (equal credentials) on one shared connection.
-    this.client = new IngestCtor(address, credentials, { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
-  }
-
-  get inFlightCount(): number {
-    return this.inFlight.size;
-  }
-
-  /** Open the stream; resolves at the Welcome. */
-  connect(timeoutMs = 30_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.node}: no welcome within ${timeoutMs} ms`)), timeoutMs);
-      const fail = (why: string) => {
-        this.error ??= why;
-        clearTimeout(timer);
-        reject(new Error(`${this.node}: ${why}`));
-      };
-      const call = this.client.Stream();
-      this.call = call;
-      call.on('data', (msg: nodewarden.v1.CentralMessage) => {
-        if (msg.welcome) {
-          this.window = Math.max(1, Math.min(msg.welcome.window || 4, 64)); // as the shipper reads it
-          clearTimeout(timer);
-          resolve();
-        } else if (msg.ack) {
-          const at = this.inFlight.get(Number(msg.ack.batchId));
-          this.inFlight.delete(Number(msg.ack.batchId));
-          this.ackedThrough = Math.max(this.ackedThrough, Number(msg.ack.storedThrough));
-          if (at !== undefined) this.onAck(this, performance.now() - at);
-        } else if (msg.refusal) {
-          fail(`refused: ${msg.refusal.code} ${msg.refusal.message}`);
-        }
-      });
-      call.on('error', (err: grpc.ServiceError) => {
-        if (err.code !== grpc.status.CANCELLED) fail(`stream failed: ${err.message}`);
-      });
-      call.on('end', () => undefined);
-      const hello = pb.AgentMessage.encode({ hello: { agentId: this.agentId, node: this.node, agentVersion: '0.1.0-bench' } }).finish();
-      call.write(Buffer.from(hello.buffer, hello.byteOffset, hello.byteLength));
-    });
-  }
-
-  /** Write a batch of the next n events (the caller keeps to the window). */
-  send(n: number, timeNs: bigint): void {
-    const id = ++this.batchId;
-    const msg = this.encoder.encode(id, this.sent + 1, n, timeNs);
-    this.sent += n;
-    this.inFlight.set(id, performance.now());
-    this.call!.write(msg);
-  }
-
-  close(): void {
-    this.call?.cancel();
-    this.client.close();
-  }
-}
-
-const nowNs = () => BigInt(Date.now()) * 1_000_000n;
-
-function agentCredentials(pki: Pki | null, index: number): grpc.ChannelCredentials {
-  if (!pki) return grpc.credentials.createInsecure();
-  const node = pki.nodes[index]!;
-  return grpc.credentials.createSsl(Buffer.from(pki.ca.certPem), Buffer.from(node.keyPem), Buffer.from(node.certPem));
-}
-
-/** Connect `count` agents in waves (1,000 TLS handshakes at once only measure a queue). */
-async function connectAgents(central: CentralChild, pki: Pki | null, count: number, agents: SimAgent[]): Promise<void> {
-  for (let i = 0; i < count; i += CONNECT_WAVE) {
-    const wave: SimAgent[] = [];
-    for (let k = i; k < Math.min(count, i + CONNECT_WAVE); k++) wave.push(new SimAgent(`127.0.0.1:${central.port}`, agentCredentials(pki, k), k));
-    agents.push(...wave);
-    await Promise.all(wave.map((a) => a.connect()));
-  }
-}
-
-function checkAgents(agents: SimAgent[]): void {
-  const bad = agents.find((a) => a.error !== null);
-  if (bad) throw new Error(`${bad.node}: ${bad.error}`);
-}
-
-async function drain(agents: SimAgent[]): Promise<void> {
-  await waitFor('every batch acknowledged', () => {
-    checkAgents(agents);
-    return agents.every((a) => a.inFlightCount === 0);
-  }, 60_000, 20);
-}
-
-const sumAcked = (agents: SimAgent[]) => agents.reduce((s, a) => s + a.ackedThrough, 0);
-
-/** Central's own count against what the agents saw acknowledged. */
-async function verify(label: string, central: CentralChild, agents: SimAgent[]): Promise<void> {
-  const acked = sumAcked(agents);
-  const sent = agents.reduce((s, a) => s + a.sent, 0);
-  const stored = await central.metric('nodewarden_ingest_events_stored_total');
-  const ok = stored === acked && acked === sent;
-  console.log(`${label}: check: ${n0(sent)} events sent, ${n0(acked)} acknowledged, central stored ${n0(stored)} (nodewarden_ingest_events_stored_total): ${ok ? 'ok' : 'MISMATCH'}`);
-  if (!ok) process.exitCode = 1;
-}
 
 // ---- phases -------------------------------------------------------------------------------
 
@@ -402,62 +82,17 @@ async function flood(dir: string, label: string, pki: Pki | null): Promise<Flood
 async function paced(dir: string, pki: Pki): Promise<void> {
   const central = await startCentral(dir, 'paced', pki);
   const agents: SimAgent[] = [];
-  const latencies: number[] = [];
-  let recording = false;
-  let ticker: NodeJS.Timeout | undefined;
   try {
     await connectAgents(central, pki, AGENTS, agents);
-    const perAgent = PACED_TOTAL_RATE / AGENTS; // events/s
-    const perBatch = (perAgent * PACED_EVERY_MS) / 1000;
-    for (const a of agents) {
-      a.onAck = (_agent, ms) => {
-        if (recording) latencies.push(ms);
-      };
-    }
-    // Agents start spread over one period, so the load is even rather than in 10 Hz bursts.
-    const offsets = agents.map((_, i) => (i * PACED_EVERY_MS) / agents.length);
-    const start = performance.now();
-    let windowFull = 0;
-    const tick = () => {
-      const now = performance.now();
-      const stamp = nowNs();
-      agents.forEach((a, i) => {
-        const since = now - start - offsets[i]!;
-        if (since < 0) return;
-        const owed = (Math.floor(since / PACED_EVERY_MS) + 1) * perBatch - a.sent;
-        if (owed <= 0) return;
-        if (a.inFlightCount >= a.window) {
-          windowFull++;
-          return;
-        }
-        a.send(Math.min(owed, 512), stamp);
-      });
-    };
-    ticker = setInterval(tick, 5);
-    await new Promise((r) => setTimeout(r, WARMUP_MS));
-    recording = true;
-    const c0 = central.usage();
-    const g0 = process.cpuUsage();
-    const e0 = sumAcked(agents);
-    const t0 = performance.now();
-    await new Promise((r) => setTimeout(r, SECONDS * 1000));
-    recording = false;
-    checkAgents(agents);
-    const c1 = central.usage();
-    const g = process.cpuUsage(g0);
-    const seconds = (performance.now() - t0) / 1000;
-    const rate = (sumAcked(agents) - e0) / seconds;
-    clearInterval(ticker);
-    await drain(agents);
-    latencies.sort((x, y) => x - y);
-    const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+    const r = await runPaced(central, agents, { totalRate: PACED_TOTAL_RATE, everyMs: PACED_EVERY_MS, warmupMs: WARMUP_MS, seconds: SECONDS });
+    const { latenciesMs: latencies, seconds, eventsPerS: rate } = r;
+    const pct = (p: number) => percentile(latencies, p);
     const p99 = pct(99);
-    console.log(`latency (tls): ${AGENTS} agents paced at ${n0(PACED_TOTAL_RATE)} events/s (${perBatch} events every ${PACED_EVERY_MS} ms each), ${SECONDS} s: ${n0(rate)} events/s stored, ${n0(latencies.length / seconds)} acks/s, ${f1((rate * seconds) / latencies.length)} events per batch`);
-    console.log(`latency (tls): ack p50 ${f1(pct(50))} ms, p99 ${f1(p99)} ms, max ${f1(latencies[latencies.length - 1] ?? NaN)} ms (floor p99 < ${FLOOR_P99_MS} ms: ${p99 < FLOOR_P99_MS ? 'met' : 'MISSED'}); ${n0(windowFull)} times an agent owed events but its window was full`);
-    console.log(`latency (tls): central at ${n0(((c1.cpuUs - c0.cpuUs) / 1e6 / seconds) * 100)}% of a core, ${f1((c1.cpuUs - c0.cpuUs) / (rate * seconds))} µs/event, RSS ${n0(c1.rssMb)} MB; generator at ${n0(((g.user + g.system) / 1e6 / seconds) * 100)}% of a core`);
+    console.log(`latency (tls): ${AGENTS} agents paced at ${n0(PACED_TOTAL_RATE)} events/s (${r.perBatch} events every ${PACED_EVERY_MS} ms each), ${SECONDS} s: ${n0(rate)} events/s stored, ${n0(latencies.length / seconds)} acks/s, ${f1((rate * seconds) / latencies.length)} events per batch`);
+    console.log(`latency (tls): ack p50 ${f1(pct(50))} ms, p99 ${f1(p99)} ms, max ${f1(latencies[latencies.length - 1] ?? NaN)} ms (floor p99 < ${FLOOR_P99_MS} ms: ${p99 < FLOOR_P99_MS ? 'met' : 'MISSED'}); ${n0(r.windowFull)} times an agent owed events but its window was full`);
+    console.log(`latency (tls): central at ${n0((r.centralCpuUs / 1e6 / seconds) * 100)}% of a core, ${f1(r.centralCpuUs / (rate * seconds))} µs/event, RSS ${n0(r.central.rssMb)} MB; generator at ${n0((r.generatorCpuUs / 1e6 / seconds) * 100)}% of a core`);
     await verify('latency (tls)', central, agents);
   } finally {
-    clearInterval(ticker);
     for (const a of agents) a.close();
     await central.stop();
   }
@@ -489,38 +124,12 @@ async function idle(dir: string, pki: Pki): Promise<void> {
 
 // ---- the benchmark ------------------------------------------------------------------------
 
-async function makePki(dir: string): Promise<Pki> {
-  const ca = await createCa({ commonName: 'nodewarden bench CA' });
-  const server = await issueCertificate(ca, { role: 'server', commonName: 'nodewarden-central', ipAddresses: ['127.0.0.1'] });
-  const nodes: Pem[] = [];
-  for (let i = 0; i < IDLE_AGENTS; i++) nodes.push(await issueCertificate(ca, { role: 'node', commonName: `bench-node-${String(i).padStart(4, '0')}` }));
-  const file = (name: string, text: string) => {
-    const p = path.join(dir, name);
-    writeFileSync(p, text, { mode: 0o600 });
-    return p;
-  };
-  return { ca, caFile: file('ca.crt', ca.certPem), serverCert: file('server.crt', server.certPem), serverKey: file('server.key', server.keyPem), nodes };
-}
-
-/** The encoder's output is a valid AgentMessage whose events say what they should. */
-function checkEncoding(): number {
-  const enc = new BatchEncoder('bench-node-0000-check', 'bench-node-0000', 0);
-  const msg = pb.AgentMessage.decode(enc.encode(7, 41, 3, 1_700_000_000_123_456_789n));
-  const events = msg.batch?.events ?? [];
-  const e = events[2];
-  if (Number(msg.batch?.batchId) !== 7 || events.length !== 3 || !e || Number(e.sequence) !== 43 || e.id !== 'bench-node-0000-check/43'
-    || e.agentId !== 'bench-node-0000-check' || e.node !== 'bench-node-0000' || String(e.timeUnixNano) !== '1700000000123456789' || e.process?.argv?.length !== 3) {
-    throw new Error(`the benchmark's event encoder is wrong: ${JSON.stringify(msg.toJSON()).slice(0, 400)}`);
-  }
-  return pb.Event.encode(e).finish().length;
-}
-
 export default async function ingestBench(): Promise<void> {
   const dir = tempDir('bench-ingest');
   try {
     const eventBytes = checkEncoding();
     const t0 = performance.now();
-    const pki = await makePki(dir);
+    const pki = await makePki(dir, IDLE_AGENTS);
     console.log(`note: 2 cores: this process (the load generator) competes with central for CPU; central's CPU and RSS are its own, from /proc/<pid>`);
     console.log(`setup: events of ${eventBytes} bytes; CA, server and ${n0(IDLE_AGENTS)} node certificates issued in ${f1((performance.now() - t0) / 1000)} s; every agent has its own certificate and connection`);
     const tls = await flood(dir, 'tls', pki);

@@ -1,0 +1,533 @@
+// What sinks cost ingest, and how fast each one delivers: the real `nodewarden central` as a child
+// process fed by 100 simulated agents over mTLS (sim-agents.ts), with a receiver for every sink
+// type in this process.
+//   baseline  no sinks; agents paced at 10,000 events/s: events/s stored, ack p50/p99, central CPU, RSS
+//   sinks     the same with all seven sink types attached and the webhook's receiver down (503):
+//             the ratio to the baseline (target: within 20%), and what each sink delivered meanwhile
+//   drain     a backlog of 100,000 stored events, then each sink alone from a fresh cursor against
+//             its receiver (down until central is ready, then up): events/s until it has delivered
+//             them all, central CPU per event; then all seven at once
+// The receivers count events and keep no bodies (the sinks send ~100 MB/s at 10,000 events/s, so
+// test/helpers/http-recorder.ts, which keeps every request, cannot be used here); each answers as
+// its real service does on success. NW_BENCH_QUICK=1 shortens the timed phases and the backlog;
+// NW_CENTRAL_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) are node flags for central.
+//
+//   agents ─mTLS─▶ central ─┬─ jsonl, ocsf ──────────▶ files in the temp dir
+//                           ├─ webhook ──────────────▶ HTTP counter (503 in the "sinks" phase)
+//                           ├─ elastic (_bulk) ──────▶ HTTP counter (items: 201 each)
+//                           ├─ splunk (HEC) ─────────▶ HTTP counter ({"code":0})
+//                           ├─ oncall (Alertmanager) ▶ HTTP counter (200)
+//                           └─ syslog (TCP) ─────────▶ octet-counted frame counter
+import { createReadStream, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
+import {
+  checkAgents, checkEncoding, connectAgents, f1, makePki, n0, nowNs, percentile, quick, runPaced, sample, sleep, startCentral, sumAcked, verify,
+  type CentralChild, type Pki, type SimAgent,
+} from './sim-agents.js';
+import { tempDir, waitFor } from '../helpers/pipeline.js';
+
+const AGENTS = 100;
+const RATE = 10_000;
+const EVERY_MS = 100;
+const SECONDS = quick ? 5 : 20;
+const WARMUP_MS = quick ? 1_000 : 2_000;
+const BACKLOG = quick ? 20_000 : 100_000;
+const BACKLOG_BATCH = 250;
+/** A sink still draining after this long is reported with what it delivered by then. */
+const DRAIN_TIMEOUT_MS = 300_000;
+const SCRAPE_EVERY_MS = 50;
+// The issue's target: ingest with every sink attached (one of them down) within 20% of no sinks.
+const TARGET_SHARE = 0.2;
+
+const DELIVERED = 'nodewarden_sink_events_delivered_total';
+
+// ---- receivers ----------------------------------------------------------------------------
+
+/** Occurrences of `needle` in `buf`. */
+function occurrences(buf: Buffer, needle: Buffer): number {
+  let n = 0;
+  for (let i = buf.indexOf(needle); i !== -1; i = buf.indexOf(needle, i + needle.length)) n++;
+  return n;
+}
+
+type HttpKind = 'webhook' | 'elasticsearch' | 'splunk-hec' | 'alertmanager';
+
+const SPLUNK_EVENT = Buffer.from('{"time":');
+const ALERT = Buffer.from('"startsAt":');
+const CREATED = '{"create":{"status":201}}';
+
+/**
+ * Counts the events of each request and answers as the service does on success (Elasticsearch
+ * `_bulk` with a 201 item per document, as `filter_path` leaves it; Splunk HEC's `{"code":0}`;
+ * 200 for webhooks and Alertmanager's POST /api/v2/alerts), or 503 while down.
+ */
+class CountingHttp {
+  events = 0;
+  requests = 0;
+  unavailable = 0;
+  down = false;
+  private readonly server: http.Server;
+
+  private constructor(private readonly kind: HttpKind) {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => {
+        if (!this.down) chunks.push(c);
+      });
+      req.on('end', () => {
+        if (this.down) {
+          this.unavailable++;
+          res.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream');
+          return;
+        }
+        this.requests++;
+        const n = this.count(req, Buffer.concat(chunks));
+        this.events += n;
+        if (this.kind === 'elasticsearch') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(`{"errors":false,"items":[${Array(n).fill(CREATED).join(',')}]}`);
+        } else if (this.kind === 'splunk-hec') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"text":"Success","code":0}');
+        } else {
+          res.writeHead(200).end();
+        }
+      });
+    });
+  }
+
+  static async start(kind: HttpKind): Promise<CountingHttp> {
+    const r = new CountingHttp(kind);
+    await new Promise<void>((resolve, reject) => {
+      r.server.once('error', reject);
+      r.server.listen(0, '127.0.0.1', resolve);
+    });
+    return r;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  reset(): void {
+    this.events = this.requests = this.unavailable = 0;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Events in one request, without parsing its JSON. */
+  private count(req: http.IncomingMessage, body: Buffer): number {
+    switch (this.kind) {
+      case 'webhook': // Idempotency-Key: <first event id>+<event count>
+        return Number(/\+(\d+)$/.exec(String(req.headers['idempotency-key']))?.[1] ?? 0);
+      case 'elasticsearch': // an action line and a document line per event
+        return occurrences(body, Buffer.from('\n')) / 2;
+      case 'splunk-hec': // concatenated envelopes, `time` first
+        return occurrences(body, SPLUNK_EVENT);
+      case 'alertmanager': // a JSON array of alerts
+        return occurrences(body, ALERT);
+    }
+  }
+}
+
+/** A TCP syslog receiver that reads octet-counted frames (RFC 6587: `LEN SP MSG`) and counts them. */
+class CountingSyslog {
+  frames = 0;
+  malformed = 0;
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor() {
+    this.server = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      let length = 0; // the frame's length, while its digits arrive
+      let remaining = 0; // bytes of the current message still to skip
+      socket.on('data', (b: Buffer) => {
+        for (let i = 0; i < b.length;) {
+          if (remaining > 0) {
+            const take = Math.min(remaining, b.length - i);
+            remaining -= take;
+            i += take;
+            if (remaining === 0) this.frames++;
+            continue;
+          }
+          const c = b[i++]!;
+          if (c === 0x20) {
+            remaining = length;
+            length = 0;
+            if (remaining === 0) this.malformed++;
+          } else if (c >= 0x30 && c <= 0x39) {
+            length = length * 10 + (c - 0x30);
+          } else {
+            this.malformed++;
+          }
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+  }
+
+  static async start(): Promise<CountingSyslog> {
+    const r = new CountingSyslog();
+    await r.listen(0);
+    return r;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Down: not listening (connections refused); up: listening on the same port again. */
+  async setDown(down: boolean): Promise<void> {
+    if (down && this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    else if (!down && !this.server.listening) await this.listen(this.port);
+  }
+
+  private port = 0;
+
+  private listen(port: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        this.port = (this.server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  reset(): void {
+    this.frames = this.malformed = 0;
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+    });
+  }
+}
+
+/** Lines in a file (a file sink's events), read in a stream. */
+async function lines(file: string): Promise<number> {
+  let n = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) n += occurrences(chunk as Buffer, Buffer.from('\n'));
+  return n;
+}
+
+/** A file sink's file. */
+const outFile = (dir: string, sink: string) => path.join(dir, `sink-${sink}.jsonl`);
+
+interface Receivers {
+  webhook: CountingHttp;
+  elastic: CountingHttp;
+  splunk: CountingHttp;
+  oncall: CountingHttp;
+  syslog: CountingSyslog;
+  tokenFile: string;
+}
+
+/** One sink of the seven: its config under a run's name, and what its receiver counted. */
+interface SinkSpec {
+  /** The sink's name in the issue's list (and its metric label in the "sinks" phase). */
+  name: string;
+  type: string;
+  config(name: string, dir: string): Record<string, unknown>;
+  /** Events the receiver counted (a file: its lines). */
+  received(name: string, dir: string): Promise<number>;
+  reset(): void;
+  /** Take the receiver down (503, or refusing connections) or up; a file is always up. */
+  setDown(down: boolean): Promise<void>;
+  /** A new cursor of this type starts at the newest event (Alertmanager's: it pages from now on). */
+  startsAtNewest?: boolean;
+}
+
+function sinkSpecs(rx: Receivers): SinkSpec[] {
+  const file = (type: string): SinkSpec => ({
+    name: type, type,
+    config: (name, dir) => ({ name, type, path: outFile(dir, name) }),
+    received: (name, dir) => lines(outFile(dir, name)),
+    reset: () => undefined,
+    setDown: async () => undefined,
+  });
+  const httpSink = (name: string, type: string, r: CountingHttp, keys: Record<string, unknown>): SinkSpec => ({
+    name, type,
+    config: (n) => ({ name: n, type, ...keys }),
+    received: () => Promise.resolve(r.events),
+    reset: () => r.reset(),
+    setDown: async (down) => {
+      r.down = down;
+    },
+  });
+  return [
+    file('jsonl'),
+    file('ocsf'),
+    httpSink('webhook', 'webhook', rx.webhook, { url: `${rx.webhook.url}/nodewarden` }),
+    httpSink('elastic', 'elasticsearch', rx.elastic, { url: rx.elastic.url }),
+    httpSink('splunk', 'splunk-hec', rx.splunk, { url: rx.splunk.url, token: { file: rx.tokenFile } }),
+    {
+      name: 'syslog', type: 'syslog',
+      config: (n) => ({ name: n, type: 'syslog', address: rx.syslog.address, transport: 'tcp' }),
+      received: () => Promise.resolve(rx.syslog.frames),
+      reset: () => rx.syslog.reset(),
+      setDown: (down) => rx.syslog.setDown(down),
+    },
+    // Every benchmark event is high: the filter passes them all, so on-call carries the full load.
+    { ...httpSink('oncall', 'alertmanager', rx.oncall, { urls: [rx.oncall.url], filter: { minSeverity: 'high' } }), startsAtNewest: true },
+  ];
+}
+
+const sinksYaml = (configs: Record<string, unknown>[]): string[] => (configs.length === 0 ? [] : [`  sinks: ${JSON.stringify(configs)}`]);
+
+// ---- paced ingest, with and without sinks -------------------------------------------------
+
+interface IngestFigures { eventsPerS: number; p50: number; p99: number; cpuUsPerEvent: number }
+
+async function pacedPhase(dir: string, pki: Pki, id: string, label: string, specs: SinkSpec[], rx: Receivers | null): Promise<IngestFigures> {
+  const central = await startCentral(dir, id, pki, { yaml: sinksYaml(specs.map((s) => s.config(s.name, dir))) });
+  const agents: SimAgent[] = [];
+  try {
+    await connectAgents(central, pki, AGENTS, agents);
+    const at: Record<'start' | 'end', string> = { start: '', end: '' };
+    const r = await runPaced(central, agents, {
+      totalRate: RATE, everyMs: EVERY_MS, warmupMs: WARMUP_MS, seconds: SECONDS,
+      mark: async (when) => {
+        if (specs.length > 0) at[when] = await central.metrics();
+      },
+    });
+    const lat = r.latenciesMs;
+    const figures = { eventsPerS: r.eventsPerS, p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUsPerEvent: r.centralCpuUs / (r.eventsPerS * r.seconds) };
+    console.log(`${label}: ${AGENTS} agents over mTLS paced at ${n0(RATE)} events/s, ${SECONDS} s: ${n0(r.eventsPerS)} events/s stored; ack p50 ${f1(figures.p50)} ms, p99 ${f1(figures.p99)} ms, max ${f1(lat[lat.length - 1] ?? NaN)} ms; ${n0(r.windowFull)} times an agent's window was full`);
+    console.log(`${label}: central at ${n0((r.centralCpuUs / 1e6 / r.seconds) * 100)}% of a core, ${f1(figures.cpuUsPerEvent)} µs/event, RSS ${n0(r.central.rssMb)} MB (peak ${n0(r.central.hwmMb)} MB); this process (agents${rx ? ', receivers' : ''}) at ${n0((r.generatorCpuUs / 1e6 / r.seconds) * 100)}% of a core`);
+    await verify(label, central, agents);
+    if (rx) await sinksDuring(dir, label, central, specs, rx, at, r.seconds);
+    return figures;
+  } finally {
+    for (const a of agents) a.close();
+    await central.stop();
+    // Hundreds of MB each: gone once read.
+    rmSync(path.join(dir, id), { recursive: true, force: true });
+    for (const s of specs) if (s.type === 'jsonl' || s.type === 'ocsf') rmSync(outFile(dir, s.name), { force: true });
+  }
+}
+
+/** What each sink delivered in the measured window, how far behind it is, and what its receiver saw. */
+async function sinksDuring(dir: string, label: string, central: CentralChild, specs: SinkSpec[], rx: Receivers, at: Record<'start' | 'end', string>, seconds: number): Promise<void> {
+  // The paced run ends once every batch is acknowledged; give the sinks that keep up a moment to
+  // pass the last of them before reading their lag.
+  await sleep(1_000);
+  const now = await central.metrics();
+  const stored = sample(now, 'nodewarden_ingest_events_stored_total') ?? NaN;
+  const parts: string[] = [];
+  const short: string[] = [];
+  for (const s of specs) {
+    const d = (text: string) => sample(text, DELIVERED, { sink: s.name }) ?? 0;
+    const rate = (d(at.end) - d(at.start)) / seconds;
+    const delivered = d(now);
+    const down = s.name === 'webhook' ? ` (down: ${n0(rx.webhook.unavailable)} requests answered 503)` : '';
+    // Every event passes every filter and the log is fresh: a sink's lag is what it has not delivered.
+    parts.push(`${s.name} ${n0(rate)}/s${down}, lag ${n0(stored - delivered)}`);
+    // At-least-once: a receiver counts an event before its sink hears that it was taken.
+    const received = await s.received(s.name, dir);
+    if (received < delivered) short.push(`${s.name} counted ${n0(received)} of ${n0(delivered)}`);
+  }
+  console.log(`${label}: each sink's deliveries in the window and lag 1 s after the last ack: ${parts.join('; ')}`);
+  console.log(`${label}: check: every receiver counted at least what its sink delivered: ${short.length === 0 ? 'ok' : `MISMATCH (${short.join('; ')})`}`);
+  if (short.length > 0 || rx.syslog.malformed > 0) process.exitCode = 1;
+}
+
+// ---- draining a backlog -------------------------------------------------------------------
+
+/** `total` events from the agents as fast as their windows allow. */
+async function storeBacklog(agents: SimAgent[], total: number): Promise<number> {
+  const perAgent = Math.ceil(total / agents.length);
+  const t0 = performance.now();
+  const fill = (a: SimAgent) => {
+    while (a.inFlightCount < a.window && a.sent < perAgent) a.send(Math.min(BACKLOG_BATCH, perAgent - a.sent), nowNs());
+  };
+  for (const a of agents) {
+    a.onAck = fill;
+    fill(a);
+  }
+  await waitFor('the backlog stored', () => {
+    checkAgents(agents);
+    return sumAcked(agents) >= perAgent * agents.length;
+  }, 120_000, 20);
+  return (performance.now() - t0) / 1000;
+}
+
+interface Drain {
+  /** Events per second from the receivers' coming up to the last event (NaN when too fast to time). */
+  eventsPerS: number;
+  /** Events the rate covers: the backlog, less what a file sink wrote before the first reading. */
+  timed: number;
+  seconds: number;
+  /** Central's CPU per event timed (when the sink drains alone). */
+  cpuUsPerEvent: number;
+  delivered: number;
+  received: number;
+  done: boolean;
+}
+
+/**
+ * Central on the backlog's event log with `specs` attached under fresh names (so each starts at
+ * the oldest event), its receivers down until central is ready; then they come up and /metrics is
+ * read until every sink has delivered `total` events. A file cannot be down: a file sink writes
+ * from its start, and is timed from the first reading on.
+ */
+async function drainRun(dir: string, pki: Pki, run: string, specs: SinkSpec[], total: number): Promise<Map<string, Drain>> {
+  const name = (s: SinkSpec) => drainName(s, run);
+  for (const s of specs) {
+    s.reset();
+    await s.setDown(true);
+  }
+  // Retries every 10-100 ms: a sink starts within 100 ms of its receiver coming up.
+  const configs = specs.map((s) => ({ ...s.config(name(s), dir), retry: { initialMs: 10, maxMs: 100 } }));
+  const result = new Map<string, Drain>();
+  let central: CentralChild | null = null;
+  try {
+    central = await startCentral(dir, `drain-${run}`, pki, { dataName: 'backlog', yaml: sinksYaml(configs) });
+    const first = await central.metrics();
+    for (const s of specs) await s.setDown(false);
+    const t0 = performance.now();
+    const c0 = central.usage();
+    const d0 = new Map(specs.map((s) => [s.name, sample(first, DELIVERED, { sink: name(s) }) ?? 0]));
+    const until = Date.now() + DRAIN_TIMEOUT_MS;
+    const finish = (s: SinkSpec, delivered: number, done: boolean) => {
+      const seconds = (performance.now() - t0) / 1000;
+      const timed = delivered - d0.get(s.name)!;
+      // Less than a tenth of the backlog left at the first reading: too little to time.
+      const ok = timed >= total / 10;
+      const cpuUs = central!.usage().cpuUs - c0.cpuUs;
+      result.set(s.name, {
+        eventsPerS: ok ? timed / seconds : NaN, timed, seconds, cpuUsPerEvent: ok && specs.length === 1 ? cpuUs / timed : NaN,
+        delivered, received: 0, done,
+      });
+    };
+    let failures = 0;
+    for (;;) {
+      let text: string;
+      try {
+        text = await central.metrics();
+        failures = 0;
+      } catch (err) {
+        // A busy central may drop a reused keep-alive connection: say so, and read again.
+        if (++failures === 1) console.log(`drain (${run}): ${(err as Error).message}; reading again`);
+        if (failures >= 20) throw err;
+        await sleep(SCRAPE_EVERY_MS);
+        continue;
+      }
+      for (const s of specs) {
+        if (result.has(s.name)) continue;
+        const delivered = sample(text, DELIVERED, { sink: name(s) }) ?? 0;
+        if (delivered >= total) finish(s, delivered, true);
+        else if (Date.now() > until) finish(s, delivered, false);
+      }
+      if (result.size === specs.length) break;
+      await sleep(SCRAPE_EVERY_MS);
+    }
+  } finally {
+    await central?.stop();
+    for (const s of specs) await s.setDown(false);
+  }
+  for (const s of specs) {
+    result.get(s.name)!.received = await s.received(name(s), dir);
+    if (s.type === 'jsonl' || s.type === 'ocsf') rmSync(outFile(dir, name(s)), { force: true });
+  }
+  return result;
+}
+
+const DRAIN_RUNS = ['alone', 'together'];
+const drainName = (s: SinkSpec, run: string) => `${s.name}-${run}`;
+
+async function drainPhase(dir: string, pki: Pki, specs: SinkSpec[], ingestUsPerEvent: number): Promise<void> {
+  // A sink type that starts a new cursor at the newest event would skip the backlog: its drain
+  // runs' cursors are recorded on the empty log first, so that they start at the oldest event.
+  const newest = specs.filter((s) => s.startsAtNewest).flatMap((s) => DRAIN_RUNS.map((run) => s.config(drainName(s, run), dir)));
+  if (newest.length > 0) await (await startCentral(dir, 'cursors', pki, { dataName: 'backlog', yaml: sinksYaml(newest) })).stop();
+  const central = await startCentral(dir, 'backlog', pki);
+  const agents: SimAgent[] = [];
+  try {
+    await connectAgents(central, pki, AGENTS, agents);
+    const s = await storeBacklog(agents, BACKLOG);
+    console.log(`drain: a backlog of ${n0(sumAcked(agents))} events stored (no sinks) in ${f1(s)} s; then central restarted on it with sinks under new names (they start at its oldest event), receivers down until central is ready, then up`);
+    await verify('drain', central, agents);
+  } finally {
+    for (const a of agents) a.close();
+    await central.stop();
+  }
+  const alone = new Map<string, Drain>();
+  for (const spec of specs) alone.set(spec.name, (await drainRun(dir, pki, 'alone', [spec], BACKLOG)).get(spec.name)!);
+  const together = await drainRun(dir, pki, 'together', specs, BACKLOG);
+  const rate = (d: Drain) => {
+    if (!d.done) return `NOT DONE after ${DRAIN_TIMEOUT_MS / 1000} s (${n0(d.delivered)} delivered)`;
+    if (Number.isNaN(d.eventsPerS)) return `too fast to time (${n0(d.delivered - d.timed)} of ${n0(BACKLOG)} written before central was ready)`;
+    return `${n0(d.eventsPerS)} events/s${d.timed < BACKLOG ? ` (timed over the last ${n0(d.timed)})` : ''}`;
+  };
+  for (const spec of specs) {
+    const a = alone.get(spec.name)!;
+    const t = together.get(spec.name)!;
+    const cpu = Number.isNaN(a.cpuUsPerEvent) ? '' : `, ${f1(a.cpuUsPerEvent)} µs central CPU/event`;
+    const receiver = a.received >= a.delivered ? `receiver counted ${n0(a.received)}` : `receiver counted only ${n0(a.received)} of ${n0(a.delivered)}: MISMATCH`;
+    if (a.received < a.delivered || t.received < t.delivered) process.exitCode = 1;
+    console.log(`drain ${spec.name} (${spec.type}): alone ${rate(a)}${cpu}, done at ${f1(a.seconds)} s, ${receiver}; with all seven at once ${rate(t)}, done at ${f1(t.seconds)} s`);
+  }
+  const slowest = [...together.entries()].reduce((x, y) => (y[1].seconds > x[1].seconds ? y : x));
+  console.log(`drain: all seven at once: every sink through ${n0(BACKLOG)} events in ${f1(slowest[1].seconds)} s (the last: ${slowest[0]})`);
+  // What the per-event figures above say about the "sinks" phase: central runs ingest and every
+  // sink on one event loop, so keeping all seven up costs their CPU per event, summed, per event.
+  const timed = [...alone.values()].filter((d) => !Number.isNaN(d.cpuUsPerEvent));
+  const sinksUs = timed.reduce((sum, d) => sum + d.cpuUsPerEvent, 0);
+  const core = (us: number) => `${n0((us * RATE) / 1e4)}%`;
+  console.log(`drain: keeping ${timed.length === specs.length ? 'all seven' : `the ${timed.length} timed`} sinks up at ${n0(RATE)} events/s takes ${f1(sinksUs)} µs of central CPU per event (${core(sinksUs)} of a core), on top of ingest's ${f1(ingestUsPerEvent)} µs (${core(ingestUsPerEvent)} of a core)`);
+}
+
+// ---- the benchmark ------------------------------------------------------------------------
+
+const ratio = (x: number) => `${x.toFixed(2)}×`;
+
+export default async function sinksBench(): Promise<void> {
+  const dir = tempDir('bench-sinks');
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const eventBytes = checkEncoding();
+    const pki = await makePki(dir, AGENTS);
+    const tokenFile = path.join(dir, 'hec-token');
+    writeFileSync(tokenFile, '6f1c7a8e-bench-hec-token\n', { mode: 0o600 });
+    const start = async <T extends { close(): Promise<void> }>(r: Promise<T>): Promise<T> => {
+      const x = await r;
+      closers.push(() => x.close());
+      return x;
+    };
+    const rx: Receivers = {
+      webhook: await start(CountingHttp.start('webhook')),
+      elastic: await start(CountingHttp.start('elasticsearch')),
+      splunk: await start(CountingHttp.start('splunk-hec')),
+      oncall: await start(CountingHttp.start('alertmanager')),
+      syslog: await start(CountingSyslog.start()),
+      tokenFile,
+    };
+    const specs = sinkSpecs(rx);
+    console.log(`note: 2 cores: this process (the agents and every receiver) competes with central for CPU; central's CPU and RSS are its own, from /proc/<pid>`);
+    console.log(`setup: events of ${eventBytes} bytes, severity high; receivers count events and keep no bodies`);
+
+    const base = await pacedPhase(dir, pki, 'baseline', 'baseline (no sinks)', [], null);
+    rx.webhook.down = true;
+    const with7 = await pacedPhase(dir, pki, 'sinks', 'sinks (7, webhook down)', specs, rx);
+    rx.webhook.down = false;
+    const rateRatio = with7.eventsPerS / base.eventsPerS;
+    const p99Ratio = with7.p99 / base.p99;
+    const met = rateRatio >= 1 - TARGET_SHARE && p99Ratio <= 1 + TARGET_SHARE;
+    console.log(`sinks/baseline: events/s ${ratio(rateRatio)}, ack p99 ${ratio(p99Ratio)} (${f1(base.p99)} → ${f1(with7.p99)} ms), p50 ${ratio(with7.p50 / base.p50)}; central CPU ${f1(base.cpuUsPerEvent)} → ${f1(with7.cpuUsPerEvent)} µs per stored event (target within ${TARGET_SHARE * 100}%: ${met ? 'met' : 'MISSED'})`);
+
+    await drainPhase(dir, pki, specs, base.cpuUsPerEvent);
+  } finally {
+    for (const close of closers) await close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
