@@ -24,6 +24,7 @@ import { readSecret } from './sinks/secret.js';
 import { ChainSink, sinkMetrics } from './sinks/chain/chain-sink.js';
 import { jsonlSinkFactory } from './sinks/jsonl/factory.js';
 import { fileCursor } from './sinks/file/file-sink.js';
+import { Slices } from './sinks/slices.js';
 import type { HostFacts } from '../core/host-facts.js';
 import { VERSION } from '../core/version.js';
 import { nodewarden } from '../gen/nodewarden.js';
@@ -180,6 +181,7 @@ export class Central {
   private buildSinks(): void {
     const cfg = this.config.central;
     const metrics = sinkMetrics(this.registry, this.log, () => new Map(this.sinks.map((c) => [c.name, c.cursor ?? 0])));
+    const slices = new Slices();
     const context = (name: string): SinkContext => ({
       name,
       logger: this.logger.child({ sink: name }),
@@ -193,6 +195,7 @@ export class Central {
       log: this.log,
       delivered: metrics.delivered,
       host: (node) => this.hosts.get(node),
+      slices,
     });
     const factories = sinkFactories();
     const valid = validateSinks(cfg.sinks, factories);
@@ -215,7 +218,7 @@ export class Central {
       const factory = sc.type === 'jsonl' ? jsonlSinkFactory : factories.get(sc.type)!;
       const made = (factory.create as (c: unknown, ctx: SinkContext) => SinkDriver | Sink)(sc, context(sc.name));
       if ('transport' in made) {
-        this.sinks.push(new ChainSink({ config: sc, driver: made, source: this.log, logger: this.logger.child({ sink: sc.name }), metrics, host: (node) => this.hosts.get(node) }));
+        this.sinks.push(new ChainSink({ config: sc, driver: made, source: this.log, logger: this.logger.child({ sink: sc.name }), metrics, host: (node) => this.hosts.get(node), slices }));
       } else {
         this.sinks.push(made);
       }

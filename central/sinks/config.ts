@@ -19,7 +19,8 @@ export const commonSinkShape = {
     namespaces: z.array(z.string().min(1)).optional(),
     rules: z.array(z.string().min(1)).optional(),
   }).default({}),
-  batch: z.strictObject({ maxEvents: z.number().int().min(1).max(10_000).default(500) }).prefault({}),
+  // Small batches: each is one slice of central's event loop (encoding 100 events takes a few ms).
+  batch: z.strictObject({ maxEvents: z.number().int().min(1).max(10_000).default(100) }).prefault({}),
   retry: z.strictObject({
     initialMs: z.number().int().min(10).default(500),
     maxMs: z.number().int().min(100).default(60_000),

@@ -12,6 +12,7 @@ import type { Counter, Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { nodewarden } from '../../gen/nodewarden.js';
 import type { HostFacts } from '../../core/host-facts.js';
+import type { Slices } from './slices.js';
 
 export interface Sink {
   /** The configured name (metrics' `sink` label). */
@@ -97,6 +98,8 @@ export interface SinkContext {
   delivered: Counter<'sink'>;
   /** A node's host facts, when central has them. */
   host(node: string): HostFacts | undefined;
+  /** Turns on the event loop, shared by every sink: ingest first (see slices.ts). */
+  slices: Slices;
 }
 
 /** A stored event as a sink reads it. */

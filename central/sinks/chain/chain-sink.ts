@@ -20,6 +20,7 @@ import { filterFor } from '../filter.js';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { backoff, outcomes, pause, sendOnce } from './send-chain.js';
 import type { HostFacts } from '../../../core/host-facts.js';
+import type { Slices } from '../slices.js';
 
 const pb = nodewarden.v1;
 /** Bytes of stored events read into one batch: a few huge events must not build a giant request. */
@@ -68,6 +69,8 @@ export interface ChainSinkOptions {
   logger: Logger;
   metrics: SinkMetrics;
   host: (node: string) => HostFacts | undefined;
+  /** Turns shared with the other sinks; without it the sink takes every turn it wants (tests). */
+  slices?: Slices;
 }
 
 export class ChainSink implements Sink {
@@ -145,6 +148,8 @@ export class ChainSink implements Sink {
       this.again = false;
       try {
         for (;;) {
+          // Reading, decoding and encoding a batch is one slice; ingest runs between slices.
+          await (this.opts.slices?.next() ?? yieldToLoop());
           if (stop.aborted) return;
           const read = this.opts.source.read(this.rowid, max);
           if (read.length === 0) break;
@@ -158,8 +163,6 @@ export class ChainSink implements Sink {
           if (batch.length > 0 && !(await this.deliver(batch))) return; // stopped mid-retry: the cursor stays
           this.rowid = rows[rows.length - 1]!.rowid;
           this.opts.source.setCursor(this.name, this.rowid, 0);
-          // A catch-up the filter mostly skips sends nothing and would never yield otherwise.
-          await yieldToLoop();
         }
       } catch (err) {
         // Reading the log or recording the cursor failed: nothing moved; try again shortly.
@@ -248,6 +251,7 @@ export class ChainSink implements Sink {
       const events = periodic.events();
       const max = this.opts.driver.maxBatch ?? this.opts.config.batch.maxEvents;
       for (let i = 0; i < events.length; i += max) {
+        await this.opts.slices?.next();
         if (this.stopper.signal.aborted) return;
         const chunk = events.slice(i, i + max);
         const result = await this.inTurn(() => sendOnce(this.opts.driver.transport, chunk, this.opts.config.timeoutMs, this.stopper.signal));

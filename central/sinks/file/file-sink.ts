@@ -11,10 +11,12 @@ import type { Counter } from 'prom-client';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import type { Sink, SinkEvent, SinkSource } from '../sink.js';
 import type { HostFacts } from '../../../core/host-facts.js';
+import type { Slices } from '../slices.js';
 import { describeError } from '../../../core/errors.js';
 
 const pb = nodewarden.v1;
-const BATCH = 1000;
+/** Events a slice writes: small enough that ingest never waits long behind a file sink. */
+const BATCH = 200;
 
 export interface FileSinkOptions {
   /** The configured sink name (metrics). */
@@ -34,6 +36,8 @@ export interface FileSinkOptions {
   encode: (e: SinkEvent) => string;
   /** Events that do not pass are skipped (the cursor still moves past them). */
   accept?: (e: nodewarden.v1.Event) => boolean;
+  /** Turns shared with the other sinks (see slices.ts); without it every turn is taken. */
+  slices?: Slices;
   /** The host facts of a node, for encodings that carry them. */
   host?: (node: string) => HostFacts | undefined;
 }
@@ -103,6 +107,8 @@ export class FileSink implements Sink {
       this.again = false;
       try {
         for (;;) {
+          await this.opts.slices?.next();
+          if (this.stopped) return;
           const rows = this.opts.log.read(this.rowid, BATCH);
           if (rows.length === 0) break;
           let text = '';

@@ -2,6 +2,7 @@
 // through Alertmanager's own notifications, a detection fires for its TTL, an open finding that
 // central keeps re-sending outlives resolve_timeout, and every instance of an HA pair gets every
 // alert. Answers a real Alertmanager cannot be made to give (400, hangs) come from small servers.
+import { Slices } from '../../../central/sinks/slices.js';
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import https from 'node:https';
@@ -54,6 +55,7 @@ function driverFor(urls: string[], o: DriverOptions = {}): SinkDriver {
     log: source,
     delivered: new Counter({ name: 'delivered', help: 'd', labelNames: ['sink'], registers: [] }),
     host: () => undefined,
+    slices: new Slices(),
   };
   const config = {
     ...parsed, name: 'oncall', type: 'alertmanager', enabled: true, filter,

@@ -1,5 +1,6 @@
 // The `ocsf` file sink writes each stored event it takes as one OCSF 1.8.0 line that the schema
 // snapshot accepts, with the node's host facts, once.
+import { Slices } from '../../../central/sinks/slices.js';
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,6 +33,7 @@ function context(log: EventLog): SinkContext {
     log,
     delivered: new Counter({ name: 'nodewarden_sink_events_delivered_total', help: 'd', labelNames: ['sink'], registers: [registry] }),
     host: (node) => (node === 'node-a' ? hostA : undefined),
+    slices: new Slices(),
   };
 }
 

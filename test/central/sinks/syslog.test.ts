@@ -1,6 +1,7 @@
 // The syslog sink against a real rsyslogd: what it receives is byte for byte what we formatted
 // (over TCP and TLS), a receiver that is down or restarts costs a retry and a reconnect, and a
 // certificate that fails verification is a retry that says why.
+import { Slices } from '../../../central/sinks/slices.js';
 import t, { type Test } from 'tap';
 import net from 'node:net';
 import Long from 'long';
@@ -78,6 +79,7 @@ function context(): SinkContext {
     },
     delivered: new Counter({ name: 'delivered', help: 'd', labelNames: ['sink'], registers: [] }),
     host: () => undefined,
+    slices: new Slices(),
   };
 }
 

@@ -2,6 +2,7 @@
 // request: signatures verify with the secret (and fail for a forged or replayed delivery), each
 // format's body is what its formatter gives, and every kind of answer (ok, retry after, permanent,
 // none) becomes the outcome the send chain needs.
+import { Slices } from '../../../central/sinks/slices.js';
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -85,6 +86,7 @@ function context(secrets: NodeJS.ProcessEnv = {}): SinkContext {
     log: {} as SinkSource,
     delivered: new Counter({ name: 'd', help: 'd', labelNames: ['sink'], registers: [registry] }),
     host: () => undefined,
+    slices: new Slices(),
   };
 }
 
