@@ -2,20 +2,20 @@
 // through Alertmanager's own notifications, a detection fires for its TTL, an open finding that
 // central keeps re-sending outlives resolve_timeout, and every instance of an HA pair gets every
 // alert. Answers a real Alertmanager cannot be made to give (400, hangs) come from small servers.
-import { Slices } from '../../../central/sinks/slices.js';
+import { testSinkContext } from '../../helpers/sink-context.js';
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Counter, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { alertmanagerConfigSchema, alertmanagerSinkFactory } from '../../../central/sinks/alertmanager/factory.js';
 import { readSecret } from '../../../central/sinks/secret.js';
-import type { SendResult, SinkContext, SinkDriver, SinkEvent, SinkFilter, SinkSource } from '../../../central/sinks/sink.js';
+import type { SendResult, SinkDriver, SinkEvent, SinkFilter } from '../../../central/sinks/sink.js';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import { alertmanagerUnavailable, sinkEvent, startAlertmanager, type AlertmanagerProcess } from '../../helpers/alertmanager.js';
-import { freePort, quietLogger, tempDir } from '../../helpers/pipeline.js';
+import { freePort, tempDir } from '../../helpers/pipeline.js';
 import { tlsFixture } from '../../helpers/tls-fixture.js';
 
 const pb = nodewarden.v1;
@@ -37,26 +37,10 @@ interface DriverOptions {
 function driverFor(urls: string[], o: DriverOptions = {}): SinkDriver {
   const { filter = {}, timeoutMs = 5_000, openFindings = () => [], registry = new Registry(), ...own } = o;
   const parsed = alertmanagerConfigSchema.parse({ urls, ...own });
-  const source: SinkSource = {
-    read: () => [],
-    getCursor: () => ({ rowid: 0, position: 0, known: false }),
-    setCursor: () => undefined,
-    head: () => ({ rowid: 0, storedAt: 0 }),
-    storedAt: () => undefined,
-    deadLetter: () => undefined,
-  };
-  const ctx: SinkContext = {
-    name: 'oncall',
-    logger: quietLogger,
-    registry,
-    secret: (ref) => readSecret(ref),
-    version: '0.0.0-test',
+  const ctx = testSinkContext({
+    name: 'oncall', registry, secret: (ref) => readSecret(ref), version: '0.0.0-test',
     openFindings: (min) => openFindings().filter((e) => e.event.severity >= min),
-    log: source,
-    delivered: new Counter({ name: 'delivered', help: 'd', labelNames: ['sink'], registers: [] }),
-    host: () => undefined,
-    slices: new Slices(),
-  };
+  });
   const config = {
     ...parsed, name: 'oncall', type: 'alertmanager', enabled: true, filter,
     batch: { maxEvents: 100 }, retry: { initialMs: 100, maxMs: 1_000 }, timeoutMs,

@@ -1,17 +1,16 @@
 // The `ocsf` file sink writes each stored event it takes as one OCSF 1.8.0 line that the schema
 // snapshot accepts, with the node's host facts, once.
-import { Slices } from '../../../central/sinks/slices.js';
+import { testSinkContext } from '../../helpers/sink-context.js';
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Counter, Registry } from 'prom-client';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import { ocsfSinkFactory } from '../../../central/sinks/ocsf/factory.js';
 import type { CommonSinkConfig, Sink, SinkContext, SinkFilter } from '../../../central/sinks/sink.js';
 import type { EventLog } from '../../../central/event-log.js';
 import type { HostFacts } from '../../../core/host-facts.js';
 import { storeEvents, tempLog } from '../../helpers/event-log-fixtures.js';
-import { quietLogger, waitFor } from '../../helpers/pipeline.js';
+import { waitFor } from '../../helpers/pipeline.js';
 import { loadOcsfSchema, validateOcsf } from '../../helpers/ocsf-validate.js';
 
 const pb = nodewarden.v1;
@@ -27,14 +26,7 @@ const hostA: HostFacts = {
 };
 
 function context(log: EventLog): SinkContext {
-  const registry = new Registry();
-  return {
-    name: 'ocsf', logger: quietLogger, registry, version: '1.2.3', openFindings: () => [], secret: () => '',
-    log,
-    delivered: new Counter({ name: 'nodewarden_sink_events_delivered_total', help: 'd', labelNames: ['sink'], registers: [registry] }),
-    host: (node) => (node === 'node-a' ? hostA : undefined),
-    slices: new Slices(),
-  };
+  return testSinkContext({ name: 'ocsf', version: '1.2.3', log, host: (node) => (node === 'node-a' ? hostA : undefined) });
 }
 
 function sinkFor(log: EventLog, file: string, filter: SinkFilter = {}): Sink {

@@ -1,11 +1,10 @@
 // The syslog sink against a real rsyslogd: what it receives is byte for byte what we formatted
 // (over TCP and TLS), a receiver that is down or restarts costs a retry and a reconnect, and a
 // certificate that fails verification is a retry that says why.
-import { Slices } from '../../../central/sinks/slices.js';
+import { testSinkContext } from '../../helpers/sink-context.js';
 import t, { type Test } from 'tap';
 import net from 'node:net';
 import Long from 'long';
-import { Counter, Registry } from 'prom-client';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import { syslogConfigSchema, syslogSinkFactory, type SyslogConfig } from '../../../central/sinks/syslog/factory.js';
 import { syslogMessage } from '../../../central/sinks/syslog/message.js';
@@ -62,25 +61,7 @@ function hostileEvent(): SinkEvent {
 }
 
 function context(): SinkContext {
-  return {
-    name: 'siem',
-    logger: quietLogger,
-    registry: new Registry(),
-    secret: () => '',
-    version: VERSION,
-    openFindings: () => [],
-    log: {
-      read: () => [],
-      getCursor: () => ({ rowid: 0, position: 0, known: false }),
-      setCursor: () => undefined,
-      head: () => ({ rowid: 0, storedAt: 0 }),
-      storedAt: () => undefined,
-      deadLetter: () => undefined,
-    },
-    delivered: new Counter({ name: 'delivered', help: 'd', labelNames: ['sink'], registers: [] }),
-    host: () => undefined,
-    slices: new Slices(),
-  };
+  return testSinkContext({ name: 'siem', version: VERSION });
 }
 
 function common(): CommonSinkConfig {

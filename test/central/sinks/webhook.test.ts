@@ -2,22 +2,21 @@
 // request: signatures verify with the secret (and fail for a forged or replayed delivery), each
 // format's body is what its formatter gives, and every kind of answer (ok, retry after, permanent,
 // none) becomes the outcome the send chain needs.
-import { Slices } from '../../../central/sinks/slices.js';
+import { testSinkContext } from '../../helpers/sink-context.js';
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Long from 'long';
-import { Counter, Registry } from 'prom-client';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import { eventToJson } from '../../../core/event.js';
 import { toOcsf } from '../../../central/formats/ocsf.js';
 import { toEcs } from '../../../central/formats/ecs.js';
 import { readSecret } from '../../../central/sinks/secret.js';
 import { webhookConfigSchema, webhookSinkFactory } from '../../../central/sinks/webhook/factory.js';
-import type { CommonSinkConfig, Outcome, SendResult, SinkContext, SinkEvent, SinkSource, Transport } from '../../../central/sinks/sink.js';
-import { freePort, quietLogger } from '../../helpers/pipeline.js';
+import type { CommonSinkConfig, Outcome, SendResult, SinkContext, SinkEvent, Transport } from '../../../central/sinks/sink.js';
+import { freePort } from '../../helpers/pipeline.js';
 import { tempDirFor } from '../../helpers/event-log-fixtures.js';
 import { loadOcsfSchema, validateOcsf } from '../../helpers/ocsf-validate.js';
 
@@ -79,15 +78,7 @@ async function receiver(t: Test, respond: (r: Received, res: http.ServerResponse
 }
 
 function context(secrets: NodeJS.ProcessEnv = {}): SinkContext {
-  const registry = new Registry();
-  return {
-    name: 'hook', logger: quietLogger, registry, version: VERSION, openFindings: () => [],
-    secret: (ref) => readSecret(ref, secrets),
-    log: {} as SinkSource,
-    delivered: new Counter({ name: 'd', help: 'd', labelNames: ['sink'], registers: [registry] }),
-    host: () => undefined,
-    slices: new Slices(),
-  };
+  return testSinkContext({ name: 'hook', version: VERSION, secret: (ref) => readSecret(ref, secrets) });
 }
 
 function common(): CommonSinkConfig {
