@@ -5,10 +5,11 @@
 // never sent in plaintext.
 
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { NwError } from '../core/errors.js';
 import { channelOptions } from '../core/wire/services.js';
+import { MAX_TOKEN_BYTES, tokenOf } from '../core/identity/token-file.js';
 
 export interface ConnectionFlags {
   central?: string;
@@ -28,8 +29,6 @@ export interface CentralConnection {
 
 export type ConnectFn = (flags: Record<string, unknown>) => CentralConnection;
 
-/** Tokens are a few KiB; a bigger file is the wrong file. */
-const MAX_TOKEN_BYTES = 16 * 1024;
 
 export function addConnectionOptions(cmd: Command): Command {
   return cmd
@@ -75,16 +74,17 @@ function readFile(file: string, flag: string): Buffer {
 }
 
 function readToken(file: string): string {
-  let buf: Buffer;
   try {
-    buf = readFileSync(file);
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(MAX_TOKEN_BYTES + 1);
+      return tokenOf(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)));
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
-    throw new NwError('NW_ERR_CONFIG', `--token ${file} cannot be read: ${(err as Error).message}`, { cause: err });
+    throw new NwError('NW_ERR_CONFIG', `--token ${file} cannot be used: ${(err as Error).message}`, { cause: err });
   }
-  if (buf.length > MAX_TOKEN_BYTES) throw new NwError('NW_ERR_CONFIG', `--token ${file} is larger than ${MAX_TOKEN_BYTES} bytes, not a token`);
-  const token = buf.toString('utf8').trim();
-  if (!token || /\s/.test(token)) throw new NwError('NW_ERR_CONFIG', `--token ${file} does not hold one token`);
-  return token;
 }
 
 /** One line for a failed call, naming the likely cause where the status allows. */

@@ -161,7 +161,8 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
         while (nextToken !== null && !closed && agent) {
           const token = nextToken;
           nextToken = null;
-          const verdict = await deps.auth.refreshedToken(call, token);
+          // A rotated token passes the same checks as the Hello's.
+          const verdict = await deps.auth.agent(call, token);
           if (closed || !agent) return;
           if (!verdict.ok) return authFailed(verdict);
           const p = verdict.principal;

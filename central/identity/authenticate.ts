@@ -87,11 +87,6 @@ export class Authenticator {
     }));
   }
 
-  /** A token sent again on a live stream (rotation): the same checks as the Hello's. */
-  async refreshedToken(call: AnyCall, token: string): Promise<Verdict> {
-    return this.agent(call, token);
-  }
-
   /** A reader (Query, Feed): an operator certificate, or a bearer token of a listed reader. */
   async reader(call: AnyCall, service: string): Promise<Verdict> {
     if (this.opts.insecure) return { ok: true, principal: { kind: 'anonymous' } };

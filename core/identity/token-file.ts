@@ -8,7 +8,16 @@ import path from 'node:path';
 import { describeError } from '../errors.js';
 
 /** Kubernetes tokens are a few KiB; a bigger "token" is a wrong file. */
-const MAX_TOKEN_BYTES = 16 * 1024;
+export const MAX_TOKEN_BYTES = 16 * 1024;
+
+/** The token in a token file's bytes (read up to MAX_TOKEN_BYTES + 1); throws saying what is wrong. */
+export function tokenOf(bytes: Buffer): string {
+  if (bytes.length > MAX_TOKEN_BYTES) throw new Error(`it is larger than ${MAX_TOKEN_BYTES} bytes, not a service account token`);
+  const text = bytes.toString('utf8').trim();
+  if (!text) throw new Error('it is empty');
+  if (/\s/.test(text)) throw new Error('it holds whitespace inside, not a token');
+  return text;
+}
 
 export interface TokenFileOptions {
   file: string;
@@ -74,13 +83,10 @@ export class TokenFile {
       try {
         const buf = Buffer.alloc(MAX_TOKEN_BYTES + 1);
         const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-        if (bytesRead > MAX_TOKEN_BYTES) throw new Error(`it is larger than ${MAX_TOKEN_BYTES} bytes, not a service account token`);
-        text = buf.subarray(0, bytesRead).toString('utf8').trim();
+        text = tokenOf(buf.subarray(0, bytesRead));
       } finally {
         await fh.close();
       }
-      if (!text) throw new Error('it is empty');
-      if (/\s/.test(text)) throw new Error('it holds whitespace inside, not a token');
     } catch (err) {
       const message = `the token file ${this.opts.file} cannot be used: ${describeError(err)}`;
       if (message !== this.problemText) this.opts.onProblem?.(message);

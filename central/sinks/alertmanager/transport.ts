@@ -6,15 +6,13 @@
 //                                                 ├─▶ am-1 ─┼─▶ ok if one took it
 //                                                 └─▶ am-2 ─┘   (the others logged and counted)
 
-import http from 'node:http';
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { describeError } from '../../../core/errors.js';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import type { AlertmanagerAlert } from '../../formats/alert.js';
 import type { Outcome, SendResult, SinkEvent, Transport } from '../sink.js';
+import { HttpClient, retryAfterMs } from '../http/client.js';
 
 const pb = nodewarden.v1;
 
@@ -57,8 +55,11 @@ export class AlertmanagerTransport implements Transport {
   private readonly failing = new Set<string>();
   /** The latest resolution sent per (node, fingerprint): the rowid of its event and when. */
   private readonly resolved = new Map<string, { rowid: number; at: number }>();
+  /** Keep-alive connections to every instance; the CA file re-read on every send. */
+  private readonly client: HttpClient;
 
   constructor(private readonly opts: AlertmanagerTransportOptions) {
+    this.client = new HttpClient({ caFile: opts.caFile, maxResponseBytes: MAX_ANSWER_CHARS });
     this.instances = opts.urls.map((u) => {
       const endpoint = new URL(`${u.replace(/\/+$/, '')}/api/v2/alerts`);
       const shown = new URL(u);
@@ -131,20 +132,14 @@ export class AlertmanagerTransport implements Transport {
    */
   private async post(alerts: AlertmanagerAlert[], signal: AbortSignal): Promise<Outcome> {
     const body = Buffer.from(JSON.stringify(alerts));
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'content-length': String(body.length),
-      'user-agent': this.opts.userAgent,
-    };
-    let ca: string | undefined;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': this.opts.userAgent };
     try {
       if (this.opts.bearer) headers.authorization = `Bearer ${this.opts.bearer()}`;
-      if (this.opts.caFile) ca = readFileSync(this.opts.caFile, 'utf8');
     } catch (err) {
       return { kind: 'retry', reason: describeError(err) };
     }
     const answers = await Promise.all(this.instances.map(async (i) => {
-      const outcome = await postOnce(i, body, headers, ca, AbortSignal.any([signal, AbortSignal.timeout(this.opts.instanceTimeoutMs)]));
+      const outcome = await this.postOnce(i, body, headers, AbortSignal.any([signal, AbortSignal.timeout(this.opts.instanceTimeoutMs)]));
       this.track(i, outcome, alerts.length);
       return outcome;
     }));
@@ -155,6 +150,20 @@ export class AlertmanagerTransport implements Transport {
     const waits = answers.flatMap((a) => (a.kind === 'retry' ? [a.afterMs] : []));
     if (waits.some((w) => w === undefined)) return { kind: 'retry', reason };
     return { kind: 'retry', reason, afterMs: Math.min(...(waits as number[])) };
+  }
+
+  /** One POST to one instance; never throws. */
+  private async postOnce(i: Instance, body: Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<Outcome> {
+    try {
+      const answer = await this.client.post(i.endpoint, body, headers, signal);
+      return classify(i.display, answer.status, answer.body.toString('utf8').trim(), answer.headers['retry-after']);
+    } catch (err) {
+      return { kind: 'retry', reason: `${i.display}: ${signal.aborted ? describeError(signal.reason) : describeError(err)}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
   }
 
   private track(i: Instance, outcome: Outcome, alerts: number): void {
@@ -177,33 +186,6 @@ function invalidReason(a: AlertmanagerAlert): string | undefined {
   return undefined;
 }
 
-/** One POST to one instance; never throws. */
-function postOnce(i: Instance, body: Buffer, headers: Record<string, string>, ca: string | undefined, signal: AbortSignal): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const fail = (err: unknown) => resolve({
-      kind: 'retry',
-      reason: `${i.display}: ${signal.aborted ? describeError(signal.reason) : describeError(err)}`,
-    });
-    const client = i.endpoint.protocol === 'https:' ? https : http;
-    // No pooled connections (agent: false): a few sends a minute, a rotated CA taken at the next
-    // one, and nothing to close at stop.
-    const req = client.request(i.endpoint, { method: 'POST', headers, signal, agent: false, ...(ca ? { ca } : {}) }, (res) => {
-      const status = res.statusCode ?? 0;
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (text.length < MAX_ANSWER_CHARS) text += chunk;
-      });
-      res.on('error', fail);
-      // An answer cut off (aborted mid-body) ends with close and no end; after end this is a no-op.
-      res.on('close', () => fail(new Error('the answer was cut off')));
-      res.on('end', () => resolve(classify(i.display, status, text.slice(0, MAX_ANSWER_CHARS).trim(), res.headers['retry-after'])));
-    });
-    req.on('error', fail);
-    req.end(body);
-  });
-}
-
 /**
  * An instance's answer. 2xx: taken. 400 (an alert Alertmanager's validation refuses; it still
  * stores the valid others), 413 and 422: the same alerts would be refused again. Everything else
@@ -216,12 +198,4 @@ export function classify(instance: string, status: number, text: string, retryAf
   if (status === 400 || status === 413 || status === 422) return { kind: 'permanent', reason };
   const afterMs = retryAfterMs(retryAfter);
   return afterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, afterMs };
-}
-
-/** Retry-After as seconds or an HTTP date, in ms from now. */
-export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
