@@ -11,7 +11,7 @@ import { HostFs } from '../collectors/host/host-fs.js';
 import { evaluateNode } from '../collectors/posture/evaluate.js';
 import { renderJson, renderJunit, renderTable } from '../collectors/posture/report.js';
 import type { CheckResult } from '../collectors/posture/types.js';
-import type { Finding } from '../collectors/finding.js';
+import type { Finding } from '../core/finding.js';
 import { NodeFacts } from '../collectors/node-facts.js';
 import { RuntimeCollector } from '../collectors/runtime/collector.js';
 import { runtimeCollectorFactory } from '../collectors/runtime/factory.js';
@@ -41,7 +41,16 @@ async function runtimeResults(flags: CheckFlags): Promise<CheckResult[]> {
   const facts = new NodeFacts();
   const collector = new RuntimeCollector(parsed.config, {
     hostRoot: flags.hostRoot, stateDir, node: flags.node, facts,
-    sink: { emit: async (fs) => void findings.push(...fs) },
+    sink: {
+      observe: () => undefined,
+      // One refresh: every problem seen is open.
+      state: async (changes) => {
+        const open = changes.flatMap((c) => c.current.map((f) => ({ ...f, state: 'open' as const })));
+        findings.push(...open);
+        return open;
+      },
+      report: async (fs) => void findings.push(...fs),
+    },
     logger: pino({ level: 'silent' }), metrics: new Registry(),
   });
   try {

@@ -1,16 +1,12 @@
-// The one shape every collector has. A collector gathers facts about the node and reports
-// findings through the sink it is given; it knows nothing of rules' storage, the spool or the
-// wire. Lifecycle: start() once; stop() idempotent, safe without start(), honours its deadline.
+// The one shape every collector has. A collector gathers facts about the node and hands them to
+// the sink it is given as observations (core/observation.ts); it knows nothing of the rules, the
+// spool or the wire. Lifecycle: start() once; stop() idempotent, safe without start(), honours
+// its deadline.
 
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { Finding } from './finding.js';
+import type { ObservationSink } from '../core/observation.js';
 import type { NodeFacts } from './node-facts.js';
-
-export interface FindingSink {
-  /** Hand findings on. Returns once they are durably accepted (written to the spool). */
-  emit(findings: Finding[]): Promise<void>;
-}
 
 export interface CollectorContext {
   /** Every host path is resolved under this root (see collectors/host/host-fs.ts). */
@@ -18,7 +14,7 @@ export interface CollectorContext {
   /** Where a collector may keep state across restarts (a folder of its own under it). */
   stateDir: string;
   node: string;
-  sink: FindingSink;
+  sink: ObservationSink;
   logger: Logger;
   metrics: Registry;
   /** Facts collectors share: the container inventory, host component execs. */

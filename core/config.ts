@@ -43,6 +43,13 @@ export const configSchema = z.strictObject({
   kube: z.strictObject({
     kubeconfig: path.optional(),
   }).prefault({}),
+  /** Rule packs: user folders besides the built-in ones (also --rules DIR, repeatable). */
+  rules: z.strictObject({
+    /** Folders of YAML packs, read after the built-in packs in this order. The environment gives them colon-separated. */
+    dirs: z.union([z.array(path), z.string()]).transform((v) => (typeof v === 'string' ? v.split(':').filter(Boolean) : v)).default([]),
+    /** Identical detections within this window are folded into one with a count. */
+    repeatWindowMs: z.number().int().min(100).default(60_000),
+  }).prefault({}),
   agent: z.strictObject({
     /** Central's Ingest address. */
     central: hostPort.default('127.0.0.1:7443'),
@@ -121,6 +128,7 @@ export const ENVIRONMENT: Record<string, string> = {
   NODEWARDEN_STATE_DIR: 'stateDir',
   NODEWARDEN_LOG_LEVEL: 'logLevel',
   NODEWARDEN_INSECURE: 'insecure',
+  NODEWARDEN_RULES: 'rules.dirs',
   NODEWARDEN_CENTRAL: 'agent.central',
   NODEWARDEN_TLS_CA: 'agent.tls.ca',
   NODEWARDEN_TLS_CERT: 'agent.tls.cert',

@@ -1,6 +1,8 @@
-// The agent process: identity, spool, collectors, shipper and the HTTP endpoint, wired once.
+// The agent process: identity, spool, collectors, rules, shipper and the HTTP endpoint, wired once.
 //
-//   collectors ──findings──▶ Emitter ──▶ Spool (disk) ──▶ Shipper ══gRPC══▶ central
+//   collectors ──observations──▶ RuleEngine ──findings──▶ Emitter ──▶ Spool (disk) ──▶ Shipper ══gRPC══▶ central
+//                                    ▲
+//                 rule packs (built-in + rules.dirs, hot-reloaded)
 //
 // start() fails fast on bad configuration; after start nothing from outside crashes it.
 
@@ -17,7 +19,8 @@ import { shipperMetrics } from './metrics.js';
 import { droppedCounter } from '../core/metrics.js';
 import { startHttp, type HttpEndpoint } from '../core/http.js';
 import { NwError, describeError } from '../core/errors.js';
-import type { Collector, CollectorContext, CollectorStatus, FindingSink } from '../collectors/collector.js';
+import type { Collector, CollectorContext, CollectorStatus } from '../collectors/collector.js';
+import type { FindingSink } from '../core/finding.js';
 import { collectorFactories, splitEnabled } from '../collectors/index.js';
 import { NodeFacts } from '../collectors/node-facts.js';
 import { VERSION } from '../core/version.js';
@@ -26,6 +29,12 @@ import type { CertFiles } from '../core/tls/cert-files.js';
 import { TokenFile } from '../core/identity/token-file.js';
 import { gatherHostFacts } from './host-facts.js';
 import { HostFs } from '../collectors/host/host-fs.js';
+import type { ProcessConfig } from '../collectors/process/factory.js';
+import { RuleEngine } from '../rules/engine.js';
+import { RuleReloader } from '../rules/reload.js';
+import { type LoadOptions, loadRuleset } from '../rules/ruleset.js';
+import { formatProblem } from '../rules/pack.js';
+import { allowToExceptions } from '../rules/legacy.js';
 
 export class Agent {
   readonly registry = new Registry();
@@ -34,13 +43,20 @@ export class Agent {
   private spool: Spool | null = null;
   private shipper: Shipper | null = null;
   private emitter: Emitter | null = null;
+  private engine: RuleEngine | null = null;
+  private reloader: RuleReloader | null = null;
   private http: HttpEndpoint | null = null;
   private tlsFiles: CertFiles | null = null;
   private tokenFile: TokenFile | null = null;
   private readonly collectors: Collector[] = [];
   private stopped = false;
 
-  constructor(readonly config: Config, private readonly logger: Logger) {
+  constructor(
+    readonly config: Config,
+    private readonly logger: Logger,
+    /** The built-in packs' folder (tests replace it). */
+    private readonly builtinRules?: string,
+  ) {
     this.agentId = loadAgentId(config.stateDir, config.node);
   }
 
@@ -48,10 +64,16 @@ export class Agent {
     return this.http?.address ?? null;
   }
 
-  /** Where findings enter the pipeline (collectors get it in their context). */
+  /** Where findings enter the pipeline (after the rules). */
   get sink(): FindingSink {
     if (!this.emitter) throw new NwError('NW_ERR_STOPPED', 'the agent has not started');
     return this.emitter;
+  }
+
+  /** The rule engine (ruleset in use, matching), once started. */
+  get rules(): RuleEngine {
+    if (!this.engine) throw new NwError('NW_ERR_STOPPED', 'the agent has not started');
+    return this.engine;
   }
 
   /** Unacknowledged events in the spool. */
@@ -78,7 +100,7 @@ export class Agent {
         dropped.inc({ component: 'spool', reason: d.reason }, d.count);
         this.logger.error(d, 'The spool is full: the oldest unacknowledged events were dropped.');
         void this.emitter?.emit([{
-          source: 'agent', ruleId: 'agent-events-dropped', severity: 'high',
+          source: 'agent', ruleId: 'agent.events-dropped', severity: 'high',
           title: 'Events were dropped because the spool was full',
           message: `The agent dropped ${d.count} events (sequences ${d.firstSeq}–${d.lastSeq}) because central was unreachable for longer than the spool could hold.`,
           fingerprint: `agent:events-dropped:${d.firstSeq}`,
@@ -97,7 +119,8 @@ export class Agent {
 
     // Validate every collector's config before starting any: all errors at once, with paths.
     const errors: string[] = [];
-    const chosen: { create: () => Collector }[] = [];
+    const chosen: { type: string; create: (sink: CollectorContext['sink']) => Collector }[] = [];
+    let processConfig: ProcessConfig | null = null;
     for (const [type, factory] of collectorFactories()) {
       const { enabled, rest } = splitEnabled(cfg.agent.collectors[type]);
       if (typeof enabled !== 'boolean') {
@@ -106,12 +129,17 @@ export class Agent {
       }
       const r = factory.validate(rest);
       if (!r.ok) errors.push(...r.errors.map((e) => `agent.collectors.${type}.${e}`));
-      else if (enabled) {
-        const ctx: CollectorContext = {
-          hostRoot: cfg.hostRoot, stateDir: cfg.stateDir, node: cfg.node, sink: this.emitter,
-          logger: this.logger.child({ component: type }), metrics: this.registry, facts: this.facts,
-        };
-        chosen.push({ create: () => factory.create(r.config, ctx) });
+      else {
+        if (type === 'process') processConfig = r.config as ProcessConfig;
+        if (enabled) {
+          chosen.push({
+            type,
+            create: (sink) => factory.create(r.config, {
+              hostRoot: cfg.hostRoot, stateDir: cfg.stateDir, node: cfg.node, sink,
+              logger: this.logger.child({ component: type }), metrics: this.registry, facts: this.facts,
+            }),
+          });
+        }
       }
     }
     for (const type of Object.keys(cfg.agent.collectors)) {
@@ -121,7 +149,27 @@ export class Agent {
     if (!cfg.insecure && !cfg.agent.tls.cert && !cfg.agent.token) {
       errors.push('agent.token or agent.tls.cert: the agent has no identity for central (a Kubernetes token, or an mTLS certificate and key), nor insecure: true for plaintext');
     }
-    if (errors.length > 0) throw new NwError('NW_ERR_CONFIG', `invalid agent configuration:\n  ${errors.join('\n  ')}`);
+    // The rules: built-in packs, then the user's folders. Broken rules stop the start, with every
+    // problem's file and line.
+    const pc = processConfig as ProcessConfig | null;
+    const load: LoadOptions = { builtinDir: this.builtinRules, dirs: cfg.rules.dirs, extraExceptions: allowToExceptions(pc?.allow ?? []) };
+    const loaded = loadRuleset(load);
+    if (!loaded.ok) errors.push(...loaded.problems.map((p) => `rules: ${formatProblem(p)}`));
+    if (errors.length > 0 || !loaded.ok) throw new NwError('NW_ERR_CONFIG', `invalid agent configuration:\n  ${errors.join('\n  ')}`);
+    const emitter = this.emitter;
+    this.engine = new RuleEngine(loaded.ruleset, {
+      sink: emitter, logger: this.logger.child({ component: 'rules' }), registry: this.registry,
+      stateDir: cfg.stateDir, repeatWindowMs: pc?.repeatWindowMs ?? cfg.rules.repeatWindowMs,
+    });
+    this.engine.start();
+    const engine = this.engine;
+    this.reloader = new RuleReloader({
+      load, logger: this.logger.child({ component: 'rules' }), registry: this.registry,
+      onRuleset: (rs) => engine.swap(rs),
+      report: (fs) => emitter.emit(fs),
+    });
+    this.reloader.start();
+    this.logger.info({ rules: loaded.ruleset.rules.length, disabled: loaded.ruleset.disabled, dirs: cfg.rules.dirs }, 'Rules loaded.');
 
     // The channel to central: TLS unless explicitly insecure; the node proven by the client
     // certificate or by the service account token sent with every Hello.
@@ -152,7 +200,7 @@ export class Agent {
 
     this.shipper.start();
     for (const c of chosen) {
-      const collector = c.create();
+      const collector = c.create(engine.sinkFor(c.type));
       this.collectors.push(collector);
       try {
         await collector.start();
@@ -195,7 +243,9 @@ export class Agent {
         this.logger.warn({ collector: c.name, err: describeError(err) }, 'A collector did not stop cleanly.');
       }
     }
-    // What collectors flushed while stopping reaches the disk before the spool closes.
+    this.reloader?.stop();
+    // Folded repeats go out, and what collectors flushed while stopping reaches the disk, before the spool closes.
+    this.engine?.stop();
     await this.emitter?.close();
     await this.shipper?.stop(deadlineMs);
     await this.spool?.close();

@@ -5,8 +5,7 @@
 // nodewarden_events_dropped_total{component="emitter"} and reported once the pressure is over.
 
 import type { Counter } from 'prom-client';
-import type { FindingSink } from '../collectors/collector.js';
-import type { Finding } from '../collectors/finding.js';
+import type { Finding, FindingSink } from '../core/finding.js';
 import type { Spool } from './spool.js';
 import { encodeEvent, toWireEvent, type Envelope } from './wire-event.js';
 import { NwError } from '../core/errors.js';
@@ -80,7 +79,7 @@ export class Emitter implements FindingSink {
     const n = this.droppedSinceReport;
     this.droppedSinceReport = 0;
     return {
-      source: 'agent', ruleId: 'agent-events-dropped', severity: 'high',
+      source: 'agent', ruleId: 'agent.events-dropped', severity: 'high',
       title: 'Events were dropped because the disk could not keep up',
       message: `The agent dropped ${n} findings because more than ${this.maxPending} were waiting to be written to its spool.`,
       fingerprint: `agent:events-dropped:emitter:${Date.now()}`,

@@ -3,7 +3,7 @@
 
 import Long from 'long';
 import { nodewarden } from '../gen/nodewarden.js';
-import type { Finding, FindingSource, Severity } from '../collectors/finding.js';
+import type { Finding, FindingSource, Severity } from '../core/finding.js';
 
 const pb = nodewarden.v1;
 import type { WireEvent } from '../core/event.js';
@@ -49,6 +49,7 @@ export function toWireEvent(f: Finding, env: Envelope, seq: number): WireEvent {
     timeUnixNano: toLong(f.timeUnixNano ?? nowUnixNano()),
     source: SOURCE[f.source],
     ruleId: f.ruleId,
+    ruleIds: f.ruleIds ?? [],
     severity: SEVERITY[f.severity],
     title: f.title,
     message: f.message,

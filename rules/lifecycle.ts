@@ -7,7 +7,7 @@
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import type { Finding } from '../collectors/finding.js';
+import type { Finding } from '../core/finding.js';
 
 /** What is remembered of an open finding: enough to emit its resolution after a restart. */
 type OpenEntry = Omit<Finding, 'state' | 'timeUnixNano' | 'process'>;

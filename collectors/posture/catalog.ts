@@ -3,7 +3,7 @@
 // CIS Kubernetes Benchmark; the wording is ours. Placeholders in remediation are filled per
 // result: {path} the file concerned, {config} the kubelet's config file.
 
-import type { Severity } from '../finding.js';
+import type { Severity } from '../../core/finding.js';
 import type { Component } from './types.js';
 
 export interface CheckDefinition {

@@ -2,7 +2,7 @@
 // HostView (memoised, never throwing) and the effective configurations, and returns one outcome
 // per subject; evaluate.ts joins outcomes with the catalogue's texts into CheckResults.
 
-import type { FileInfo, Severity } from '../finding.js';
+import type { FileInfo, Severity } from '../../core/finding.js';
 import type { Accounts } from './accounts.js';
 import type { HostView } from './host-view.js';
 import type { KubeletConfig } from './kubelet-config.js';

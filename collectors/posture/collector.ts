@@ -1,16 +1,15 @@
 // The posture collector: runs the node's CIS checks (evaluate.ts) at start, whenever anything in
 // a watched directory changes (inotify, debounced), and periodically as a safety net (a kubelet
-// restarted with other flags shows only in /proc, which cannot be watched). Results go through
-// the finding lifecycle: a failing check opens once, resolves once, and is never repeated.
+// restarted with other flags shows only in /proc, which cannot be watched). The failing results go
+// to the sink as the scope's state, which opens each once, resolves it once, and never repeats it.
 
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
-import type { Finding } from '../finding.js';
+import type { Finding } from '../../core/finding.js';
 import { HostFs } from '../host/host-fs.js';
 import { DirWatcher } from '../host/dir-watcher.js';
-import { FindingLifecycle } from '../../rules/lifecycle.js';
 import { describeError } from '../../core/errors.js';
 import { evaluateNode } from './evaluate.js';
 import type { CheckResult, Evaluation } from './types.js';
@@ -53,7 +52,6 @@ const FAILING = new Set(['fail', 'warn', 'error']);
 export class PostureCollector implements Collector {
   readonly name = 'posture';
   private readonly fs: HostFs;
-  private readonly lifecycle: FindingLifecycle;
   private watcher: DirWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private debounce: NodeJS.Timeout | null = null;
@@ -68,7 +66,6 @@ export class PostureCollector implements Collector {
 
   constructor(private readonly config: PostureConfig, private readonly ctx: CollectorContext) {
     this.fs = new HostFs(ctx.hostRoot);
-    this.lifecycle = new FindingLifecycle(path.join(ctx.stateDir, 'posture', 'findings.json'));
     this.evaluations = new Counter({ name: 'nodewarden_posture_evaluations_total', help: 'Full evaluations of the node posture checks.', registers: [ctx.metrics] });
     this.duration = new Histogram({ name: 'nodewarden_posture_evaluation_seconds', help: 'Time for one full posture evaluation.', buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [ctx.metrics] });
     this.checks = new Gauge({ name: 'nodewarden_posture_checks', help: 'Posture checks by status in the last evaluation.', labelNames: ['status'], registers: [ctx.metrics] });
@@ -158,7 +155,7 @@ export class PostureCollector implements Collector {
       };
     };
     try {
-      const transitions = await this.lifecycle.apply((f) => this.ctx.sink.emit(f), [{ scope: SCOPE, current: failing, resolvedAs }]);
+      const transitions = await this.ctx.sink.state([{ scope: SCOPE, current: failing, resolvedAs }]);
       if (transitions.length > 0) {
         this.ctx.logger.info({ reason, opened: transitions.filter((t) => t.state === 'open').length, resolved: transitions.filter((t) => t.state === 'resolved').length }, 'Posture changed.');
       }

@@ -2,7 +2,7 @@
 // M, as kube-bench's bitmask test) and "owned by user:group" (names resolved on the host). A
 // missing file is 'na', an unreadable or escaping path is 'error', never a pass.
 
-import type { FileInfo } from '../finding.js';
+import type { FileInfo } from '../../core/finding.js';
 import type { CheckContext, Outcome } from './check.js';
 import type { StatOutcome } from './host-view.js';
 

@@ -2,7 +2,7 @@
 // evaluation of a node returns (Evaluation) and what discovery found (Discovery). Plain data
 // only, so results can be rendered, serialised and turned into findings by the collector.
 
-import type { FileInfo, Severity } from '../finding.js';
+import type { FileInfo, Severity } from '../../core/finding.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'na' | 'error';
 export type Component = 'kubelet' | 'kube-proxy' | 'control-plane' | 'etcd' | 'node' | 'runtime';

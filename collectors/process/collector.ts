@@ -1,26 +1,25 @@
 // The process collector: every exec on the node from the best exec source available (audit,
-// else the process connector, else a /proc poller), attributed to its container and pod,
-// checked by the exec detections, and reported. Nothing is missed silently: every loss the
-// kernel, the socket or the agent reports becomes a counter and an event.
+// else the process connector, else a /proc poller), attributed to its container and pod, and
+// handed on as an exec observation (core/observation.ts); the rules (rules/) decide what is a
+// finding. Nothing is missed silently: every loss the kernel, the socket or the agent reports
+// becomes a counter and an event.
 //
-//   ExecSource ─batches─▶ enrich (cgroup → container → pod, parent chain) ─▶ scope ─▶ detections
-//        │                                                                   ─▶ repeat folding ─▶ sink
+//   ExecSource ─batches─▶ enrich (cgroup → container → pod, parent chain) ─▶ scope ─▶ observe ─▶ rules
+//        │
 //        └─notices (loss, rules restored)─▶ agent events + nodewarden_events_dropped_total
 
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
-import type { Finding, ProcessAncestorInfo, ProcessInfo } from '../finding.js';
+import type { Finding } from '../../core/finding.js';
+import type { AncestorObservation, ContainerObservation, ExecObservation, KubernetesObservation } from '../../core/observation.js';
 import type { ContainerRecord } from '../runtime/inventory.js';
 import { UNKNOWN_ID, type ExecEvent, type ExecSource, type SourceNotice } from './sources/exec-source.js';
 import { openExecSource } from './sources/select.js';
 import { parseCgroup, lastComponent } from './cgroup.js';
 import { containerFromRuntimeParent } from './runtime-parent.js';
-import { ProcessTable } from './process-table.js';
-import { RepeatFolder } from './repeat-folder.js';
-import { detectAll, basename } from './detections/index.js';
-import type { Detection, ExecSubject } from './detections/detector.js';
+import { ProcessTable, type ProcessRecord } from './process-table.js';
 import { droppedCounter } from '../../core/metrics.js';
 import { describeError } from '../../core/errors.js';
 import type { ProcessConfig } from './factory.js';
@@ -29,9 +28,10 @@ const MAX_PENDING = 10_000;
 /** How long after a shim's `runc exec` a re-parented, already-gone child is taken to be its command. */
 const RUNTIME_EXEC_WINDOW_MS = 5_000;
 
-interface PendingDetection {
-  d: Detection;
-  subject: ExecSubject;
+/** An exec in a container the inventory does not know yet, waiting briefly for its pod's name. */
+interface PendingExec {
+  obs: ExecObservation;
+  containerId: string;
   until: number;
 }
 
@@ -43,7 +43,6 @@ export class ProcessCollector implements Collector {
   private source: ExecSource | null = null;
   private skipped: { name: string; reason: string }[] = [];
   private readonly table: ProcessTable;
-  private readonly folder: RepeatFolder;
   private readonly procRoot: string;
   private stopped = false;
   private startError: string | null = null;
@@ -52,12 +51,10 @@ export class ProcessCollector implements Collector {
   private readonly interned = new Map<string, string>();
   /** shim pid → the container its latest `runc exec` entered, and when. */
   private readonly runtimeExecs = new Map<number, { containerId: string; at: number }>();
-  private readonly detections: Counter<'rule'>;
   private readonly lost: Counter<'component' | 'reason'>;
   private readonly sourceInfo: Gauge<'source'>;
-  private readonly allow: ProcessConfig['allow'];
   private readonly namespaces: Set<string>;
-  private pending: PendingDetection[] = [];
+  private pending: PendingExec[] = [];
   private pendingTimer: NodeJS.Timeout | null = null;
   private readonly onInventoryChange = () => this.settlePending();
 
@@ -69,12 +66,9 @@ export class ProcessCollector implements Collector {
   ) {
     this.procRoot = path.join(ctx.hostRoot, 'proc');
     this.table = new ProcessTable(config.maxProcesses);
-    this.folder = new RepeatFolder(config.repeatWindowMs, (fs) => this.send(fs));
-    this.allow = config.allow;
     this.namespaces = new Set(['kube-system', ...config.namespaces]);
     const reg = ctx.metrics;
     this.execs = new Counter({ name: 'nodewarden_exec_events_total', help: 'Execs received from the exec source, by source and whether they were in scope.', labelNames: ['source', 'scope'], registers: [reg] });
-    this.detections = new Counter({ name: 'nodewarden_exec_detections_total', help: 'Exec detections, by rule (repeats included).', labelNames: ['rule'], registers: [reg] });
     this.sourceInfo = new Gauge({ name: 'nodewarden_exec_source', help: 'The active exec source (1) and the others (0).', labelNames: ['source'], registers: [reg] });
     this.lost = droppedCounter(reg);
     // The source's own counters, read when Prometheus scrapes (no work per exec).
@@ -113,12 +107,11 @@ export class ProcessCollector implements Collector {
     } catch (err) {
       this.startError = describeError(err);
       this.ctx.logger.error({ err: this.startError }, 'No exec source could start: exec capture is OFF.');
-      await this.ctx.sink.emit([this.agentFinding('agent-exec-capture-off', 'high', 'Exec capture is off',
+      await this.ctx.sink.report([this.agentFinding('agent.exec-capture-off', 'high', 'Exec capture is off',
         `No exec source could start on this node: ${this.startError}. Processes started in pods are not seen.`, this.startError)]);
       return;
     }
     for (const name of ['audit', 'connector', 'poller']) this.sourceInfo.set({ source: name }, name === src.name ? 1 : 0);
-    this.folder.start();
     this.ctx.facts.inventory.on('change', this.onInventoryChange);
     this.pendingTimer = setInterval(() => this.settlePending(), 100);
     this.pendingTimer.unref();
@@ -126,7 +119,7 @@ export class ProcessCollector implements Collector {
     this.ctx.logger.info({ source: src.name, skipped: this.skipped, limits: src.limits }, `Exec capture uses the ${src.name} source.`);
     if (src.name !== 'audit') {
       const why = this.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
-      await this.ctx.sink.emit([this.agentFinding('agent-exec-source-degraded', 'medium', `Exec capture fell back to the ${src.name} source`,
+      await this.ctx.sink.report([this.agentFinding('agent.exec-source-degraded', 'medium', `Exec capture fell back to the ${src.name} source`,
         `Exec capture uses the ${src.name} source: ${src.limits}${why ? ` Skipped: ${why}.` : ''}`, why || src.limits)]);
     }
   }
@@ -153,11 +146,10 @@ export class ProcessCollector implements Collector {
     this.ctx.facts.inventory.off('change', this.onInventoryChange);
     if (this.pendingTimer) clearInterval(this.pendingTimer);
     this.settlePending(true);
-    this.folder.stop();
   }
 
   private onBatch(batch: ExecEvent[]): void {
-    const out: Finding[] = [];
+    const out: ExecObservation[] = [];
     for (const e of batch) {
       try {
         this.handle(e, out);
@@ -166,14 +158,14 @@ export class ProcessCollector implements Collector {
         this.ctx.logger.warn({ err: describeError(err), pid: e.pid }, 'An exec event could not be processed.');
       }
     }
-    if (out.length > 0) this.send(out);
+    if (out.length > 0) this.ctx.sink.observe(out);
   }
 
   private send(findings: Finding[]): void {
-    this.ctx.sink.emit(findings).catch((err) => this.ctx.logger.error({ err: describeError(err) }, 'Exec findings could not be spooled.'));
+    this.ctx.sink.report(findings).catch((err) => this.ctx.logger.error({ err: describeError(err) }, 'Agent findings could not be spooled.'));
   }
 
-  private handle(e: ExecEvent, out: Finding[]): void {
+  private handle(e: ExecEvent, out: ExecObservation[]): void {
     const cg = e.cgroup !== null ? parseCgroup(e.cgroup) : null;
     const parent = this.table.parentOf(e.ppid, e.startTime);
     // `runc exec … ID` run by a shim: remember which container that shim just entered.
@@ -234,61 +226,102 @@ export class ProcessCollector implements Collector {
     const unknownContainer = inContainer && containerId !== null && container === null;
     if (unknownContainer) this.ctx.facts.emit('container-unknown', containerId!);
 
-    let init: boolean | undefined;
-    const isNamespaceInit = (pid: number) => this.isNamespaceInit(pid);
-    const subject: ExecSubject = {
-      exec: e, name, exeName: basename(e.exe), containerId, container, inContainer,
-      // The container's own entrypoint is pid 1 of its pid namespace (the inventory may not
-      // know the container yet when its first process execs). Read from /proc only when a
-      // detector asks, which most execs never make one do.
-      get isContainerInit() {
-        init ??= this.inContainer && ((this.container !== null && this.container.pid === e.pid) || isNamespaceInit(e.pid));
-        return init;
-      },
-      parent,
-      binaryDrift: () => this.binaryDrift(e, subject.container),
-    };
-    for (const d of detectAll(subject)) {
-      if (unknownContainer && this.pending.length < MAX_PENDING) {
-        // Hold it briefly: the runtime collector is refreshing and will name the pod.
-        this.pending.push({ d, subject, until: Date.now() + this.config.enrichWaitMs });
-        continue;
-      }
-      this.report(d, subject, out);
+    const obs = this.observation(e, parent, name, inContainer, containerId, container);
+    if (unknownContainer && this.pending.length < MAX_PENDING) {
+      // Hold it briefly: the runtime collector is refreshing and will name the pod.
+      this.pending.push({ obs, containerId: containerId!, until: Date.now() + this.config.enrichWaitMs });
+      return;
     }
+    out.push(obs);
   }
 
-  private report(d: Detection, subject: ExecSubject, out: Finding[]): void {
-    if (this.allowed(d, subject)) return;
-    this.detections.inc({ rule: d.ruleId });
-    const f = this.toFinding(d, subject);
-    const key = `${f.fingerprint}|${subject.exec.argv.join(' ').slice(0, 512)}`;
-    out.push(...this.folder.offer(key, f));
-  }
-
-  /** Findings waiting for their container: send those now known (or out of time). */
+  /** Execs waiting for their container: hand on those now known (or out of time). */
   private settlePending(force = false): void {
     if (this.pending.length === 0) return;
     const now = Date.now();
-    const keep: PendingDetection[] = [];
-    const out: Finding[] = [];
+    const keep: PendingExec[] = [];
+    const out: ExecObservation[] = [];
     for (const p of this.pending) {
-      const c = this.ctx.facts.inventory.lookup(p.subject.containerId ?? '') ?? null;
+      const c = this.ctx.facts.inventory.lookup(p.containerId) ?? null;
       if (!c && !force && p.until > now) {
         keep.push(p);
         continue;
       }
       if (c) {
-        p.subject.container = c;
         // Known now: a container outside the namespaces in scope is not ours to report.
         const ns = c.namespace;
         const inScope = this.namespaces.has(ns) || this.namespaces.has('*') || c.origin === 'outside-cri' || !ns;
         if (!inScope) continue;
+        this.attach(p.obs, c);
       }
-      this.report(p.d, p.subject, out);
+      out.push(p.obs);
     }
     this.pending = keep;
-    if (out.length > 0) this.send(out);
+    if (out.length > 0) this.ctx.sink.observe(out);
+  }
+
+  /**
+   * The exec as rules see it. The container's `init` and `drift` read /proc and stat a file, so
+   * they are worked out only when a rule reads them (most execs never make one do).
+   */
+  private observation(e: ExecEvent, parent: ProcessRecord | undefined, name: string, inContainer: boolean, containerId: string | null, c: ContainerRecord | null): ExecObservation {
+    const stdin = e.stdio?.stdin ?? '';
+    const stdout = e.stdio?.stdout ?? '';
+    const args = argsText(e.argv);
+    const obs: ExecObservation = {
+      kind: 'exec',
+      timeUnixNano: e.timeUnixNano,
+      process: {
+        pid: e.pid, ppid: e.ppid, uid: e.uid, euid: e.euid, gid: e.gid, egid: e.egid, auid: e.auid,
+        exe: e.exe, exeName: basename(e.exe), name, comm: e.comm, argv: e.argv, args,
+        argvTruncated: e.argvTruncated, argvMissing: e.argvMissing, cwd: e.cwd, stdin, stdout,
+        tty: isTerminal(stdin) || isTerminal(stdout),
+        fileless: e.exe.startsWith('/memfd:') || e.exe.endsWith(' (deleted)'),
+        capture: e.source,
+      },
+      parent: parent ? ancestorOf(parent) : { pid: e.ppid, uid: UNKNOWN_ID, euid: UNKNOWN_ID, exe: '', name: '', comm: '', argv: [] },
+      ancestors: [],
+      inContainer,
+      container: { id: containerId ?? '', name: '', image: '', imageDigest: '', origin: inContainer ? 'unknown' : '', privileged: false, init: false, drift: false },
+      kubernetes: { namespace: '', pod: '', podUid: '', container: '' },
+      node: this.ctx.node,
+    };
+    let ancestors: AncestorObservation[] | undefined;
+    Object.defineProperty(obs, 'ancestors', { enumerable: true, configurable: true, get: () => (ancestors ??= this.ancestors(e)) });
+    if (c) this.attach(obs, c);
+    else this.lazyContainerFacts(obs, e, null);
+    return obs;
+  }
+
+  /** Fill in what the inventory knows of the container. */
+  private attach(obs: ExecObservation, c: ContainerRecord): void {
+    const co: ContainerObservation = {
+      id: c.id, name: c.name, image: c.image, imageDigest: c.imageDigest, origin: c.origin,
+      privileged: c.security?.privileged ?? false, init: false, drift: false,
+    };
+    obs.container = co;
+    const k: KubernetesObservation = { namespace: c.namespace, pod: c.pod, podUid: c.podUid, container: c.namespace ? c.name : '' };
+    obs.kubernetes = k;
+    this.lazyContainerFacts(obs, null, c);
+  }
+
+  private lazyContainerFacts(obs: ExecObservation, _e: ExecEvent | null, c: ContainerRecord | null): void {
+    const co = obs.container;
+    const pid = obs.process.pid;
+    const exe = obs.process.exe;
+    let init: boolean | undefined;
+    let drift: boolean | undefined;
+    const inContainer = obs.inContainer;
+    Object.defineProperty(co, 'init', {
+      enumerable: true, configurable: true,
+      // The container's own entrypoint is pid 1 of its pid namespace (the inventory may not
+      // know the container yet when its first process execs).
+      get: () => (init ??= inContainer && ((c !== null && c.pid === pid) || this.isNamespaceInit(pid))),
+    });
+    Object.defineProperty(co, 'drift', {
+      enumerable: true, configurable: true,
+      get: () => (drift ??= this.binaryDrift(exe, c) === true),
+    });
   }
 
   /** True when the process is pid 1 of its own pid namespace (NSpid in /proc/PID/status). */
@@ -338,47 +371,9 @@ export class ProcessCollector implements Collector {
     return c;
   }
 
-  private allowed(d: Detection, s: ExecSubject): boolean {
-    return this.allow.some((a) =>
-      (!a.rule || a.rule === d.ruleId) &&
-      (!a.namespace || a.namespace === (s.container?.namespace ?? '')) &&
-      (!a.pod || globMatch(a.pod, s.container?.pod ?? '')) &&
-      (!a.container || a.container === (s.container?.name ?? '')) &&
-      (!a.exe || globMatch(a.exe, s.exec.exe)));
-  }
-
-  private toFinding(d: Detection, s: ExecSubject): Finding {
-    const e = s.exec;
-    const c = s.container;
-    const where = c ? `${c.namespace}/${c.pod}/${c.name}` : s.containerId ? `container/${s.containerId.slice(0, 12)}` : 'host';
-    const proc: ProcessInfo = {
-      pid: e.pid, ppid: e.ppid, uid: e.uid, euid: e.euid, gid: e.gid, egid: e.egid, auid: e.auid,
-      exe: e.exe, comm: e.comm, argv: e.argv, argvTruncated: e.argvTruncated, cwd: e.cwd,
-      ancestors: this.ancestors(e), capture: e.source,
-    };
-    return {
-      source: 'process',
-      ruleId: d.ruleId,
-      severity: d.severity,
-      title: d.title,
-      message: d.message,
-      fingerprint: `process:${d.ruleId}:${where}:${e.exe}`,
-      mitre: d.mitre,
-      evidence: d.evidence,
-      remediation: d.remediation,
-      tags: ['process', e.source, ...(e.argvMissing ? ['argv-missing'] : [])],
-      timeUnixNano: e.timeUnixNano,
-      process: proc,
-      container: c
-        ? { id: c.id, name: c.name, image: c.image, imageDigest: c.imageDigest, state: c.state, pid: c.pid, sandboxId: c.sandboxId, privileged: c.security?.privileged ?? false }
-        : s.containerId ? { id: s.containerId } : undefined,
-      kubernetes: c && c.namespace ? { namespace: c.namespace, pod: c.pod, podUid: c.podUid, container: c.name } : undefined,
-    };
-  }
-
   /** The parent chain from the process table, parent first, bounded. */
-  private ancestors(e: ExecEvent): ProcessAncestorInfo[] {
-    const out: ProcessAncestorInfo[] = [];
+  private ancestors(e: ExecEvent): AncestorObservation[] {
+    const out: AncestorObservation[] = [];
     let ppid = e.ppid;
     let start = e.startTime;
     const seen = new Set<number>([e.pid]);
@@ -386,10 +381,10 @@ export class ProcessCollector implements Collector {
       seen.add(ppid);
       const p = this.table.parentOf(ppid, start) ?? this.readProcess(ppid);
       if (!p) {
-        out.push({ pid: ppid, exe: '', comm: '', argv: [] });
+        out.push({ pid: ppid, uid: UNKNOWN_ID, euid: UNKNOWN_ID, exe: '', name: '', comm: '', argv: [] });
         break;
       }
-      out.push({ pid: p.pid, exe: p.exe, comm: p.comm, argv: p.argv });
+      out.push(ancestorOf(p));
       ppid = p.ppid;
       start = p.startTime;
     }
@@ -437,10 +432,10 @@ export class ProcessCollector implements Collector {
   }
 
   /** True when the executable's inode changed after the container started: not from the image. */
-  private binaryDrift(e: ExecEvent, c: ContainerRecord | null): boolean | null {
-    if (!c || c.pid <= 0 || c.startedAtNs <= 0n || !e.exe.startsWith('/')) return null;
+  private binaryDrift(exe: string, c: ContainerRecord | null): boolean | null {
+    if (!c || c.pid <= 0 || c.startedAtNs <= 0n || !exe.startsWith('/')) return null;
     try {
-      const st = statSync(path.join(this.procRoot, String(c.pid), 'root', e.exe), { bigint: true });
+      const st = statSync(path.join(this.procRoot, String(c.pid), 'root', exe), { bigint: true });
       return st.ctimeNs > c.startedAtNs;
     } catch {
       return null;
@@ -451,16 +446,16 @@ export class ProcessCollector implements Collector {
     if (n.kind === 'loss') {
       this.lost.inc({ component: `exec-${n.where}`, reason: n.where === 'kernel' ? 'audit_lost' : n.where === 'socket' ? 'socket_overrun' : 'agent_queue_full' }, n.count);
       this.ctx.logger.error({ count: n.count, where: n.where }, `Exec events were lost: ${n.detail}`);
-      this.send([this.agentFinding('agent-exec-events-lost', 'high', 'Exec events were lost',
+      this.send([this.agentFinding('agent.exec-events-lost', 'high', 'Exec events were lost',
         `${n.count} exec events were lost (${n.where}): ${n.detail}`, `${n.count} lost at ${n.where}`, { count: String(n.count), where: n.where })]);
     } else if (n.kind === 'rules-restored') {
       this.ctx.logger.warn({ gapMs: n.gapMs }, `The agent's audit rules were removed and restored: ${n.detail}`);
-      this.send([this.agentFinding('agent-audit-rules-restored', 'high', "The agent's audit rules were removed and have been restored",
+      this.send([this.agentFinding('agent.audit-rules-restored', 'high', "The agent's audit rules were removed and have been restored",
         `Someone or something removed nodewarden's audit rules; they were restored after ${n.gapMs} ms. Execs in that window may be missing. ${n.detail}`,
         n.detail, { gapMs: String(n.gapMs) })]);
     } else {
       this.ctx.logger.warn({ detail: n.detail }, 'The exec source is degraded.');
-      this.send([this.agentFinding('agent-exec-source-degraded', 'medium', 'The exec source is degraded', n.detail, n.detail)]);
+      this.send([this.agentFinding('agent.exec-source-degraded', 'medium', 'The exec source is degraded', n.detail, n.detail)]);
     }
   }
 
@@ -468,7 +463,7 @@ export class ProcessCollector implements Collector {
     return {
       source: 'agent', ruleId, severity, title, message, evidence, attributes,
       fingerprint: `agent:${ruleId}:${this.ctx.node}`,
-      remediation: ruleId === 'agent-audit-rules-restored'
+      remediation: ruleId === 'agent.audit-rules-restored'
         ? 'Find what reloaded or cleared the audit rules (auditd reload, auditctl -D); add nodewarden\'s rules to the node\'s audit configuration.'
         : 'Run the agent as root with hostPID and hostNetwork and CAP_AUDIT_READ/CAP_AUDIT_CONTROL, on a kernel with CONFIG_AUDITSYSCALL.',
     };
@@ -483,6 +478,22 @@ function boundArgv(argv: string[]): string[] {
   return out;
 }
 
-function globMatch(pattern: string, value: string): boolean {
-  return pattern.endsWith('*') ? value.startsWith(pattern.slice(0, -1)) : pattern === value;
+function basename(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? p : p.slice(i + 1);
+}
+
+function ancestorOf(p: ProcessRecord): AncestorObservation {
+  return { pid: p.pid, uid: p.uid, euid: p.euid, exe: p.exe, name: basename(p.argv[0] ?? '') || p.comm || basename(p.exe), comm: p.comm, argv: p.argv };
+}
+
+/** argv[1..] as one string, bounded, for matching arguments as text. */
+function argsText(argv: string[]): string {
+  let s = '';
+  for (let i = 1; i < argv.length && s.length < 4096; i++) s += (i > 1 ? ' ' : '') + argv[i];
+  return s.length > 4096 ? s.slice(0, 4096) : s;
+}
+
+function isTerminal(target: string): boolean {
+  return target.startsWith('/dev/pts/') || target.startsWith('/dev/tty') || target === '/dev/console';
 }

@@ -26,10 +26,13 @@ export const processConfigSchema = z.strictObject({
   namespaces: z.array(z.string()).default([]),
   /** Evaluate processes on the host itself (outside any container). */
   hostProcesses: z.boolean().default(false),
-  /** Expected behaviour that must stay quiet. */
+  /**
+   * Expected behaviour that must stay quiet: kept for configurations written before rule packs;
+   * each entry becomes an exception of the rule it names (see README.md, "Rules").
+   */
   allow: z.array(allowEntry).default([]),
-  /** Identical detections within this window are folded into one with a count. */
-  repeatWindowMs: z.number().int().min(100).default(60_000),
+  /** The older name of rules.repeatWindowMs; when set, it wins. */
+  repeatWindowMs: z.number().int().min(100).optional(),
   /** Processes remembered for parent chains (least recently used go first). */
   maxProcesses: z.number().int().min(1024).default(16_384),
   /** How long a detection in a container the inventory does not know yet waits for its pod's name. */

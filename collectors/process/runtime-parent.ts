@@ -4,7 +4,9 @@
 // nothing, but its command line names the container. Short commands run this way (`sh -c …`)
 // often exit within a millisecond, before /proc can be read; this keeps them attributed.
 
-import { basename } from './detections/detector.js';
+import path from 'node:path';
+
+const basename = (p: string): string => path.posix.basename(p);
 
 const RUNTIMES = new Set(['runc', 'crun', 'youki']);
 const ID = /^[\w.-]{1,128}$/;

@@ -8,7 +8,7 @@
 // are keyed `outside-cri/<containerd namespace>/<id>` (ctr ids are chosen by whoever ran them).
 
 import path from 'node:path';
-import type { Finding, Severity } from '../finding.js';
+import type { Finding, Severity } from '../../core/finding.js';
 import { type ContainerRecord, containerInfo, kubernetesInfo } from './inventory.js';
 
 export interface CheckConfig {

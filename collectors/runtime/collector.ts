@@ -1,24 +1,23 @@
 // The runtime collector: keeps the container inventory in step with the runtime and reports the
-// runtime checks as findings that open and resolve (rules/lifecycle.ts). A periodic collector
-// with an optional push hint:
+// runtime checks' problems per scope; the sink opens and resolves them (the lifecycle is the
+// rules' business). A periodic collector with an optional push hint:
 //
 //   GetContainerEvents ──(any event: refresh soon)──┐
 //   timer (pollIntervalMs; backoff when unreachable) ┴─▶ refresh ─▶ snapshot ─▶ inventory.replace
-//                                                                 └▶ checks ─▶ lifecycle ─▶ sink
+//                                                                 └▶ checks ─▶ sink.state
 //
 // Refreshes never overlap. While the runtime is unreachable, one "unavailable" finding is open
 // and container findings are left as they were (nothing is known to have changed); the gRPC
 // channel reconnects by itself and the next successful refresh resolves it.
 
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
-import type { Finding } from '../finding.js';
+import type { Finding } from '../../core/finding.js';
 import { HostFs } from '../host/host-fs.js';
 import { describeError } from '../../core/errors.js';
-import { FindingLifecycle, type ScopeChange } from '../../rules/lifecycle.js';
+import type { StateChange } from '../../core/observation.js';
 import { type CheckConfig, containerFindings, runtimeStatusFindings, socketFindings, unavailableFinding } from './checks.js';
 import { type ContainerEventStream, CriClient, CriErrorReason, isCriError } from './cri-client.js';
 import type { RuntimeConfig } from './factory.js';
@@ -66,7 +65,6 @@ export class RuntimeCollector implements Collector {
   private readonly hostFs: HostFs;
   private readonly log: Logger;
   private readonly metrics: RuntimeMetrics;
-  private lifecycle: FindingLifecycle | null = null;
   private client: CriClient | null = null;
   private socket: ResolvedSocket | null = null;
   private runtimeName = '';
@@ -98,13 +96,10 @@ export class RuntimeCollector implements Collector {
     this.metrics = makeMetrics(ctx.metrics);
   }
 
-  /** Loads the lifecycle state and makes the first refresh; an absent runtime is a finding, not an error. */
+  /** Makes the first refresh; an absent runtime is a finding, not an error. */
   async start(): Promise<void> {
     if (this.started || this.stopped) return;
     this.started = true;
-    const dir = path.join(this.ctx.stateDir, 'runtime');
-    mkdirSync(dir, { recursive: true });
-    this.lifecycle = new FindingLifecycle(path.join(dir, 'findings.json'));
     try {
       this.apparmorEnabled = (await this.hostFs.readText('/sys/module/apparmor/parameters/enabled', 16)).trim().startsWith('Y');
     } catch {
@@ -287,13 +282,13 @@ export class RuntimeCollector implements Collector {
     }
   }
 
-  /** Emit the lifecycle's transitions; the new state is recorded only if the sink took them. */
-  private async emit(changes: ScopeChange[]): Promise<void> {
+  /** Hand on each scope's problems; the sink records the new state only if it could emit the transitions. */
+  private async emit(changes: StateChange[]): Promise<void> {
     // A refresh that outlived stop() must not write to a sink that is closing; nothing is
     // recorded, so the next start works the same transitions out again.
     if (this.stopped) return;
     try {
-      await this.lifecycle!.apply((findings) => this.ctx.sink.emit(findings), changes);
+      await this.ctx.sink.state(changes);
     } catch (err) {
       // Not recorded: the same transitions are worked out and sent again on the next refresh.
       this.metrics.errors.inc({ reason: 'sink' });

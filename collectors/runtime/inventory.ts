@@ -4,7 +4,7 @@
 // The runtime collector is the only writer: it hands in complete snapshots via replace().
 
 import { EventEmitter } from 'node:events';
-import type { ContainerInfo, KubernetesInfo } from '../finding.js';
+import type { ContainerInfo, KubernetesInfo } from '../../core/finding.js';
 import type { ContainerSecurity } from './oci-spec.js';
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Agent } from '../../daemon/agent.js';
 import { Central } from '../../central/central.js';
-import type { Finding } from '../../collectors/finding.js';
+import type { Finding } from '../../core/finding.js';
 import { freePort, quietLogger, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 export default async function pipelineBench(): Promise<void> {

@@ -14,7 +14,7 @@ export default async function postureIdleBench(): Promise<void> {
   const host = await prepareHost('hardened-worker');
   const collector = new PostureCollector(postureFactory.defaults(), {
     hostRoot: host.root, stateDir: tempDir('bench-idle'), node: 'bench', facts: new NodeFacts(),
-    sink: { emit: async () => undefined }, logger: pino({ level: 'silent' }), metrics: new Registry(),
+    sink: { observe: () => undefined, state: async () => [], report: async () => undefined }, logger: pino({ level: 'silent' }), metrics: new Registry(),
   });
   await collector.start();
   await new Promise((r) => setTimeout(r, 500)); // let start-up work settle

@@ -49,7 +49,7 @@ export default async function bench(): Promise<void> {
       hostRoot: '/',
       stateDir,
       node: 'bench',
-      sink: { emit: async (fs) => void (findings += fs.length) },
+      sink: { observe: () => undefined, state: async (changes) => { const n = changes.flatMap((c) => c.current); findings += n.length; return n; }, report: async () => undefined },
       logger: pino({ level: 'silent' }),
       metrics: new Registry(),
       facts: new NodeFacts(),

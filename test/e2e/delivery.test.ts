@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent } from '../../daemon/agent.js';
 import { Central } from '../../central/central.js';
-import type { Finding } from '../../collectors/finding.js';
+import type { Finding } from '../../core/finding.js';
 import { freePort, quietLogger, storedEvents, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 const finding = (i: number): Finding => ({

@@ -140,7 +140,7 @@ t.test('exec capture against a real node', async (t) => {
 
   await t.test("removing the agent's audit rules is reported and the rules come back", async (t) => {
     for (const r of native.addon.auditListRules()) if (r.key === 'nw-e2e') native.addon.auditDelRule(r.raw);
-    const e = await waitFor('the rules-restored event', () => storedEvents(central.log).find((x) => x.ruleId === 'agent-audit-rules-restored'), 15_000);
+    const e = await waitFor('the rules-restored event', () => storedEvents(central.log).find((x) => x.ruleId === 'agent.audit-rules-restored'), 15_000);
     t.equal(e.source, pb.Source.SOURCE_AGENT);
     await waitFor('rules back', () => native.addon.auditListRules().filter((r) => r.key === 'nw-e2e').length >= 2, 10_000);
     await box.execSync(system.containerId, ['sh', '-c', 'echo marker-after-restore']);

@@ -9,11 +9,12 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import type { CollectorContext } from '../../collectors/collector.js';
-import type { Finding } from '../../collectors/finding.js';
+import type { Finding } from '../../core/finding.js';
 import { NodeFacts } from '../../collectors/node-facts.js';
 import type { RuntimeCollector } from '../../collectors/runtime/collector.js';
 import { runtimeCollectorFactory } from '../../collectors/runtime/factory.js';
 import { BUSYBOX_IMAGE, type NodeBox, type Pod, startNodeBox } from './node-box.js';
+import { ruleSink } from '../helpers/rule-sink.js';
 
 const started = await startNodeBox();
 if ('skip' in started) {
@@ -47,8 +48,10 @@ pods['unlabelled'] = await box.runPod({ name: 'by-hand', kubeLabels: false, host
 const hiddenId = await box.ctrRun({ id: `miner-${process.pid}` });
 
 // ---- the collector under test ----
-const emitted: Finding[] = [];
 const waiters: Array<() => void> = [];
+const recorder = ruleSink({ collector: 'runtime' });
+const emitted: Finding[] = recorder.emitted;
+const recordingSink = recorder.sink;
 const stateDir = mkdtempSync(path.join(os.tmpdir(), 'nw-runtime-e2e-'));
 t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
 const ctx: CollectorContext = {
@@ -56,9 +59,11 @@ const ctx: CollectorContext = {
   stateDir,
   node: 'box-node',
   sink: {
-    emit: async (fs) => {
-      emitted.push(...fs);
+    ...recordingSink,
+    state: async (changes) => {
+      const out = await recordingSink.state(changes);
       for (const w of waiters.splice(0)) w();
+      return out;
     },
   },
   logger: pino({ level: 'silent' }),

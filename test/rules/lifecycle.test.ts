@@ -2,7 +2,7 @@
 import t from 'tap';
 import path from 'node:path';
 import { FindingLifecycle } from '../../rules/lifecycle.js';
-import type { Finding } from '../../collectors/finding.js';
+import type { Finding } from '../../core/finding.js';
 import { tempDir } from '../helpers/pipeline.js';
 
 const f = (fp: string): Finding => ({ source: 'posture', ruleId: 'r', severity: 'high', title: `t ${fp}`, message: 'm', fingerprint: fp });

@@ -8,8 +8,9 @@ import { Registry } from 'prom-client';
 import { PostureCollector } from '../../../collectors/posture/collector.js';
 import { postureFactory } from '../../../collectors/posture/factory.js';
 import { NodeFacts } from '../../../collectors/node-facts.js';
-import type { Finding } from '../../../collectors/finding.js';
+import type { Finding } from '../../../core/finding.js';
 import { tempDir, waitFor } from '../../helpers/pipeline.js';
+import { ruleSink } from '../../helpers/rule-sink.js';
 
 function host(): string {
   const root = tempDir('posture-host');
@@ -22,10 +23,10 @@ function host(): string {
 t.test('a symlink loop at the kubelet config is a finding, not a crash', async (t) => {
   const root = host();
   symlinkSync('config.yaml', path.join(root, 'var/lib/kubelet/config.yaml'));
-  const got: Finding[] = [];
+  const { sink, emitted: got } = ruleSink({ collector: 'posture' });
   const c = new PostureCollector({ ...postureFactory.defaults(), debounceMs: 10 }, {
     hostRoot: root, stateDir: tempDir('posture-state'), node: 'n', facts: new NodeFacts(),
-    sink: { emit: async (fs) => void got.push(...fs) }, logger: pino({ level: 'silent' }), metrics: new Registry(),
+    sink, logger: pino({ level: 'silent' }), metrics: new Registry(),
   });
   t.teardown(() => c.stop());
   await c.start();
@@ -39,10 +40,10 @@ t.test('a symlink loop at the kubelet config is a finding, not a crash', async (
 t.test('findings a sink refused are sent again on the next evaluation', async (t) => {
   const root = host();
   let refuse = true;
-  const got: Finding[] = [];
+  const { sink, emitted: got } = ruleSink({ collector: 'posture', refuse: () => refuse });
   const c = new PostureCollector({ ...postureFactory.defaults(), debounceMs: 10 }, {
     hostRoot: root, stateDir: tempDir('posture-state'), node: 'n', facts: new NodeFacts(),
-    sink: { emit: async (fs) => { if (refuse) throw new Error('spool full'); got.push(...fs); } },
+    sink,
     logger: pino({ level: 'silent' }), metrics: new Registry(),
   });
   t.teardown(() => c.stop());

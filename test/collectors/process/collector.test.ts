@@ -1,14 +1,16 @@
 // The process collector's enrichment and reporting, driven by a scripted exec source so each
 // case is exact (the real sources and a real node are exercised in test/e2e/process.test.ts):
 // attribution of a process gone before /proc was read, pid reuse, the wait for a container the
-// inventory does not know yet, scope, the allow-list, and losses becoming events.
+// inventory does not know yet, scope, the allow-list, and losses becoming events. Observations go
+// through the real rule engine with the built-in packs.
 import t from 'tap';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ProcessCollector } from '../../../collectors/process/collector.js';
 import { processConfigSchema } from '../../../collectors/process/factory.js';
 import { NodeFacts } from '../../../collectors/node-facts.js';
-import type { Finding } from '../../../collectors/finding.js';
+import { ruleSink } from '../../helpers/rule-sink.js';
+import { allowToExceptions } from '../../../rules/legacy.js';
 import type { ExecEvent, ExecSource, SourceNotice } from '../../../collectors/process/sources/exec-source.js';
 import type { ContainerRecord } from '../../../collectors/runtime/inventory.js';
 import { tempDir, waitFor } from '../../helpers/pipeline.js';
@@ -49,11 +51,13 @@ function container(id: string, namespace: string, pod: string): ContainerRecord 
 
 async function setup(t: { teardown: (f: () => unknown) => void }, config: Record<string, unknown> = {}) {
   const facts = new NodeFacts();
-  const emitted: Finding[] = [];
+  const parsed = processConfigSchema.parse({ enrichWaitMs: 300, ...config });
+  // The allow-list of older configurations becomes exceptions of the rules (as the agent does it).
+  const { sink, emitted } = ruleSink({ collector: 'process', load: { extraExceptions: allowToExceptions(parsed.allow) } });
   const source = new ScriptedSource();
-  const collector = new ProcessCollector(processConfigSchema.parse({ enrichWaitMs: 300, ...config }), {
+  const collector = new ProcessCollector(parsed, {
     hostRoot: '/nonexistent-host', stateDir: tempDir('proc-unit'), node: 'n', facts,
-    sink: { emit: async (fs) => void emitted.push(...fs) }, logger: pino({ level: 'silent' }), metrics: new Registry(),
+    sink, logger: pino({ level: 'silent' }), metrics: new Registry(),
   }, async () => ({ source, skipped: [] }));
   await collector.start();
   t.teardown(() => collector.stop());
@@ -66,10 +70,9 @@ t.test('a shell gone before /proc was read is attributed through the runc exec t
   source.onBatch!([
     exec(100, 1, ['runc', '--root', '/run/containerd/runc/k8s.io', 'exec', '--process', '/tmp/p.json', '--detach', CID], { exe: '/usr/sbin/runc', cgroup: '0::/system.slice/containerd.service\n' }),
     exec(101, 100, ['runc', 'init'], { exe: '/usr/sbin/runc', cgroup: '0::/system.slice/containerd.service\n' }),
-    exec(102, 101, ['sh', '-c', 'id'], { exe: '/bin/busybox', cgroup: null }),
+    exec(102, 101, ['nc', '-l', '-p', '4444'], { exe: '/bin/busybox', cgroup: null }),
   ]);
-  await waitFor('the finding', () => emitted.find((f) => f.ruleId === 'exec-shell-in-container'));
-  const f = emitted.find((x) => x.ruleId === 'exec-shell-in-container')!;
+  const f = await waitFor('the finding', () => emitted.find((x) => x.ruleId === 'process.network-tool-in-container'));
   t.equal(f.kubernetes?.pod, 'coredns-1');
   t.equal(f.container?.id, CID);
   t.same(f.process?.ancestors.map((a) => [a.pid, a.exe]), [[101, '/usr/sbin/runc'], [100, '/usr/sbin/runc'], [1, '']], 'parent chain from the process table; an unknown ancestor by pid alone');
@@ -81,9 +84,9 @@ t.test('a command re-parented to the shim before it execs is attributed to the c
   source.onBatch!([
     // pid 50 is the shim (started before the agent); runc exec --detach has already exited.
     exec(110, 50, ['runc', '--root', '/run/containerd/runc/k8s.io', 'exec', '--detach', CID], { exe: '/usr/sbin/runc', cgroup: '0::/system.slice/containerd.service\n' }),
-    exec(112, 50, ['sh', '-c', 'id'], { exe: '/bin/busybox', cgroup: null }),
+    exec(112, 50, ['nc', '-l'], { exe: '/bin/busybox', cgroup: null }),
   ]);
-  const f = await waitFor('the finding', () => emitted.find((x) => x.ruleId === 'exec-shell-in-container'));
+  const f = await waitFor('the finding', () => emitted.find((x) => x.ruleId === 'process.network-tool-in-container'));
   t.equal(f.kubernetes?.pod, 'coredns-1');
 });
 
@@ -93,9 +96,9 @@ t.test("a reused pid does not lend the old process's container to a new child", 
   // pid 200 ran in the container, then a host process got pid 200 and started a short child.
   source.onBatch!([exec(200, 1, ['/app/server'], { cgroup: cgroupOf(CID), startTime: 50n })]);
   source.onBatch!([exec(200, 1, ['/usr/bin/cron'], { cgroup: '0::/system.slice/cron.service\n', startTime: 500n })]);
-  source.onBatch!([exec(201, 200, ['sh', '-c', 'backup'], { cgroup: null, startTime: 600n })]);
+  source.onBatch!([exec(201, 200, ['nc', '-l'], { cgroup: null, startTime: 600n })]);
   await new Promise((r) => setTimeout(r, 100));
-  t.equal(emitted.filter((f) => f.ruleId === 'exec-shell-in-container').length, 0, 'a host shell, not a container shell');
+  t.equal(emitted.filter((f) => f.ruleId === 'process.network-tool-in-container').length, 0, 'a host process, not a container one');
 });
 
 t.test('a detection in a container the inventory does not know yet waits for its pod name', async (t) => {
@@ -107,14 +110,14 @@ t.test('a detection in a container the inventory does not know yet waits for its
   await new Promise((r) => setTimeout(r, 50));
   t.equal(emitted.length, 0, 'held while waiting');
   facts.inventory.replace([container(CID2, 'kube-system', 'new-pod')], []);
-  const f = await waitFor('the enriched finding', () => emitted.find((x) => x.ruleId === 'exec-network-tool-in-container'));
+  const f = await waitFor('the enriched finding', () => emitted.find((x) => x.ruleId === 'process.network-tool-in-container'));
   t.equal(f.kubernetes?.pod, 'new-pod');
 });
 
 t.test('if the inventory never learns the container, the finding goes out with the id alone', async (t) => {
   const { emitted, source } = await setup(t);
   source.onBatch!([exec(310, 1, ['nc', '-l'], { exe: '/bin/busybox', cgroup: cgroupOf(CID2) })]);
-  const f = await waitFor('the finding after the wait', () => emitted.find((x) => x.ruleId === 'exec-network-tool-in-container'), 2000);
+  const f = await waitFor('the finding after the wait', () => emitted.find((x) => x.ruleId === 'process.network-tool-in-container'), 2000);
   t.equal(f.container?.id, CID2);
   t.equal(f.kubernetes, undefined);
 });
@@ -123,7 +126,7 @@ t.test('scope: another namespace is quiet unless configured; the allow-list sile
   const { facts, emitted, source } = await setup(t, { allow: [{ rule: 'exec-network-tool-in-container', namespace: 'kube-system', pod: 'probe-*' }] });
   facts.inventory.replace([container(CID, 'default', 'web-1'), { ...container(CID2, 'kube-system', 'probe-7'), pid: 1 }], []);
   source.onBatch!([
-    exec(400, 1, ['sh', '-c', 'x'], { cgroup: cgroupOf(CID) }),
+    exec(400, 1, ['nc', '-l'], { cgroup: cgroupOf(CID) }),
     exec(401, 1, ['wget', 'http://x'], { exe: '/bin/busybox', cgroup: cgroupOf(CID2) }),
   ]);
   await new Promise((r) => setTimeout(r, 100));
@@ -131,8 +134,8 @@ t.test('scope: another namespace is quiet unless configured; the allow-list sile
 
   const wide = await setup(t, { namespaces: ['default'] });
   wide.facts.inventory.replace([container(CID, 'default', 'web-1')], []);
-  wide.source.onBatch!([exec(402, 1, ['sh', '-c', 'x'], { cgroup: cgroupOf(CID) })]);
-  await waitFor('in scope once configured', () => wide.emitted.find((f) => f.ruleId === 'exec-shell-in-container'));
+  wide.source.onBatch!([exec(402, 1, ['nc', '-l'], { cgroup: cgroupOf(CID) })]);
+  await waitFor('in scope once configured', () => wide.emitted.find((f) => f.ruleId === 'process.network-tool-in-container'));
 });
 
 t.test('losses and rule restores reported by the source become agent events', async (t) => {
@@ -140,7 +143,7 @@ t.test('losses and rule restores reported by the source become agent events', as
   source.onNotice!({ kind: 'loss', count: 7, where: 'kernel', detail: 'audit lost counter rose by 7' });
   source.onNotice!({ kind: 'rules-restored', gapMs: 1500, detail: 'rules deleted' });
   await waitFor('two agent events', () => emitted.length === 2);
-  t.same(emitted.map((f) => [f.source, f.ruleId]), [['agent', 'agent-exec-events-lost'], ['agent', 'agent-audit-rules-restored']]);
+  t.same(emitted.map((f) => [f.source, f.ruleId]), [['agent', 'agent.exec-events-lost'], ['agent', 'agent.audit-rules-restored']]);
   t.equal(emitted[0]!.attributes?.count, '7');
   t.match(collector.status().detail, /source audit/);
 });

@@ -15,9 +15,10 @@ import { NodeFacts } from '../../../collectors/node-facts.js';
 import { CriClient, CriErrorReason, isCriError, runtime } from '../../../collectors/runtime/cri-client.js';
 import type { RuntimeCollector } from '../../../collectors/runtime/collector.js';
 import { runtimeCollectorFactory } from '../../../collectors/runtime/factory.js';
-import type { Finding } from '../../../collectors/finding.js';
+import type { Finding } from '../../../core/finding.js';
 
 import v1 = runtime.v1;
+import { ruleSink } from '../../helpers/rule-sink.js';
 
 interface Codec {
   encode(m: object): { finish(): Uint8Array };
@@ -147,7 +148,7 @@ t.test('undecodable bytes from the runtime are a BadResponse', async (t) => {
 t.test('container events make the collector refresh at once instead of waiting for the poll', async (t) => {
   const { dir, socket, fake } = await setup(t);
   fake.containers = [container('a'.repeat(64), 'first')];
-  const emitted: Finding[] = [];
+  const { sink, emitted } = ruleSink({ collector: 'runtime' });
   const registry = new Registry();
   const facts = new NodeFacts();
   const v = runtimeCollectorFactory.validate({ socket, containerdStateDir: '', pollIntervalMs: 3_600_000 });
@@ -156,7 +157,7 @@ t.test('container events make the collector refresh at once instead of waiting f
     hostRoot: '/',
     stateDir: path.join(dir, 'state'),
     node: 'n',
-    sink: { emit: async (fs) => void emitted.push(...fs) },
+    sink,
     logger: pino({ level: 'silent' }),
     metrics: registry,
     facts,
@@ -186,7 +187,7 @@ t.test('a steady stream of container events does not postpone refreshes for ever
   const v = runtimeCollectorFactory.validate({ socket, containerdStateDir: '', pollIntervalMs: 3_600_000 });
   if (!v.ok) throw new Error(v.errors.join('; '));
   const collector = runtimeCollectorFactory.create(v.config, {
-    hostRoot: '/', stateDir: path.join(dir, 'state'), node: 'n', sink: { emit: async () => undefined },
+    hostRoot: '/', stateDir: path.join(dir, 'state'), node: 'n', sink: ruleSink().sink,
     logger: pino({ level: 'silent' }), metrics: new Registry(), facts,
   }) as RuntimeCollector;
   t.teardown(() => collector.stop());

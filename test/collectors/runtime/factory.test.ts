@@ -6,8 +6,9 @@ import { Registry } from 'prom-client';
 import t from 'tap';
 import { runtimeCollectorFactory } from '../../../collectors/runtime/factory.js';
 import type { CollectorContext } from '../../../collectors/collector.js';
-import type { Finding } from '../../../collectors/finding.js';
+import type { Finding } from '../../../core/finding.js';
 import { NodeFacts } from '../../../collectors/node-facts.js';
+import { ruleSink } from '../../helpers/rule-sink.js';
 
 t.test('the default config is valid and documented defaults hold', async (t) => {
   const d = runtimeCollectorFactory.defaults();
@@ -34,12 +35,12 @@ t.test('every error is reported with its path; unknown fields are refused', asyn
 t.test('lifecycle: stop without start, stop twice; an absent runtime is a finding, not a crash', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nw-rt-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const emitted: Finding[] = [];
+  const { sink, emitted } = ruleSink({ collector: 'runtime' });
   const ctx: CollectorContext = {
     hostRoot: dir,
     stateDir: path.join(dir, 'state'),
     node: 'n1',
-    sink: { emit: async (f) => void emitted.push(...f) },
+    sink,
     logger: pino({ level: 'silent' }),
     metrics: new Registry(),
     facts: new NodeFacts(),

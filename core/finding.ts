@@ -1,6 +1,7 @@
-// What collectors report: a finding about the node, independent of transport. The daemon
-// numbers it and converts it to the wire Event (daemon/wire-event.ts); collectors never see
-// the wire format. Fields mirror proto/nodewarden/v1/event.proto.
+// A finding about the node, independent of transport: what the rules make of observations (and
+// what the agent reports about itself). The daemon numbers it and converts it to the wire Event
+// (daemon/wire-event.ts); neither collectors nor rules see the wire format. Fields mirror
+// proto/nodewarden/v1/event.proto.
 
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
 export type FindingState = 'open' | 'resolved';
@@ -64,6 +65,8 @@ export interface KubernetesInfo {
 export interface Finding {
   source: FindingSource;
   ruleId: string;
+  /** Every rule that matched the observation, ruleId (the most severe) first; absent when only one did. */
+  ruleIds?: string[];
   severity: Severity;
   title: string;
   message: string;
@@ -86,4 +89,9 @@ export interface Finding {
   kubernetes?: Partial<KubernetesInfo>;
   /** When it was observed; the daemon stamps the time of emission when absent. */
   timeUnixNano?: bigint;
+}
+
+export interface FindingSink {
+  /** Hand findings on. Returns once they are durably accepted (written to the spool). */
+  emit(findings: Finding[]): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { RepeatFolder } from '../../../collectors/process/repeat-folder.js';
-import type { Finding } from '../../../collectors/finding.js';
+import { RepeatFolder } from '../../rules/repeat-folder.js';
+import type { Finding } from '../../core/finding.js';
 
 const f = (fp: string): Finding => ({ source: 'process', ruleId: 'r', severity: 'high', title: 't', message: 'm.', fingerprint: fp });
 

@@ -2,7 +2,7 @@
 // key goes out at once; repeats within the window are counted and go out as one finding with
 // `count` when the window closes. Bounded: past maxKeys the oldest window is closed early.
 
-import type { Finding } from '../finding.js';
+import type { Finding } from '../core/finding.js';
 
 interface Window {
   first: Finding;

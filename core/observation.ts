@@ -1,0 +1,130 @@
+// What collectors observe, as typed data that rules read. Collectors build observations and
+// hand them on; rules (rules/) decide which of them are findings. Neither side imports the other:
+// both read these types. Every field is always present (an empty string, 0 or false when not
+// known or not applicable), so a rule's condition never fails on a missing key; `inContainer`
+// and `kubernetes.namespace != ''` say whether the container and pod parts mean anything.
+//
+// The schema is documented field by field in docs/observations.md; rule conditions (CEL) are
+// type-checked against it when rules load (rules/schema.ts), so a change here is a change to a
+// public contract.
+
+import type { Finding } from './finding.js';
+
+/** An id the kernel or /proc did not give (audit's unset and unknown): never a real uid. */
+export const UNKNOWN_ID = 4294967295;
+
+export interface ProcessObservation {
+  pid: number;
+  /** 0 when it could not be learnt. */
+  ppid: number;
+  uid: number;
+  euid: number;
+  gid: number;
+  egid: number;
+  /** The login uid (who logged in, through su and sudo); UNKNOWN_ID when unset. */
+  auid: number;
+  /** Absolute path of the executable file. */
+  exe: string;
+  /** Basename of exe. */
+  exeName: string;
+  /** What the program acts as: basename of argv[0] (busybox applets), else comm, else exeName. */
+  name: string;
+  comm: string;
+  argv: string[];
+  /** argv[1..] joined with spaces (at most 4,096 characters): for matching arguments as text. */
+  args: string;
+  argvTruncated: boolean;
+  /** The exec source could not read the command line (the process was already gone). */
+  argvMissing: boolean;
+  cwd: string;
+  /** Target of fd 0 and fd 1 ("socket:[123]", "pipe:[9]", "/dev/pts/0"); '' when not read. */
+  stdin: string;
+  stdout: string;
+  /** stdin or stdout is a terminal (/dev/pts/N, /dev/ttyN, /dev/console). */
+  tty: boolean;
+  /** Runs from no file on disk: a memfd (memfd_create) or a deleted executable. */
+  fileless: boolean;
+  /** The exec source that saw it: audit, connector or poller. */
+  capture: string;
+}
+
+export interface AncestorObservation {
+  pid: number;
+  /** Real and effective user id (UNKNOWN_ID when unknown). */
+  uid: number;
+  euid: number;
+  exe: string;
+  /** Basename of argv[0], else comm, else of exe. */
+  name: string;
+  comm: string;
+  argv: string[];
+}
+
+export interface ContainerObservation {
+  /** The runtime's container id; '' on the host. */
+  id: string;
+  name: string;
+  image: string;
+  imageDigest: string;
+  /** 'cri' (the kubelet's), 'outside-cri' (ctr run, nerdctl…), or 'unknown' (a container the inventory does not know). */
+  origin: string;
+  privileged: boolean;
+  /** The process is the container's entrypoint (pid 1 of its pid namespace). */
+  init: boolean;
+  /** The executable file changed after the container started: it is not part of the image. */
+  drift: boolean;
+}
+
+export interface KubernetesObservation {
+  /** '' when the process runs in no pod the runtime knows. */
+  namespace: string;
+  pod: string;
+  podUid: string;
+  container: string;
+}
+
+/** One exec on the node, attributed to its container and pod. */
+export interface ExecObservation {
+  kind: 'exec';
+  /** When it happened (ns since the epoch). Not visible to rules. */
+  timeUnixNano: bigint;
+  process: ProcessObservation;
+  /** The parent (an empty ancestor when unknown). */
+  parent: AncestorObservation;
+  /** The parent chain, parent first, at most 5. */
+  ancestors: AncestorObservation[];
+  /** True when the process runs in a container (by its cgroup), known to the runtime or not. */
+  inContainer: boolean;
+  container: ContainerObservation;
+  kubernetes: KubernetesObservation;
+  /** The node's name. */
+  node: string;
+}
+
+export type Observation = ExecObservation;
+
+/**
+ * Where collectors hand what they see. The daemon wires it to the rule engine; collectors never
+ * learn what becomes of an observation.
+ */
+export interface ObservationSink {
+  /** Execs (and other one-off observations): rules decide, asynchronously; never throws. */
+  observe(observations: Observation[]): void;
+  /**
+   * The complete set of problems of one scope seen now (runtime checks, posture results): open
+   * what is new, resolve what is gone. Resolves once the transitions are durably accepted; when it
+   * rejects, nothing was recorded and the same state should be offered again. Returns the
+   * transitions (opened and resolved findings).
+   */
+  state(changes: StateChange[]): Promise<Finding[]>;
+  /** The agent's own health (exec capture off, events lost): not detections, never filtered. */
+  report(findings: Finding[]): Promise<void>;
+}
+
+export interface StateChange {
+  scope: string;
+  /** Every problem of the scope seen now. */
+  current: Finding[];
+  /** What is true now for a resolved fingerprint (e.g. the passing evidence). */
+  resolvedAs?: (fingerprint: string) => Partial<Finding> | undefined;
+}

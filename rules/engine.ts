@@ -1,0 +1,225 @@
+// The rule engine: where observations become findings. Collectors hand it observations (through
+// the ObservationSink each one is given); it evaluates the ruleset, folds repeats, applies
+// per-rule rate limits and the open/resolved lifecycle, and hands findings to the daemon's
+// emitter. The ruleset can be swapped at any time (hot reload): an observation is evaluated
+// against the ruleset current when it arrives, whole, never half old and half new.
+//
+//   observe(exec) ─▶ index by process.name ─▶ conditions ─▶ exceptions ─▶ one finding naming every
+//                    matched rule (most severe first) ─▶ rate limit ─▶ repeat folding ─▶ emit
+//   state(scope)  ─▶ lifecycle (open once, resolve once) ─▶ emit
+//   report(agent) ─▶ emit
+
+import path from 'node:path';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { Finding, FindingSink, Severity } from '../core/finding.js';
+import type { ExecObservation, Observation, ObservationSink, StateChange } from '../core/observation.js';
+import { describeError } from '../core/errors.js';
+import type { CompiledRule, Ruleset } from './ruleset.js';
+import { FindingLifecycle } from './lifecycle.js';
+import { RepeatFolder } from './repeat-folder.js';
+import { RateLimiter } from './rate-limit.js';
+
+export interface EngineOptions {
+  sink: FindingSink;
+  logger: Logger;
+  registry: Registry;
+  /** Where lifecycle state is kept: `<stateDir>/<collector>/findings.json`. Null: in memory (check, tests). */
+  stateDir: string | null;
+  /** Identical detections within this window are folded into one with a count. */
+  repeatWindowMs: number;
+}
+
+export interface Match {
+  rule: CompiledRule;
+}
+
+export class RuleEngine {
+  private ruleset: Ruleset;
+  private readonly folder: RepeatFolder;
+  private readonly limiter = new RateLimiter();
+  private readonly lifecycles = new Map<string, FindingLifecycle>();
+  private readonly matches: Counter<'rule'>;
+  private readonly suppressed: Counter<'rule' | 'reason'>;
+  private readonly errors: Counter<'rule'>;
+  private readonly errorLogged = new Set<string>();
+  private summaryTimer: NodeJS.Timeout | null = null;
+
+  constructor(ruleset: Ruleset, private readonly opts: EngineOptions) {
+    this.ruleset = ruleset;
+    this.folder = new RepeatFolder(opts.repeatWindowMs, (fs) => this.emit(fs));
+    const reg = opts.registry;
+    this.matches = new Counter({ name: 'nodewarden_rule_matches_total', help: 'Observations a rule matched (before exceptions, rate limits and folding).', labelNames: ['rule'], registers: [reg] });
+    this.suppressed = new Counter({ name: 'nodewarden_rule_suppressed_total', help: 'Matches not sent on their own, by rule and reason: exception, rate-limit, folded (sent later as a count).', labelNames: ['rule', 'reason'], registers: [reg] });
+    this.errors = new Counter({ name: 'nodewarden_rule_evaluation_errors_total', help: 'Conditions that failed to evaluate (counted as no match).', labelNames: ['rule'], registers: [reg] });
+    const self = this;
+    new Gauge({ name: 'nodewarden_rules_loaded', help: 'Enabled rules in the ruleset in use.', registers: [reg], collect() { this.set(self.ruleset.rules.length); } });
+  }
+
+  start(): void {
+    this.folder.start();
+    this.summaryTimer = setInterval(() => this.summariseHeld(), 10_000);
+    this.summaryTimer.unref();
+  }
+
+  stop(): void {
+    if (this.summaryTimer) clearInterval(this.summaryTimer);
+    this.summaryTimer = null;
+    this.folder.stop();
+    this.summariseHeld();
+  }
+
+  get rules(): Ruleset {
+    return this.ruleset;
+  }
+
+  /** Use another ruleset from the next observation on. */
+  swap(ruleset: Ruleset): void {
+    this.ruleset = ruleset;
+    this.errorLogged.clear();
+  }
+
+  /** The sink a collector is given: its state goes to its own lifecycle file. */
+  sinkFor(collector: string): ObservationSink {
+    return {
+      observe: (obs) => this.observe(obs),
+      state: (changes) => this.state(collector, changes),
+      report: (findings) => this.opts.sink.emit(findings),
+    };
+  }
+
+  /** Evaluate and send; never throws (a failed emit is logged: execs cannot be offered again). */
+  observe(observations: Observation[]): void {
+    const out: Finding[] = [];
+    for (const obs of observations) {
+      const f = this.evaluate(obs);
+      if (!f) continue;
+      const primary = f.ruleId;
+      if (!this.limiter.take(primary, this.maxPerMinute(primary))) {
+        this.suppressed.inc({ rule: primary, reason: 'rate-limit' });
+        continue;
+      }
+      const key = `${f.fingerprint}|${obs.process.args.slice(0, 512)}`;
+      const sent = this.folder.offer(key, f);
+      if (sent.length === 0 || sent[0] !== f) this.suppressed.inc({ rule: primary, reason: 'folded' });
+      out.push(...sent);
+    }
+    if (out.length > 0) this.emit(out);
+  }
+
+  /** Which rules an observation matches (exceptions applied), most severe first. For `rules test` too. */
+  matchRules(obs: Observation, count = false): CompiledRule[] {
+    const ix = this.ruleset.index.get('process');
+    if (!ix) return [];
+    const named = ix.byName.get(obs.process.name);
+    const out: CompiledRule[] = [];
+    const act = this.ruleset.prepare('process', obs);
+    const consider = (r: CompiledRule) => {
+      let hit: boolean;
+      try {
+        hit = r.test(act);
+      } catch (err) {
+        this.errors.inc({ rule: r.id });
+        if (!this.errorLogged.has(r.id)) {
+          this.errorLogged.add(r.id);
+          this.opts.logger.warn({ rule: r.id, err: describeError(err) }, 'A rule\'s condition failed to evaluate; it counts as no match.');
+        }
+        return;
+      }
+      if (!hit) return;
+      if (count) this.matches.inc({ rule: r.id });
+      if (r.exceptions.some((x) => x.matches(obs))) {
+        if (count) this.suppressed.inc({ rule: r.id, reason: 'exception' });
+        return;
+      }
+      out.push(r);
+    };
+    // Rules in load order whether indexed or not, so ties in severity go to the earlier rule.
+    if (named) {
+      let i = 0;
+      for (const r of ix.always) {
+        while (i < named.length && named[i]!.seq < r.seq) consider(named[i++]!);
+        consider(r);
+      }
+      while (i < named.length) consider(named[i++]!);
+    } else {
+      for (const r of ix.always) consider(r);
+    }
+    return out.sort((a, b) => b.rank - a.rank);
+  }
+
+  /** One finding for the observation naming every rule it matched, or null. */
+  evaluate(obs: ExecObservation): Finding | null {
+    const matched = this.matchRules(obs, true);
+    if (matched.length === 0) return null;
+    const top = matched[0]!;
+    const where = obs.kubernetes.namespace
+      ? `${obs.kubernetes.namespace}/${obs.kubernetes.pod}/${obs.kubernetes.container}`
+      : obs.container.id ? `container/${obs.container.id.slice(0, 12)}` : obs.inContainer ? 'container/unknown' : 'host';
+    const others = matched.slice(1);
+    const message = others.length === 0 ? top.output(obs) : `${top.output(obs)} Also: ${others.map((r) => r.title).join('; ')}.`;
+    return {
+      source: 'process',
+      ruleId: top.id,
+      ruleIds: matched.length > 1 ? matched.map((r) => r.id) : undefined,
+      severity: top.severity as Severity,
+      title: top.title,
+      message,
+      fingerprint: `process:${top.id}:${where}:${obs.process.exe}`,
+      mitre: union(matched.map((r) => r.mitre)),
+      evidence: evidenceOf(obs),
+      remediation: top.remediation,
+      tags: union([['process', obs.process.capture], ...matched.map((r) => r.tags), obs.process.argvMissing ? ['argv-missing'] : []]),
+      timeUnixNano: obs.timeUnixNano,
+      process: {
+        pid: obs.process.pid, ppid: obs.process.ppid, uid: obs.process.uid, euid: obs.process.euid, gid: obs.process.gid,
+        egid: obs.process.egid, auid: obs.process.auid, exe: obs.process.exe, comm: obs.process.comm, argv: obs.process.argv,
+        argvTruncated: obs.process.argvTruncated, cwd: obs.process.cwd, capture: obs.process.capture,
+        ancestors: obs.ancestors.map((a) => ({ pid: a.pid, exe: a.exe, comm: a.comm, argv: a.argv })),
+      },
+      container: obs.container.id ? { id: obs.container.id, name: obs.container.name, image: obs.container.image, imageDigest: obs.container.imageDigest, privileged: obs.container.privileged } : undefined,
+      kubernetes: obs.kubernetes.namespace ? { ...obs.kubernetes } : undefined,
+    };
+  }
+
+  private async state(collector: string, changes: StateChange[]): Promise<Finding[]> {
+    let lc = this.lifecycles.get(collector);
+    if (!lc) {
+      lc = new FindingLifecycle(this.opts.stateDir === null ? null : path.join(this.opts.stateDir, collector, 'findings.json'));
+      this.lifecycles.set(collector, lc);
+    }
+    return lc.apply((fs) => this.opts.sink.emit(fs), changes);
+  }
+
+  private emit(findings: Finding[]): void {
+    this.opts.sink.emit(findings).catch((err) => this.opts.logger.error({ err: describeError(err), count: findings.length }, 'Findings could not be spooled.'));
+  }
+
+  private maxPerMinute(rule: string): number {
+    return this.ruleset.byId.get(rule)?.maxPerMinute ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Rules that were rate-limited and are quiet again: one finding saying how many were held. */
+  private summariseHeld(): void {
+    const held = this.limiter.drainHeld((rule) => this.maxPerMinute(rule));
+    if (held.length === 0) return;
+    this.emit(held.map(({ rule, held: n }): Finding => ({
+      source: 'agent', ruleId: 'agent.rule-rate-limited', severity: 'medium',
+      title: 'A rule was rate-limited',
+      message: `Rule ${rule} matched more often than its limit of ${this.maxPerMinute(rule)} per minute; ${n} of its findings were counted but not sent.`,
+      fingerprint: `agent:rule-rate-limited:${rule}:${Date.now()}`,
+      evidence: `${n} findings of ${rule} held back`,
+      remediation: `Add an exception for the workload that triggers ${rule}, or raise its maxPerMinute.`,
+      attributes: { rule, count: String(n) },
+    })));
+  }
+}
+
+function union(lists: string[][]): string[] {
+  return [...new Set(lists.flat())];
+}
+
+function evidenceOf(o: ExecObservation): string {
+  const p = o.process;
+  return `exe ${p.exe}, argv ${JSON.stringify(p.argv.slice(0, 8))}, uid ${p.uid}, euid ${p.euid}, parent ${o.parent.exe || `pid ${p.ppid}`}${p.stdin ? `, stdin ${p.stdin}` : ''}${p.stdout ? `, stdout ${p.stdout}` : ''}`;
+}

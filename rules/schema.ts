@@ -1,0 +1,107 @@
+// The observation schema as data: every field a rule may read, with its type and meaning. Rule
+// conditions are type-checked against it when they load, exception fields and output templates
+// are checked against it, and docs/observations.md is written from it (a test keeps the two
+// equal). It mirrors core/observation.ts; a test checks that a built observation has exactly
+// these fields.
+
+export type FieldType = 'string' | 'int' | 'bool' | 'list<string>' | { object: Record<string, Field> } | { list: Record<string, Field> };
+
+export interface Field {
+  type: FieldType;
+  doc: string;
+}
+
+const ancestor: Record<string, Field> = {
+  pid: { type: 'int', doc: 'Process id (0 when unknown).' },
+  uid: { type: 'int', doc: 'Real user id (4294967295 when unknown).' },
+  euid: { type: 'int', doc: 'Effective user id (4294967295 when unknown).' },
+  exe: { type: 'string', doc: 'Executable path (\'\' when unknown).' },
+  name: { type: 'string', doc: 'Basename of argv[0], else comm, else of exe.' },
+  comm: { type: 'string', doc: 'The kernel\'s command name (15 characters at most).' },
+  argv: { type: 'list<string>', doc: 'Command line (bounded: 24 arguments of 256 characters).' },
+};
+
+/** The fields of an exec observation (source `process`). */
+export const EXEC_FIELDS: Record<string, Field> = {
+  process: {
+    doc: 'The process that called execve.',
+    type: {
+      object: {
+        pid: { type: 'int', doc: 'Process id on the host.' },
+        ppid: { type: 'int', doc: 'Parent process id (0 when it could not be learnt).' },
+        uid: { type: 'int', doc: 'Real user id (4294967295 when unknown).' },
+        euid: { type: 'int', doc: 'Effective user id (4294967295 when unknown).' },
+        gid: { type: 'int', doc: 'Real group id.' },
+        egid: { type: 'int', doc: 'Effective group id.' },
+        auid: { type: 'int', doc: 'Login user id: who logged in, kept through su and sudo (4294967295 when unset).' },
+        exe: { type: 'string', doc: 'Absolute path of the executable file.' },
+        exeName: { type: 'string', doc: 'Basename of exe.' },
+        name: { type: 'string', doc: 'What the program acts as: basename of argv[0] (busybox applets), else comm, else exeName.' },
+        comm: { type: 'string', doc: 'The kernel\'s command name (15 characters at most).' },
+        argv: { type: 'list<string>', doc: 'The command line (at most 128 arguments of 4,096 bytes, 32 KiB in all).' },
+        args: { type: 'string', doc: 'argv[1..] joined with spaces, at most 4,096 characters: for matching arguments as text.' },
+        argvTruncated: { type: 'bool', doc: 'The command line was longer than what is kept.' },
+        argvMissing: { type: 'bool', doc: 'The exec source could not read the command line (the process was already gone).' },
+        cwd: { type: 'string', doc: 'Working directory (\'\' when unknown).' },
+        stdin: { type: 'string', doc: 'Target of fd 0: "socket:[N]", "pipe:[N]", "/dev/pts/N", a path; \'\' when not read.' },
+        stdout: { type: 'string', doc: 'Target of fd 1, as stdin.' },
+        tty: { type: 'bool', doc: 'stdin or stdout is a terminal (/dev/pts/N, /dev/ttyN, /dev/console).' },
+        fileless: { type: 'bool', doc: 'Runs from no file on disk: a memfd (memfd_create) or a deleted executable.' },
+        capture: { type: 'string', doc: 'The exec source that saw it: audit, connector or poller.' },
+      },
+    },
+  },
+  parent: { doc: 'The parent process (empty strings and 0 when unknown).', type: { object: ancestor } },
+  ancestors: { doc: 'The parent chain, parent first, at most 5 entries.', type: { list: ancestor } },
+  inContainer: { type: 'bool', doc: 'The process runs in a container (by its cgroup), whether or not the runtime knows the container.' },
+  container: {
+    doc: 'The container the process runs in (empty strings and false on the host).',
+    type: {
+      object: {
+        id: { type: 'string', doc: 'The runtime\'s container id.' },
+        name: { type: 'string', doc: 'Container name (the pod spec\'s), or the id outside the CRI.' },
+        image: { type: 'string', doc: 'Image reference as the pod asked for it.' },
+        imageDigest: { type: 'string', doc: 'The image\'s digest reference.' },
+        origin: { type: 'string', doc: '"cri" (started by the kubelet), "outside-cri" (ctr run, nerdctl…), "unknown" (not in the runtime\'s inventory), \'\' on the host.' },
+        privileged: { type: 'bool', doc: 'The container is privileged.' },
+        init: { type: 'bool', doc: 'The process is the container\'s entrypoint (pid 1 of its pid namespace).' },
+        drift: { type: 'bool', doc: 'The executable file changed after the container started: it is not part of the image.' },
+      },
+    },
+  },
+  kubernetes: {
+    doc: 'The pod (empty strings when the process runs in no pod the runtime knows).',
+    type: {
+      object: {
+        namespace: { type: 'string', doc: 'Pod namespace.' },
+        pod: { type: 'string', doc: 'Pod name.' },
+        podUid: { type: 'string', doc: 'Pod uid.' },
+        container: { type: 'string', doc: 'Container name in the pod spec.' },
+      },
+    },
+  },
+  node: { type: 'string', doc: 'The node\'s name.' },
+};
+
+/** Fields by source. */
+export const FIELDS_BY_SOURCE: Record<string, Record<string, Field>> = { process: EXEC_FIELDS };
+
+/** The type of a dotted field path (e.g. `kubernetes.namespace`), or undefined when there is none. */
+export function fieldType(fields: Record<string, Field>, path: string): FieldType | undefined {
+  let scope: Record<string, Field> | undefined = fields;
+  let type: FieldType | undefined;
+  for (const part of path.split('.')) {
+    const f: Field | undefined = scope?.[part];
+    if (!f || !Object.hasOwn(scope!, part)) return undefined;
+    type = f.type;
+    scope = typeof type === 'object' && 'object' in type ? type.object : undefined;
+  }
+  return type;
+}
+
+/** Read a dotted path from an observation (no checks: paths are checked when rules load). */
+export function readPath(obs: unknown, path: readonly string[]): unknown {
+  let v: unknown = obs;
+  for (const p of path) v = (v as Record<string, unknown>)[p];
+  return v;
+}
