@@ -16,6 +16,7 @@ import { FeedClient } from '../core/wire/services.js';
 import { addConnectionOptions, connect, describeCallError, type ConnectionFlags } from './central-connection.js';
 import { certsCommand } from './certs.js';
 import { eventsCommand, findingsCommand } from './query.js';
+import { rulesCommand } from './rules.js';
 import { filterRequest, addFilterOptions, type FilterFlags } from './event-filters.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import { VERSION } from '../core/version.js';
@@ -38,6 +39,11 @@ function commonOptions(cmd: Command): Command {
     .option('--state-dir <dir>', 'spool, identity and finding state')
     .option('--node <name>', 'node name put on every event (default: hostname)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+}
+
+/** User rule folders, read after the built-in packs (repeatable; added to rules.dirs). */
+function rulesOption(cmd: Command): Command {
+  return cmd.option('--rules <dir>', 'a folder of rule packs, read after the built-in ones (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
 /** Plaintext gRPC, only when asked for by name. */
@@ -80,7 +86,7 @@ async function main(argv: string[]): Promise<void> {
     .description('Node-level runtime security monitor for Kubernetes.')
     .version(VERSION);
 
-  insecureOption(commonOptions(program.command('agent').description('run the node agent: collectors → spool → central')))
+  rulesOption(insecureOption(commonOptions(program.command('agent').description('run the node agent: collectors → spool → central')))
     .option('--central <host:port>', "central's Ingest address")
     .option('--http <host:port>', 'listen address for /metrics, /healthz, /readyz')
     .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
@@ -88,12 +94,13 @@ async function main(argv: string[]): Promise<void> {
     .option('--tls-cert <file>', "this node's client certificate (its CN or DNS name is the node name)")
     .option('--tls-key <file>', "the client certificate's key")
     .option('--tls-server-name <name>', "the name central's certificate carries, when it differs from --central's host")
-    .option('--token <file>', 'projected service account token file (audience nodewarden): the node proven through Kubernetes')
-    .action(async (flags: CommonFlags & { central?: string; http?: string; criSocket?: string; tlsCa?: string; tlsCert?: string; tlsKey?: string; tlsServerName?: string; token?: string }) => {
+    .option('--token <file>', 'projected service account token file (audience nodewarden): the node proven through Kubernetes'))
+    .action(async (flags: CommonFlags & { central?: string; http?: string; criSocket?: string; tlsCa?: string; tlsCert?: string; tlsKey?: string; tlsServerName?: string; token?: string; rules?: string[] }) => {
       const cfg = config(flags, {
         'agent.central': flags.central, 'agent.http': flags.http, 'agent.collectors.runtime.socket': flags.criSocket,
         'agent.tls.ca': flags.tlsCa, 'agent.tls.cert': flags.tlsCert, 'agent.tls.key': flags.tlsKey, 'agent.tls.serverName': flags.tlsServerName, 'agent.token': flags.token,
       });
+      cfg.rules.dirs.push(...(flags.rules ?? []));
       const log = logger(cfg);
       // Each command loads only what it runs: the agent never loads SQLite or central's code.
       const { Agent } = await import('../daemon/agent.js');
@@ -123,14 +130,14 @@ async function main(argv: string[]): Promise<void> {
       runUntilSignal(log, [central]);
     });
 
-  insecureOption(commonOptions(program.command('run').description('agent and an embedded central in one process, printing findings to the terminal (the quick start)')))
+  rulesOption(insecureOption(commonOptions(program.command('run').description('agent and an embedded central in one process, printing findings to the terminal (the quick start)')))
     .option('--listen <host:port>', 'embedded central listen address', '127.0.0.1:7443')
     .option('--http <host:port>', "the agent's /metrics, /healthz, /readyz", '127.0.0.1:9464')
     .option('--central-http <host:port>', "central's /metrics, /healthz, /readyz", '127.0.0.1:9465')
     .option('--jsonl <file>', "append every stored event to FILE as JSON lines ('-' for stdout)")
     .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
-    .option('--quiet', 'do not print events to the terminal')
-    .action(async (flags: CommonFlags & { listen: string; http: string; centralHttp: string; jsonl?: string; quiet?: boolean; criSocket?: string }) => {
+    .option('--quiet', 'do not print events to the terminal'))
+    .action(async (flags: CommonFlags & { listen: string; http: string; centralHttp: string; jsonl?: string; quiet?: boolean; criSocket?: string; rules?: string[] }) => {
       const stateDir = flags.stateDir ?? process.env.NODEWARDEN_STATE_DIR ?? path.resolve('.nodewarden');
       const cfg = config({ ...flags, stateDir }, {
         'central.listen': flags.listen,
@@ -140,6 +147,7 @@ async function main(argv: string[]): Promise<void> {
         'agent.http': flags.http,
         'agent.collectors.runtime.socket': flags.criSocket,
       });
+      cfg.rules.dirs.push(...(flags.rules ?? []));
       // Agent and central share this process and talk over loopback: plaintext is safe there and
       // nowhere else, so a wider --listen needs TLS configured or an explicit --insecure.
       if (!cfg.insecure && !isLoopback(cfg.central.listen)) {
@@ -171,6 +179,7 @@ async function main(argv: string[]): Promise<void> {
   program.addCommand(eventsCommand(connect));
   program.addCommand(findingsCommand(connect));
   program.addCommand(certsCommand());
+  program.addCommand(rulesCommand());
 
   program.command('check')
     .description('run every posture check once and print the result; exits 1 when a check fails')

@@ -6,7 +6,9 @@ import { type Field, type FieldType } from './schema.js';
 
 export function completeObservation(partial: unknown, fields: Record<string, Field>, path = ''): { value: Record<string, unknown>; problems: string[] } {
   const problems: string[] = [];
-  const value = fill(partial, { object: fields }, path, problems) as Record<string, unknown>;
+  // `kind` says what the observation is; it is no field of it.
+  const { kind: _kind, ...rest } = (partial ?? {}) as Record<string, unknown>;
+  const value = fill(rest, { object: fields }, path, problems) as Record<string, unknown>;
   return { value, problems };
 }
 

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Finding, FindingSink, Severity } from '../core/finding.js';
 import type { ExecObservation, Observation, ObservationSink, StateChange } from '../core/observation.js';
 import { describeError } from '../core/errors.js';
-import type { CompiledRule, Ruleset } from './ruleset.js';
+import { type CompiledRule, type Ruleset, matchRules } from './ruleset.js';
 import { FindingLifecycle } from './lifecycle.js';
 import { RepeatFolder } from './repeat-folder.js';
 import { RateLimiter } from './rate-limit.js';
@@ -107,45 +107,18 @@ export class RuleEngine {
     if (out.length > 0) this.emit(out);
   }
 
-  /** Which rules an observation matches (exceptions applied), most severe first. For `rules test` too. */
+  /** Which rules an observation matches (exceptions applied), most severe first. */
   matchRules(obs: Observation, count = false): CompiledRule[] {
-    const ix = this.ruleset.index.get('process');
-    if (!ix) return [];
-    const named = ix.byName.get(obs.process.name);
-    const out: CompiledRule[] = [];
-    const act = this.ruleset.prepare('process', obs);
-    const consider = (r: CompiledRule) => {
-      let hit: boolean;
-      try {
-        hit = r.test(act);
-      } catch (err) {
+    return matchRules(this.ruleset, obs, {
+      matched: count ? (r) => this.matches.inc({ rule: r.id }) : undefined,
+      excepted: count ? (r) => this.suppressed.inc({ rule: r.id, reason: 'exception' }) : undefined,
+      failed: (r, err) => {
         this.errors.inc({ rule: r.id });
-        if (!this.errorLogged.has(r.id)) {
-          this.errorLogged.add(r.id);
-          this.opts.logger.warn({ rule: r.id, err: describeError(err) }, 'A rule\'s condition failed to evaluate; it counts as no match.');
-        }
-        return;
-      }
-      if (!hit) return;
-      if (count) this.matches.inc({ rule: r.id });
-      if (r.exceptions.some((x) => x.matches(obs))) {
-        if (count) this.suppressed.inc({ rule: r.id, reason: 'exception' });
-        return;
-      }
-      out.push(r);
-    };
-    // Rules in load order whether indexed or not, so ties in severity go to the earlier rule.
-    if (named) {
-      let i = 0;
-      for (const r of ix.always) {
-        while (i < named.length && named[i]!.seq < r.seq) consider(named[i++]!);
-        consider(r);
-      }
-      while (i < named.length) consider(named[i++]!);
-    } else {
-      for (const r of ix.always) consider(r);
-    }
-    return out.sort((a, b) => b.rank - a.rank);
+        if (this.errorLogged.has(r.id)) return;
+        this.errorLogged.add(r.id);
+        this.opts.logger.warn({ rule: r.id, err: describeError(err) }, 'A rule\'s condition failed to evaluate; it counts as no match.');
+      },
+    });
   }
 
   /** One finding for the observation naming every rule it matched, or null. */
@@ -157,7 +130,8 @@ export class RuleEngine {
       ? `${obs.kubernetes.namespace}/${obs.kubernetes.pod}/${obs.kubernetes.container}`
       : obs.container.id ? `container/${obs.container.id.slice(0, 12)}` : obs.inContainer ? 'container/unknown' : 'host';
     const others = matched.slice(1);
-    const message = others.length === 0 ? top.output(obs) : `${top.output(obs)} Also: ${others.map((r) => r.title).join('; ')}.`;
+    const out = top.output(obs);
+    const message = others.length === 0 ? out : `${/[.!?…]$/.test(out) ? out : `${out}.`} Also: ${others.map((r) => r.title).join('; ')}.`;
     return {
       source: 'process',
       ruleId: top.id,

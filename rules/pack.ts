@@ -8,7 +8,7 @@
 //               remediation, enabled, exceptions, maxPerMinute } ]
 
 import { readFileSync, statSync } from 'node:fs';
-import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import { type Document, LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import { z } from 'zod';
 
 /** A pack file larger than this is refused: rules are text, not data dumps. */
@@ -97,9 +97,23 @@ export function readPack(file: string, problems: Problem[]): PackFile | null {
   return parsePack(file, text, problems);
 }
 
+/**
+ * A node as plain data, aliases and merge keys resolved (bounded, so a billion-laughs file is
+ * refused); a value that cannot be made into data is returned as the error, which the schemas
+ * then refuse with a message.
+ */
+export function toJs(doc: Document, node: Node | null | undefined): unknown {
+  if (node === null || node === undefined) return null;
+  try {
+    return node.toJS(doc, { maxAliasCount: 1000 });
+  } catch (err) {
+    return new Error((err as Error).message);
+  }
+}
+
 export function parsePack(file: string, text: string, problems: Problem[]): PackFile | null {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, merge: true });
   const lineOf = (n: Node | null | undefined): number => (n?.range ? lc.linePos(n.range[0]).line : 0);
   if (doc.errors.length > 0) {
     for (const e of doc.errors) problems.push({ file, line: e.linePos?.[0]?.line ?? 0, message: `YAML: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}` });
@@ -125,7 +139,7 @@ export function parsePack(file: string, text: string, problems: Problem[]): Pack
       for (const item of value.items) {
         const name = String((item.key as { value?: unknown }).value);
         const line = lineOf(item.key as Node);
-        const items = (item.value as Node | null)?.toJSON?.() as unknown;
+        const items = toJs(doc, item.value as Node | null);
         if (!NAME.test(name)) problems.push({ file, line, message: `list ${name}: a name is a letter or _ then letters, digits or _` });
         else if (!Array.isArray(items) || !items.every((s) => typeof s === 'string' || typeof s === 'number')) problems.push({ file, line, message: `list ${name}: items must be strings` });
         else if (items.length > 10_000) problems.push({ file, line, message: `list ${name}: ${items.length} items, more than 10,000` });
@@ -140,7 +154,7 @@ export function parsePack(file: string, text: string, problems: Problem[]): Pack
       for (const item of value.items) {
         const name = String((item.key as { value?: unknown }).value);
         const line = lineOf(item.key as Node);
-        const cond = (item.value as Node | null)?.toJSON?.() as unknown;
+        const cond = toJs(doc, item.value as Node | null);
         if (!NAME.test(name)) problems.push({ file, line, message: `macro ${name}: a name is a letter or _ then letters, digits or _` });
         else if (typeof cond !== 'string' || cond.trim() === '') problems.push({ file, line, message: `macro ${name}: its value is a CEL condition (a string)` });
         else out.macros.push({ name, condition: cond, file, line });
@@ -153,7 +167,7 @@ export function parsePack(file: string, text: string, problems: Problem[]): Pack
       }
       for (const node of value.items as Node[]) {
         const line = lineOf(node);
-        const raw = node?.toJSON?.() as unknown;
+        const raw = toJs(doc, node);
         const id = typeof (raw as { id?: unknown } | null)?.id === 'string' ? (raw as { id: string }).id : undefined;
         const keyLines: Record<string, number> = {};
         if (isMap(node)) for (const p of node.items) keyLines[String((p.key as { value?: unknown }).value)] = lineOf(p.key as Node);

@@ -108,7 +108,6 @@ interface Merged {
   line: number;
   /** Line of each key, in the file that gave it last. */
   keyLines: Record<string, { file: string; line: number }>;
-  definedIn: string;
 }
 
 const REQUIRED = ['title', 'source', 'condition', 'severity', 'output'] as const;
@@ -136,7 +135,7 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
         prev.file = p.file;
         prev.line = r.line;
       } else {
-        merged.set(id, { entry: { ...r.value }, file: p.file, line: r.line, keyLines, definedIn: p.file });
+        merged.set(id, { entry: { ...r.value }, file: p.file, line: r.line, keyLines });
       }
     }
   }
@@ -156,7 +155,8 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
     const at = (key: string) => m.keyLines[key] ?? { file: m.file, line: m.line };
     const missing = REQUIRED.filter((k) => e[k] === undefined);
     if (missing.length > 0) {
-      const overrideOnly = m.definedIn === m.file && Object.keys(e).length <= 3 && !e.condition;
+      // Neither a title nor a condition: meant as an override, of a rule no pack defines.
+      const overrideOnly = e.title === undefined && e.condition === undefined;
       problems.push({
         file: m.file, line: m.line, ruleId: id,
         message: overrideOnly
@@ -246,4 +246,53 @@ function nameIndex(condition: string, lists: ReadonlyMap<string, string[]>, dept
   m = /^process\.name\s*==\s*'([^'\\]*)'$/.exec(part);
   if (m) return new Set([m[1]!]);
   return null;
+}
+
+export interface MatchHooks {
+  /** The condition held (before exceptions). */
+  matched?: (r: CompiledRule) => void;
+  /** It held, and an exception relaxed it. */
+  excepted?: (r: CompiledRule) => void;
+  /** The condition failed to evaluate (counts as no match). */
+  failed?: (r: CompiledRule, err: unknown) => void;
+}
+
+/**
+ * The rules an observation matches, exceptions applied, most severe first (ties in load order).
+ * Only rules whose name index admits the observation's process name are evaluated.
+ */
+export function matchRules(rs: Ruleset, obs: { kind: string; process: { name: string } }, hooks: MatchHooks = {}): CompiledRule[] {
+  const source = obs.kind === 'exec' ? 'process' : obs.kind;
+  const ix = rs.index.get(source);
+  if (!ix) return [];
+  const named = ix.byName.get(obs.process.name);
+  const out: CompiledRule[] = [];
+  const act = rs.prepare(source, obs);
+  const consider = (r: CompiledRule) => {
+    let hit: boolean;
+    try {
+      hit = r.test(act);
+    } catch (err) {
+      hooks.failed?.(r, err);
+      return;
+    }
+    if (!hit) return;
+    hooks.matched?.(r);
+    if (r.exceptions.length > 0 && r.exceptions.some((x) => x.matches(obs))) {
+      hooks.excepted?.(r);
+      return;
+    }
+    out.push(r);
+  };
+  if (named) {
+    let i = 0;
+    for (const r of ix.always) {
+      while (i < named.length && named[i]!.seq < r.seq) consider(named[i++]!);
+      consider(r);
+    }
+    while (i < named.length) consider(named[i++]!);
+  } else {
+    for (const r of ix.always) consider(r);
+  }
+  return out.length > 1 ? out.sort((a, b) => b.rank - a.rank || a.seq - b.seq) : out;
 }
