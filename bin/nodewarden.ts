@@ -17,6 +17,7 @@ import { addConnectionOptions, connect, describeCallError, type ConnectionFlags 
 import { certsCommand } from './certs.js';
 import { eventsCommand, findingsCommand } from './query.js';
 import { rulesCommand } from './rules.js';
+import { baselinesCommand } from './baselines.js';
 import { filterRequest, addFilterOptions, type FilterFlags } from './event-filters.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import { VERSION } from '../core/version.js';
@@ -180,6 +181,7 @@ async function main(argv: string[]): Promise<void> {
   program.addCommand(findingsCommand(connect));
   program.addCommand(certsCommand());
   program.addCommand(rulesCommand());
+  program.addCommand(baselinesCommand());
 
   program.command('check')
     .description('run every posture check once and print the result; exits 1 when a check fails')

@@ -49,6 +49,15 @@ export const configSchema = z.strictObject({
     dirs: z.union([z.array(path), z.string()]).transform((v) => (typeof v === 'string' ? v.split(':').filter(Boolean) : v)).default([]),
     /** Identical detections within this window are folded into one with a count. */
     repeatWindowMs: z.number().int().min(100).default(60_000),
+    /** Process baselines per workload (rule process.unexpected-process). */
+    baselines: z.strictObject({
+      enabled: flag.default(true),
+      /** How long a workload's baseline learns after its first exec. */
+      learnFor: duration.default(3_600_000),
+      maxWorkloads: z.number().int().min(1).default(10_000),
+      /** Executables kept per workload; past it the baseline is marked full. */
+      maxExecutables: z.number().int().min(1).default(1_000),
+    }).prefault({}),
   }).prefault({}),
   agent: z.strictObject({
     /** Central's Ingest address. */

@@ -18,7 +18,9 @@ export type ErrorCode =
   | 'NW_ERR_AUTH'
   | 'NW_ERR_AUTH_UNAVAILABLE'
   | 'NW_ERR_STREAM_REPLACED'
-  | 'NW_ERR_TLS';
+  | 'NW_ERR_TLS'
+  | 'NW_ERR_AGENT_UNREACHABLE'
+  | 'NW_ERR_BAD_ANSWER';
 
 export class NwError extends Error {
   readonly code: ErrorCode;

@@ -1,5 +1,6 @@
 // The small HTTP endpoint both processes expose: /metrics (Prometheus text), /healthz (the
-// process is alive) and /readyz (it does its job: 200, or 503 with the reasons).
+// process is alive) and /readyz (it does its job: 200, or 503 with the reasons), plus the routes a
+// process adds (the agent's /baselines). Routes that change state answer only on loopback.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,10 +17,38 @@ export interface Readiness {
   notes?: string[];
 }
 
-export async function startHttp(listen: string, registry: Registry, readiness: () => string[] | Readiness): Promise<HttpEndpoint> {
+/** An added route: GET reads, POST changes something (loopback callers only). */
+export interface Route {
+  method: 'GET' | 'POST';
+  handle(query: URLSearchParams): { status: number; body: unknown };
+}
+
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+export async function startHttp(listen: string, registry: Registry, readiness: () => string[] | Readiness, routes: Record<string, Route> = {}): Promise<HttpEndpoint> {
   const { host, port } = splitHostPort(listen);
   const server = http.createServer((req, res) => {
-    const url = (req.url ?? '/').split('?')[0];
+    const [url = '/', query = ''] = (req.url ?? '/').split('?');
+    const route = Object.hasOwn(routes, url) ? routes[url] : undefined;
+    if (route) {
+      req.resume(); // no body is read: parameters are in the query
+      if (req.method !== route.method) {
+        res.writeHead(405, { allow: route.method }).end();
+        return;
+      }
+      if (route.method === 'POST' && !LOOPBACK.test(req.socket.remoteAddress ?? '')) {
+        res.writeHead(403, { 'content-type': 'text/plain' }).end('changes are accepted from the node itself (loopback) only\n');
+        return;
+      }
+      let out: { status: number; body: unknown };
+      try {
+        out = route.handle(new URLSearchParams(query.slice(0, 4096)));
+      } catch (err) {
+        out = { status: 500, body: { error: (err as Error).message } };
+      }
+      res.writeHead(out.status, { 'content-type': 'application/json' }).end(`${JSON.stringify(out.body)}\n`);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
       return;

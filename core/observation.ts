@@ -99,6 +99,8 @@ export interface ExecObservation {
   kubernetes: KubernetesObservation;
   /** The node's name. */
   node: string;
+  /** The workload's process baseline: filled in by the rule engine (collectors leave it out). */
+  baseline?: { state: string; known: boolean; workload: string };
 }
 
 export type Observation = ExecObservation;

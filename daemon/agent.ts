@@ -35,6 +35,8 @@ import { RuleReloader } from '../rules/reload.js';
 import { type LoadOptions, loadRuleset } from '../rules/ruleset.js';
 import { formatProblem } from '../rules/pack.js';
 import { allowToExceptions } from '../rules/legacy.js';
+import { Baselines } from '../rules/baseline.js';
+import { baselineRoutes } from './baseline-routes.js';
 
 export class Agent {
   readonly registry = new Registry();
@@ -44,6 +46,7 @@ export class Agent {
   private shipper: Shipper | null = null;
   private emitter: Emitter | null = null;
   private engine: RuleEngine | null = null;
+  private baselines: Baselines | null = null;
   private reloader: RuleReloader | null = null;
   private http: HttpEndpoint | null = null;
   private tlsFiles: CertFiles | null = null;
@@ -157,9 +160,13 @@ export class Agent {
     if (!loaded.ok) errors.push(...loaded.problems.map((p) => `rules: ${formatProblem(p)}`));
     if (errors.length > 0 || !loaded.ok) throw new NwError('NW_ERR_CONFIG', `invalid agent configuration:\n  ${errors.join('\n  ')}`);
     const emitter = this.emitter;
+    const bl = cfg.rules.baselines;
+    this.baselines = bl.enabled
+      ? new Baselines({ file: path.join(cfg.stateDir, 'rules', 'baselines.json'), learnMs: bl.learnFor, maxWorkloads: bl.maxWorkloads, maxExes: bl.maxExecutables })
+      : null;
     this.engine = new RuleEngine(loaded.ruleset, {
       sink: emitter, logger: this.logger.child({ component: 'rules' }), registry: this.registry,
-      stateDir: cfg.stateDir, repeatWindowMs: pc?.repeatWindowMs ?? cfg.rules.repeatWindowMs,
+      stateDir: cfg.stateDir, repeatWindowMs: pc?.repeatWindowMs ?? cfg.rules.repeatWindowMs, baselines: this.baselines ?? undefined,
     });
     this.engine.start();
     const engine = this.engine;
@@ -211,7 +218,7 @@ export class Agent {
     this.http = await startHttp(cfg.agent.http, this.registry, () => ({
       problems: this.readiness(),
       notes: cfg.insecure ? ['insecure: events go to central in plaintext, without a node identity'] : [],
-    }));
+    }), baselineRoutes(() => this.baselines));
     this.logger.info({ agentId: this.agentId, central: cfg.agent.central, collectors: this.collectors.map((c) => c.name), pending: this.spool.pending }, 'The agent started.');
   }
 

@@ -19,6 +19,7 @@ import { type CompiledRule, type Ruleset, matchRules } from './ruleset.js';
 import { FindingLifecycle } from './lifecycle.js';
 import { RepeatFolder } from './repeat-folder.js';
 import { RateLimiter } from './rate-limit.js';
+import type { Baselines } from './baseline.js';
 
 export interface EngineOptions {
   sink: FindingSink;
@@ -28,7 +29,11 @@ export interface EngineOptions {
   stateDir: string | null;
   /** Identical detections within this window are folded into one with a count. */
   repeatWindowMs: number;
+  /** Process baselines; none: `baseline.state` is always ''. */
+  baselines?: Baselines;
 }
+
+const NO_BASELINE = Object.freeze({ state: '', known: false, workload: '' });
 
 export interface Match {
   rule: CompiledRule;
@@ -58,7 +63,10 @@ export class RuleEngine {
 
   start(): void {
     this.folder.start();
-    this.summaryTimer = setInterval(() => this.summariseHeld(), 10_000);
+    this.summaryTimer = setInterval(() => {
+      this.summariseHeld();
+      this.saveBaselines();
+    }, 10_000);
     this.summaryTimer.unref();
   }
 
@@ -67,6 +75,15 @@ export class RuleEngine {
     this.summaryTimer = null;
     this.folder.stop();
     this.summariseHeld();
+    this.saveBaselines();
+  }
+
+  private saveBaselines(): void {
+    try {
+      this.opts.baselines?.save();
+    } catch (err) {
+      this.opts.logger.error({ err: describeError(err) }, 'The process baselines could not be saved; they are kept in memory and saved again later.');
+    }
   }
 
   get rules(): Ruleset {
@@ -123,6 +140,9 @@ export class RuleEngine {
 
   /** One finding for the observation naming every rule it matched, or null. */
   evaluate(obs: ExecObservation): Finding | null {
+    const b = this.opts.baselines;
+    const k = obs.kubernetes;
+    obs.baseline = b && obs.inContainer && k.namespace ? b.observe(k.namespace, k.pod, k.container, obs.process.exe) : NO_BASELINE;
     const matched = this.matchRules(obs, true);
     if (matched.length === 0) return null;
     const top = matched[0]!;

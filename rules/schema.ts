@@ -81,6 +81,16 @@ export const EXEC_FIELDS: Record<string, Field> = {
     },
   },
   node: { type: 'string', doc: 'The node\'s name.' },
+  baseline: {
+    doc: 'The workload\'s process baseline, as the agent learnt it (filled in by the rule engine, not the collector).',
+    type: {
+      object: {
+        state: { type: 'string', doc: '"learning" (the executables seen are being learnt), "active" (learnt: others are anomalies), or \'\' (no baseline: not in a pod, or baselines are off).' },
+        known: { type: 'bool', doc: 'The executable is in the baseline (always true while learning).' },
+        workload: { type: 'string', doc: 'The baseline\'s key: namespace/workload/container, the workload from the pod name.' },
+      },
+    },
+  },
 };
 
 /** Fields by source. */
