@@ -147,3 +147,34 @@ t.test('losses and rule restores reported by the source become agent events', as
   t.equal(emitted[0]!.attributes?.count, '7');
   t.match(collector.status().detail, /source audit/);
 });
+
+t.test('the observation the collector builds has exactly the fields of the rules\' schema', async (t) => {
+  const { EXEC_FIELDS } = await import('../../../rules/schema.js');
+  type F = { type: unknown };
+  const shape = (fields: Record<string, F>): unknown => Object.fromEntries(Object.entries(fields).map(([k, f]) => {
+    const ty = f.type as { object?: Record<string, F>; list?: Record<string, F> } | string;
+    return [k, typeof ty === 'string' ? ty : ty.object ? shape(ty.object) : [shape(ty.list!)]];
+  }));
+  const got: unknown[] = [];
+  const facts = new NodeFacts();
+  const source = new ScriptedSource();
+  const collector = new ProcessCollector(processConfigSchema.parse({}), {
+    hostRoot: '/nonexistent-host', stateDir: tempDir('proc-shape'), node: 'n', facts,
+    sink: { observe: (o) => void got.push(...o), state: async () => [], report: async () => undefined },
+    logger: pino({ level: 'silent' }), metrics: new Registry(),
+  }, async () => ({ source, skipped: [] }));
+  await collector.start();
+  t.teardown(() => collector.stop());
+  facts.inventory.replace([container(CID, 'kube-system', 'coredns-1')], []);
+  source.onBatch!([exec(700, 1, ['/bin/true']), exec(701, 700, ['sh', '-c', 'x'], { cgroup: cgroupOf(CID) })]);
+  const obs = got[0] as Record<string, unknown>;
+  const typeOf = (v: unknown): unknown => Array.isArray(v)
+    ? (v.length && typeof v[0] === 'object' ? [typeOf(v[0])] : 'list<string>')
+    : typeof v === 'object' && v !== null ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, typeOf(x)]))
+      : typeof v === 'number' ? 'int' : typeof v === 'boolean' ? 'bool' : 'string';
+  const { kind: _k, timeUnixNano: _t, ...fields } = obs;
+  const want = shape(EXEC_FIELDS as Record<string, F>) as Record<string, unknown>;
+  delete want.baseline; // filled in by the rule engine
+  t.equal(got.length, 1, 'the host exec is out of scope; the pod one is observed');
+  t.same(typeOf(fields), want, 'the parent chain (pid 700, then pid 1 unknown) compares by its first element');
+});
