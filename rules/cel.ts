@@ -30,7 +30,7 @@ class StringSet {
 
 const regexCache = new Map<string, RegExp>();
 /** RE2 syntax is close to JavaScript's for what rules use; (?i) and friends are turned into flags. */
-function regex(pattern: string): RegExp {
+export function regex(pattern: string): RegExp {
   let re = regexCache.get(pattern);
   if (!re) {
     let flags = '';
@@ -48,11 +48,14 @@ function regex(pattern: string): RegExp {
 
 type View = new (o: Record<string, unknown>) => object;
 
-/** A class per object type whose getters read the observation and give ints as BigInt. */
+/**
+ * A class per object type whose getters read the observation and give ints as BigInt. A plain
+ * constructor function: class fields would be defined property by property on every instance.
+ */
 function viewClass(converters: ReadonlyMap<string, ((v: unknown) => unknown) | null>): View {
-  const C = class {
-    constructor(readonly o: Record<string, unknown>) {}
-  };
+  const C = function (this: { o: Record<string, unknown> }, o: Record<string, unknown>) {
+    this.o = o;
+  } as unknown as View;
   for (const [name, conv] of converters) {
     Object.defineProperty(C.prototype, name, {
       enumerable: true,
@@ -62,7 +65,32 @@ function viewClass(converters: ReadonlyMap<string, ((v: unknown) => unknown) | n
       },
     });
   }
-  return C as unknown as View;
+  return C;
+}
+
+/**
+ * The activation: one getter per variable, each made into its view on first read and kept, so a
+ * condition that reads `process` alone does not pay for `parent`, `container` and the others.
+ */
+function activationClass(top: Record<string, ((v: unknown) => unknown) | null>): View {
+  const A = function (this: { o: Record<string, unknown>; c: Record<string, unknown> }, o: Record<string, unknown>) {
+    this.o = o;
+    this.c = {};
+  } as unknown as View;
+  for (const [name, conv] of Object.entries(top)) {
+    Object.defineProperty(A.prototype, name, {
+      enumerable: true,
+      get(this: { o: Record<string, unknown>; c: Record<string, unknown> }) {
+        let v = this.c[name];
+        if (v === undefined) {
+          v = conv ? conv(this.o[name]) : this.o[name];
+          this.c[name] = v;
+        }
+        return v;
+      },
+    });
+  }
+  return A;
 }
 
 interface SourceTypes {
@@ -201,21 +229,8 @@ export class CelConditionCompiler implements ConditionCompiler {
         top[k] = (v) => (v as Record<string, unknown>[]).map((x) => new d.view(x));
       }
     }
-    const prepare = (obs: object): object => {
-      const o = obs as Record<string, unknown>;
-      const act: Record<string, unknown> = {};
-      for (const k in top) {
-        const c = top[k];
-        if (c && k === 'ancestors') {
-          // Built only when a condition reads it: the parent chain costs table look-ups.
-          let v: unknown;
-          Object.defineProperty(act, k, { enumerable: true, get: () => (v ??= c(o[k])) });
-        } else {
-          act[k] = c ? c(o[k]) : o[k];
-        }
-      }
-      return act;
-    };
+    const Activation = activationClass(top);
+    const prepare = (obs: object): object => new Activation(obs as Record<string, unknown>);
     t = { env, prepare };
     this.sources.set(source, t);
     return t;

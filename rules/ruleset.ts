@@ -11,7 +11,9 @@ import { type ExceptionDef, type PackFile, type Problem, type RuleEntry, type Ru
 import { FIELDS_BY_SOURCE } from './schema.js';
 import { conjuncts, disjuncts, expand, unwrap } from './expand.js';
 import { type CompiledException, type Template, compileException, compileTemplate } from './fields.js';
-import { type ConditionCompiler, CelConditionCompiler } from './cel.js';
+import { type ConditionCompiler, CelConditionCompiler, regex } from './cel.js';
+import { type Guard, guardsOf } from './guard.js';
+import { LAZY_FIELDS } from './schema.js';
 
 /** The built-in packs, shipped beside the code (rules/packs/ in the source tree and the image). */
 export const BUILTIN_DIR = fileURLToPath(new URL('../../rules/packs/', import.meta.url));
@@ -42,6 +44,8 @@ export interface CompiledRule {
   line: number;
   /** Position in load order. */
   seq: number;
+  /** Plain pre-checks implied by the condition: when one fails, the rule cannot match. */
+  guards: Guard[];
   /** Names of `process.name` the rule needs (one of them), when its condition says so: an index. */
   names: Set<string> | null;
 }
@@ -197,6 +201,7 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
       rank: SEVERITIES.indexOf(e.severity!), output, tags: e.tags ?? [], mitre: e.mitre ?? [], cis: e.cis,
       remediation: e.remediation ?? '', exceptions, maxPerMinute: e.maxPerMinute ?? DEFAULT_MAX_PER_MINUTE,
       condition: x.text, test, file: m.file, line: m.line, seq: rules.length, names: nameIndex(x.text, lists),
+      guards: guardsOf(x.text, { fields, lists, lazy: LAZY_FIELDS, regex }),
     });
   }
   for (const x of extraExceptions) {
@@ -267,11 +272,13 @@ export function matchRules(rs: Ruleset, obs: { kind: string; process: { name: st
   if (!ix) return [];
   const named = ix.byName.get(obs.process.name);
   const out: CompiledRule[] = [];
-  const act = rs.prepare(source, obs);
+  // The CEL activation is made only when a rule gets past its guards (most execs: never).
+  let act: object | null = null;
   const consider = (r: CompiledRule) => {
+    for (const g of r.guards) if (!g(obs)) return;
     let hit: boolean;
     try {
-      hit = r.test(act);
+      hit = r.test((act ??= rs.prepare(source, obs)));
     } catch (err) {
       hooks.failed?.(r, err);
       return;

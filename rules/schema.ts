@@ -93,6 +93,9 @@ export const EXEC_FIELDS: Record<string, Field> = {
   },
 };
 
+/** Fields the collector reads only when a condition reads them (a /proc read, a stat, a table walk). */
+export const LAZY_FIELDS: ReadonlySet<string> = new Set(['container.init', 'container.drift', 'ancestors']);
+
 /** Fields by source. */
 export const FIELDS_BY_SOURCE: Record<string, Record<string, Field>> = { process: EXEC_FIELDS };
 
