@@ -1,9 +1,10 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The `nodewarden` command: agent, central, run (both in one process: the quick start), tail
 // (live events from central), events and findings (history and what is open, from central),
 // check (every posture check once, kube-bench style) and certs (a CA and certificates for mTLS).
 // Logs are JSON (pino) on stderr; what a person reads goes to stdout.
 
+import './v8-settings.js'; // first: it may restart node with the flags the agent needs
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';

@@ -59,8 +59,11 @@ export default async function agentExecBench(): Promise<void> {
       `    runtime: { socket: ${JSON.stringify(box.socket)}, containerdStateDir: ${JSON.stringify(box.stateDir)} }`,
       `    process: { source: audit, ruleKey: ${KEY} }`, '',
     ].join('\n'));
-    // NW_AGENT_NODE_ARGS: node flags for the agent (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
-    agent = spawn(process.execPath, [...(process.env.NW_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean), cliPath, 'agent', '--insecure', '--config', config, '--state-dir', path.join(dir, 'agent'),
+    // Started as a user starts it: the command itself (its shebang gives node its flags).
+    // NW_AGENT_NODE_ARGS: node flags instead (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
+    const nodeArgs = (process.env.NW_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const [file, ...pre] = nodeArgs.length > 0 ? [process.execPath, ...nodeArgs, cliPath] : [cliPath];
+    agent = spawn(file!, [...pre, 'agent', '--insecure', '--config', config, '--state-dir', path.join(dir, 'agent'),
       '--central', `127.0.0.1:${port}`, '--http', `127.0.0.1:${httpPort}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: process.env.NW_AGENT_NODE_OPTIONS ?? '' } });
     const pid = agent.pid!;
     await waitFor('the agent up', async () => {
