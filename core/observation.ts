@@ -44,6 +44,12 @@ export interface ProcessObservation {
   tty: boolean;
   /** Runs from no file on disk: a memfd (memfd_create) or a deleted executable. */
   fileless: boolean;
+  /**
+   * In a container, with a parent outside it: put into the container from the host (the runtime
+   * starting it or exec'ing into it: runc init, an exec probe, kubectl exec), not started by the
+   * workload. A process in a container cannot forge it.
+   */
+  enteredFromHost: boolean;
   /** The exec source that saw it: audit, connector or poller. */
   capture: string;
 }

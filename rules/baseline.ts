@@ -59,7 +59,15 @@ const GENERATED_POD = new RegExp(`^(.+)-${K}{5}$`);
  */
 export function workloadOf(pod: string): string {
   const m = DEPLOYMENT_POD.exec(pod) ?? GENERATED_POD.exec(pod) ?? /^(.+)-\d+$/.exec(pod);
-  return m ? m[1]! : pod;
+  const name = m ? m[1]! : pod;
+  // A CronJob's Jobs are `name-<scheduled minute>`: every run is the same workload.
+  return name.replace(/-\d{8,}$/, '');
+}
+
+/** Whether a workload key is selected by a prefix given by a person: whole segments only. */
+function selected(workload: string, prefix: string): boolean {
+  const p = prefix.replace(/\/+$/, '');
+  return p === '' || workload === p || workload.startsWith(`${p}/`);
 }
 
 export class Baselines {
@@ -68,8 +76,12 @@ export class Baselines {
   private readonly maxWorkloads: number;
   private readonly maxExes: number;
   private readonly now: () => number;
-  /** Workloads not tracked because the table was full. */
+  /** Execs of workloads not tracked because the table was full. */
   dropped = 0;
+
+  get size(): number {
+    return this.map.size;
+  }
 
   constructor(private readonly opts: BaselineOptions) {
     this.maxWorkloads = opts.maxWorkloads ?? 10_000;
@@ -113,11 +125,11 @@ export class Baselines {
     }));
   }
 
-  /** Stop learning now (all, or the workloads whose key starts with `prefix`); returns how many. */
+  /** Stop learning now (all, or the workloads under `prefix`: `ns`, `ns/workload`, or a whole key); returns how many. */
   lock(prefix = ''): number {
     let n = 0;
     for (const [k, e] of this.map) {
-      if (!k.startsWith(prefix)) continue;
+      if (!selected(k, prefix)) continue;
       e.locked = true;
       e.learnUntil = Math.min(e.learnUntil, this.now());
       n++;
@@ -126,11 +138,11 @@ export class Baselines {
     return n;
   }
 
-  /** Forget baselines (all, or by key prefix): they learn again from their next exec. */
+  /** Forget baselines (all, or those under `prefix`, as for lock): they learn again from their next exec. */
   reset(prefix = ''): number {
     let n = 0;
     for (const k of [...this.map.keys()]) {
-      if (!k.startsWith(prefix)) continue;
+      if (!selected(k, prefix)) continue;
       this.map.delete(k);
       n++;
     }

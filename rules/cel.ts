@@ -10,7 +10,7 @@
 
 import { Environment } from '@marcbachmann/cel-js';
 import { type Field, type FieldType, FIELDS_BY_SOURCE } from './schema.js';
-import { tokenize } from './expand.js';
+import { boundNames, tokenize } from './expand.js';
 
 export interface ConditionCompiler {
   /** The lists conditions may name (call before compile). */
@@ -129,23 +129,44 @@ export class CelConditionCompiler implements ConditionCompiler {
 
   /**
    * `x in LIST` → a set look-up on the list's set constant; `x in ['a', 'b', …]` (string
-   * literals only) → a set constant made for it. Other uses of a list (LIST.exists(…)) keep the list.
+   * literals without escapes) → a set constant made for it. Only where the operand ends there
+   * (`x in LIST + [...]` keeps the list: `+` binds tighter than `in`), and never for a name a
+   * comprehension binds. Other uses of a list (`LIST.exists(…)`) keep the list. `.matches(` →
+   * `.__matches(` (compiled patterns, kept); literal patterns are compiled now, so a bad one is a
+   * load error.
    */
   private setLookups(env: Environment, text: string): string {
     const tokens = tokenize(text);
+    const bound = boundNames(tokens);
+    /** The text after token j (from offset `from` in it), enough to see what comes next. */
+    const after = (j: number, from = 0): string => {
+      let rest = (tokens[j]?.text ?? '').slice(from);
+      for (let k = j + 1; rest.trim() === '' && k < tokens.length; k++) rest += tokens[k]!.text;
+      return rest;
+    };
+    const endsOperand = (rest: string) => /^\s*($|\)|,|\]|\}|&&|\|\||\?|:)/.test(rest);
+    const isIn = (k: number) => tokens[k]?.kind === 'ident' && tokens[k]!.text === 'in';
     let out = '';
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i]!;
-      const prevIn = i >= 2 && tokens[i - 2]!.kind === 'ident' && tokens[i - 2]!.text === 'in' && tokens[i - 1]!.kind === 'other' && tokens[i - 1]!.text.trim() === '';
       if (t.kind === 'ident' && t.text === 'matches' && /\.\s*$/.test(tokens[i - 1]?.text ?? '') && /^\s*\(/.test(tokens[i + 1]?.text ?? '')) {
+        const pattern = tokens[i + 2];
+        if (pattern?.kind === 'string' && /^\s*\)/.test(tokens[i + 3]?.text ?? '') && /^'[^'\\]*'$|^"[^"\\]*"$/.test(pattern.text)) {
+          try {
+            regex(pattern.text.slice(1, -1));
+          } catch (err) {
+            throw new Error(`matches(${pattern.text}): not a valid pattern: ${(err as Error).message}`);
+          }
+        }
         out += '__matches';
         continue;
       }
-      if (t.kind === 'ident' && prevIn && this.lists.has(t.text) && !/^\s*[.([]/.test(tokens[i + 1]?.text ?? '')) {
+      const afterIn = i >= 2 && isIn(i - 2) && tokens[i - 1]!.kind === 'other' && tokens[i - 1]!.text.trim() === '';
+      if (t.kind === 'ident' && afterIn && this.lists.has(t.text) && !bound.has(t.text) && endsOperand(after(i + 1))) {
         out += `__set_${t.text}`;
         continue;
       }
-      if (t.kind === 'other' && t.text.trim() === '[' && i >= 2 && tokens[i - 2]!.kind === 'ident' && tokens[i - 2]!.text === 'in') {
+      if (t.kind === 'other' && t.text.trim() === '[' && isIn(i - 1)) {
         // A literal list of strings: find its end.
         const items: string[] = [];
         let j = i + 1;
@@ -154,16 +175,17 @@ export class CelConditionCompiler implements ConditionCompiler {
           const u = tokens[j]!;
           if (u.kind === 'string' && /^'[^'\\]*'$|^"[^"\\]*"$/.test(u.text)) items.push(u.text.slice(1, -1));
           else if (u.kind === 'other' && /^\s*,\s*$/.test(u.text)) continue;
-          else if (u.kind === 'other' && /^\s*\]/.test(u.text)) break;
+          else if (u.kind === 'other' && /^\s*,?\s*\]/.test(u.text)) break;
           else {
             ok = false;
             break;
           }
         }
-        if (ok && j < tokens.length && items.length > 0) {
+        const close = j < tokens.length ? tokens[j]!.text.indexOf(']') : -1;
+        if (ok && close >= 0 && items.length > 0 && endsOperand(after(j, close + 1))) {
           const name = `__lit_${this.hoisted++}`;
           env.registerConstant(name, 'StringSet', new StringSet(new Set(items)));
-          out += `${t.text.slice(0, t.text.indexOf('['))}${name}${tokens[j]!.text.slice(tokens[j]!.text.indexOf(']') + 1)}`;
+          out += `${t.text.slice(0, t.text.indexOf('['))}${name}${tokens[j]!.text.slice(close + 1)}`;
           i = j;
           continue;
         }

@@ -18,11 +18,11 @@ function empty(type: FieldType): unknown {
   if (type === 'bool') return false;
   if (type === 'list<string>') return [];
   if ('list' in type) return [];
-  return Object.fromEntries(Object.entries(type.object).map(([k, f]) => [k, empty(f.type)]));
+  return Object.fromEntries(Object.entries(type.object).map(([k, f]) => [k, f.unknown ?? empty(f.type)]));
 }
 
-function fill(v: unknown, type: FieldType, path: string, problems: string[]): unknown {
-  if (v === undefined || v === null) return empty(type);
+function fill(v: unknown, type: FieldType, path: string, problems: string[], unknown?: number): unknown {
+  if (v === undefined || v === null) return unknown ?? empty(type);
   const at = path || '(observation)';
   if (type === 'string') {
     if (typeof v === 'string') return v;
@@ -40,7 +40,7 @@ function fill(v: unknown, type: FieldType, path: string, problems: string[]): un
     for (const k of Object.keys(v)) {
       if (!Object.hasOwn(type.object, k)) problems.push(`${path ? `${path}.` : ''}${k}: no such field`);
     }
-    for (const [k, f] of Object.entries(type.object)) out[k] = fill((v as Record<string, unknown>)[k], f.type, path ? `${path}.${k}` : k, problems);
+    for (const [k, f] of Object.entries(type.object)) out[k] = fill((v as Record<string, unknown>)[k], f.type, path ? `${path}.${k}` : k, problems, f.unknown);
     return out;
   }
   problems.push(`${at}: expected ${typeof type === 'string' ? type : 'list' in type ? 'a list' : 'a mapping'}`);

@@ -59,6 +59,11 @@ export class RuleEngine {
     this.errors = new Counter({ name: 'nodewarden_rule_evaluation_errors_total', help: 'Conditions that failed to evaluate (counted as no match).', labelNames: ['rule'], registers: [reg] });
     const self = this;
     new Gauge({ name: 'nodewarden_rules_loaded', help: 'Enabled rules in the ruleset in use.', registers: [reg], collect() { this.set(self.ruleset.rules.length); } });
+    const b = opts.baselines;
+    if (b) {
+      new Gauge({ name: 'nodewarden_baseline_workloads', help: 'Workloads with a process baseline.', registers: [reg], collect() { this.set(b.size); } });
+      new Gauge({ name: 'nodewarden_baseline_untracked_execs', help: 'Execs of workloads that got no baseline because rules.baselines.maxWorkloads was reached (since start).', registers: [reg], collect() { this.set(b.dropped); } });
+    }
   }
 
   start(): void {
@@ -109,23 +114,32 @@ export class RuleEngine {
   observe(observations: Observation[]): void {
     const out: Finding[] = [];
     for (const obs of observations) {
-      const f = this.evaluate(obs);
-      if (!f) continue;
-      const primary = f.ruleId;
-      if (!this.limiter.take(primary, this.maxPerMinute(primary))) {
-        this.suppressed.inc({ rule: primary, reason: 'rate-limit' });
+      let f: Finding | null;
+      try {
+        f = this.evaluate(obs);
+      } catch (err) {
+        // A bug or a hostile observation must not stop the others: count it and go on.
+        this.errors.inc({ rule: '(engine)' });
+        this.opts.logger.warn({ err: describeError(err), exe: obs.process?.exe }, 'An observation could not be evaluated.');
         continue;
       }
+      if (!f) continue;
+      const primary = f.ruleId;
+      // Repeats are folded first (they cost no tokens); what the folder lets through is rate-limited.
       const key = `${f.fingerprint}|${obs.process.args.slice(0, 512)}`;
       const sent = this.folder.offer(key, f);
       if (sent.length === 0 || sent[0] !== f) this.suppressed.inc({ rule: primary, reason: 'folded' });
-      out.push(...sent);
+      for (const s of sent) {
+        if (s !== f || this.limiter.take(primary, this.maxPerMinute(primary))) out.push(s);
+        else this.suppressed.inc({ rule: primary, reason: 'rate-limit' });
+      }
     }
     if (out.length > 0) this.emit(out);
   }
 
   /** Which rules an observation matches (exceptions applied), most severe first. */
   matchRules(obs: Observation, count = false): CompiledRule[] {
+    obs.baseline ??= NO_BASELINE;
     return matchRules(this.ruleset, obs, {
       matched: count ? (r) => this.matches.inc({ rule: r.id }) : undefined,
       excepted: count ? (r) => this.suppressed.inc({ rule: r.id, reason: 'exception' }) : undefined,

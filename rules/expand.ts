@@ -25,6 +25,24 @@ export function tokenize(src: string): Token[] {
   };
   while (i < src.length) {
     const ch = src[i]!;
+    // A comment runs to the end of the line: it is whitespace to everything here.
+    if (ch === '/' && src[i + 1] === '/') {
+      let j = i;
+      while (j < src.length && src[j] !== '\n') j++;
+      if (!other) otherAt = i;
+      other += ' ';
+      i = j;
+      continue;
+    }
+    // Numbers (0x10, 1e3, 2u, 1.5) are one token, never a name.
+    if (/[0-9]/.test(ch) && !/[A-Za-z0-9_]/.test(src[i - 1] ?? '')) {
+      let j = i + 1;
+      while (j < src.length && (/[A-Za-z0-9_.]/.test(src[j]!) || (/[eE]/.test(src[j - 1]!) && /[+-]/.test(src[j]!)))) j++;
+      if (!other) otherAt = i;
+      other += src.slice(i, j);
+      i = j;
+      continue;
+    }
     // String literals: optional r/b prefixes, single or triple quotes.
     const prefix = /^[rRbB]{0,2}('''|"""|'|")/.exec(src.slice(i, i + 5));
     if (prefix && (prefix[0].length === prefix[1]!.length || !/[A-Za-z0-9_]/.test(src[i - 1] ?? ''))) {
@@ -64,7 +82,7 @@ function isBareName(tokens: Token[], i: number): boolean {
 }
 
 /** Names bound by comprehensions (`list.exists(a, …)`): they are not macros or fields. */
-function boundNames(tokens: Token[]): Set<string> {
+export function boundNames(tokens: Token[]): Set<string> {
   const out = new Set<string>();
   for (let i = 0; i + 2 < tokens.length; i++) {
     const t = tokens[i]!;
@@ -90,7 +108,12 @@ export interface ExpandResult {
  * Replace macro names by their (expanded) text in parentheses. `fields` are the observation's
  * top-level names; lists stay names (compiled as constants). Cycles are reported as unknown.
  */
-export function expand(condition: string, macros: ReadonlyMap<string, string>, lists: ReadonlySet<string>, fields: ReadonlySet<string>, stack: string[] = []): ExpandResult {
+/** A condition with its macros put in place may not be longer than this, nor nest them deeper. */
+export const MAX_EXPANDED = 64 * 1024;
+const MAX_MACRO_DEPTH = 32;
+
+export function expand(condition: string, macros: ReadonlyMap<string, string>, lists: ReadonlySet<string>, fields: ReadonlySet<string>, stack: string[] = [], memo = new Map<string, ExpandResult>()): ExpandResult {
+  if (stack.length > MAX_MACRO_DEPTH) return { text: condition, unknown: [`(macros nested more than ${MAX_MACRO_DEPTH} deep: ${stack.slice(0, 4).join(' → ')} → …)`], macros: new Set(), lists: new Set() };
   const tokens = tokenize(condition);
   const bound = boundNames(tokens);
   const used = { macros: new Set<string>(), lists: new Set<string>() };
@@ -112,11 +135,20 @@ export function expand(condition: string, macros: ReadonlyMap<string, string>, l
       text += t.text;
       return;
     }
-    const inner = expand(body, macros, lists, fields, [...stack, t.text]);
+    // A macro's expansion does not depend on where it is used: work it out once.
+    let inner = memo.get(t.text);
+    if (!inner) {
+      inner = expand(body, macros, lists, fields, [...stack, t.text], memo);
+      memo.set(t.text, inner);
+    }
     used.macros.add(t.text);
     for (const m of inner.macros) used.macros.add(m);
     for (const l of inner.lists) used.lists.add(l);
     unknown.push(...inner.unknown);
+    if (text.length + inner.text.length > MAX_EXPANDED) {
+      unknown.push(`(with its macros in place the condition is longer than ${MAX_EXPANDED} characters)`);
+      return;
+    }
     text += `(${inner.text})`;
   });
   return { text, unknown: [...new Set(unknown)], ...used };

@@ -33,7 +33,7 @@ export function compileTemplate(text: string, fields: Record<string, Field>, pro
     parts.push(text.slice(last, m.index));
     last = m.index + m[0].length;
     const name = m[1]!;
-    const derived = DERIVED[name];
+    const derived = Object.hasOwn(DERIVED, name) ? DERIVED[name] : undefined;
     if (derived) {
       parts.push(derived);
       continue;

@@ -23,9 +23,12 @@ function read(path: string[]): (o: object) => unknown {
   return (o) => path.reduce<unknown>((v, p) => (v as Record<string, unknown>)[p], o);
 }
 
-/** A CEL single-quoted literal's value, for the simple escapes rules use. */
-function unquote(s: string): string {
-  return s.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t', r: '\r' })[c] ?? c);
+/**
+ * A CEL single-quoted literal's value, when it has no escapes; null otherwise (CEL's escapes —
+ * \x41, \u0041, \101, \a… — are CEL's business: such a term gets no guard).
+ */
+function unquote(s: string): string | null {
+  return s.includes('\\') ? null : s;
 }
 
 export interface GuardContext {
@@ -65,6 +68,7 @@ function term(s: string, ctx: GuardContext): Guard | null {
     const get = field(m[1]!, isString ? 'string' : 'int');
     if (!get) return null;
     const want: unknown = isString ? unquote(m[3]!) : Number(m[4]);
+    if (want === null) return null;
     return m[2] === '==' ? (o) => get(o) === want : (o) => get(o) !== want;
   }
   m = new RegExp(`^${F}\\s+in\\s+([A-Za-z_][A-Za-z0-9_]*)$`).exec(t);
@@ -78,7 +82,9 @@ function term(s: string, ctx: GuardContext): Guard | null {
   if (m) {
     const get = field(m[1]!, 'string');
     if (!get) return null;
-    const set = new Set([...m[2]!.matchAll(new RegExp(LIT, 'g'))].map((x) => unquote(x[1]!)));
+    const items = [...m[2]!.matchAll(new RegExp(LIT, 'g'))].map((x) => unquote(x[1]!));
+    if (items.some((x) => x === null)) return null;
+    const set = new Set(items);
     return (o) => set.has(get(o) as string);
   }
   m = new RegExp(`^${F}\\.(startsWith|endsWith|contains|matches)\\(\\s*${LIT}\\s*\\)$`).exec(t);
@@ -86,6 +92,7 @@ function term(s: string, ctx: GuardContext): Guard | null {
     const get = field(m[1]!, 'string');
     if (!get) return null;
     const lit = unquote(m[3]!);
+    if (lit === null) return null;
     if (m[2] === 'startsWith') return (o) => (get(o) as string).startsWith(lit);
     if (m[2] === 'endsWith') return (o) => (get(o) as string).endsWith(lit);
     if (m[2] === 'contains') return (o) => (get(o) as string).includes(lit);

@@ -29,10 +29,11 @@ export function allowToExceptions(entries: AllowEntry[]): { rule: string; except
   const out: { rule: string; exception: ExceptionDef }[] = [];
   entries.forEach((a, i) => {
     const pairs: [string, string][] = [];
-    if (a.namespace !== undefined) pairs.push(['kubernetes.namespace', a.namespace]);
-    if (a.pod !== undefined) pairs.push(['kubernetes.pod', a.pod]);
-    if (a.container !== undefined) pairs.push(['kubernetes.container', a.container]);
-    if (a.exe !== undefined) pairs.push(['process.exe', a.exe]);
+    // An empty value meant "any" in the allow-list: such a key is left out of the exception.
+    if (a.namespace) pairs.push(['kubernetes.namespace', a.namespace]);
+    if (a.pod) pairs.push(['kubernetes.pod', a.pod]);
+    if (a.container) pairs.push(['kubernetes.container', a.container]);
+    if (a.exe) pairs.push(['process.exe', a.exe]);
     // An entry that names nothing to match quiets the rule everywhere.
     if (pairs.length === 0) pairs.push(['node', '*']);
     const exception: ExceptionDef = { name: `allow_${i}`, fields: pairs.map((p) => p[0]), values: [pairs.map((p) => p[1])] };

@@ -78,7 +78,13 @@ export class RuleReloader {
     const sig = this.currentSignature();
     if (sig === this.signature) return false;
     this.signature = sig;
-    const r = loadRuleset(this.opts.load);
+    let r: ReturnType<typeof loadRuleset>;
+    try {
+      r = loadRuleset(this.opts.load);
+    } catch (err) {
+      // A bug or an input no check foresaw: the rules in use stay, and it is said.
+      r = { ok: false, problems: [{ file: this.dirs.join(', '), line: 0, message: `the rules could not be loaded: ${(err as Error).message}` }] };
+    }
     if (r.ok) {
       this.reloads.inc({ result: 'ok' });
       this.opts.onRuleset(r.ruleset);

@@ -15,6 +15,9 @@ import { type ConditionCompiler, CelConditionCompiler, regex } from './cel.js';
 import { type Guard, guardsOf } from './guard.js';
 import { LAZY_FIELDS } from './schema.js';
 
+/** Words CEL gives a meaning, or reserves: no list or macro may be called so. */
+const RESERVED = new Set(['true', 'false', 'null', 'in', 'as', 'break', 'const', 'continue', 'else', 'for', 'function', 'if', 'import', 'let', 'loop', 'package', 'namespace', 'return', 'var', 'void', 'while', 'int', 'uint', 'double', 'bool', 'string', 'bytes', 'list', 'map', 'type', 'dyn', 'has', 'size', 'matches', 'timestamp', 'duration']);
+
 /** The built-in packs, shipped beside the code (rules/packs/ in the source tree and the image). */
 export const BUILTIN_DIR = fileURLToPath(new URL('../../rules/packs/', import.meta.url));
 /** Findings per rule per minute unless a rule says otherwise. */
@@ -120,9 +123,17 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
   const lists = new Map<string, string[]>();
   const macros = new Map<string, { condition: string; file: string; line: number }>();
   const merged = new Map<string, Merged>();
+  // A list or macro may not take a name conditions already give a meaning (a field, a CEL word,
+  // our internal names), nor be both a list and a macro: said where it is defined.
+  const fieldNames = new Set(Object.values(FIELDS_BY_SOURCE).flatMap((f) => Object.keys(f)));
+  const taken = (name: string, file: string, line: number, what: string, other: ReadonlyMap<string, unknown>): boolean => {
+    const why = fieldNames.has(name) ? 'an observation field' : RESERVED.has(name) ? 'a CEL word' : name.startsWith('__') ? 'reserved (names starting with __ are internal)' : other.has(name) ? `already a ${what === 'list' ? 'macro' : 'list'}` : null;
+    if (why) problems.push({ file, line, message: `${what} ${name}: the name is ${why}` });
+    return why !== null;
+  };
   for (const p of packs) {
-    for (const l of p.lists) lists.set(l.name, l.items);
-    for (const m of p.macros) macros.set(m.name, m);
+    for (const l of p.lists) if (!taken(l.name, p.file, l.line, 'list', macros)) lists.set(l.name, l.items);
+    for (const m of p.macros) if (!taken(m.name, p.file, m.line, 'macro', lists)) macros.set(m.name, m);
     const seenHere = new Set<string>();
     for (const r of p.rules) {
       const id = r.value.id;
@@ -149,10 +160,11 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
   const listNames = new Set(lists.keys());
   compiler.setLists(lists);
   // Macros are checked on their own too, so a broken one is named even when no rule uses it.
+  const memo = new Map<string, ReturnType<typeof expand>>();
+  const processFields = new Set(Object.keys(FIELDS_BY_SOURCE.process!));
   for (const [name, m] of macros) {
-    const fields = new Set(Object.keys(FIELDS_BY_SOURCE.process!));
-    const x = expand(m.condition, macroText, listNames, fields, [name]);
-    if (x.unknown.length > 0) problems.push({ file: m.file, line: m.line, message: `macro ${name}: unknown macro or list ${x.unknown.join(', ')}` });
+    const x = expand(m.condition, macroText, listNames, processFields, [name], memo);
+    if (x.unknown.length > 0) problems.push({ file: m.file, line: m.line, message: `macro ${name}: ${unknownMessage(x.unknown)}` });
   }
   for (const [id, m] of merged) {
     const e = m.entry;
@@ -183,9 +195,9 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
     const exceptions = (e.exceptions ?? []).map((x) => compileException(x, fields, local));
     for (const x of extraExceptions) if (x.rule === id || x.rule === '*') exceptions.push(compileException(x.exception, fields, local));
     for (const msg of local) problems.push({ ...at(msg.startsWith('output') ? 'output' : 'exceptions'), ruleId: id, message: msg });
-    const x = expand(e.condition!, macroText, listNames, new Set(Object.keys(fields)));
+    const x = expand(e.condition!, macroText, listNames, new Set(Object.keys(fields)), [], e.source === 'process' ? memo : undefined);
     if (x.unknown.length > 0) {
-      problems.push({ ...at('condition'), ruleId: id, message: `condition: unknown macro or list ${x.unknown.join(', ')} (fields are ${Object.keys(fields).join(', ')})` });
+      problems.push({ ...at('condition'), ruleId: id, message: `condition: ${unknownMessage(x.unknown)} (fields are ${Object.keys(fields).join(', ')})` });
       continue;
     }
     let test: (obs: object) => boolean;
@@ -215,6 +227,13 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
     else for (const n of r.names) ix.byName.set(n, [...(ix.byName.get(n) ?? []), r]);
   }
   return { rules, byId: new Map(rules.map((r) => [r.id, r])), disabled, files: packs.map((p) => p.file), index, prepare: (source, obs) => compiler.prepare(source, obs) };
+}
+
+/** What expand() could not place: names nobody defines, and limits passed (in parentheses). */
+function unknownMessage(unknown: string[]): string {
+  const names = unknown.filter((u) => !u.startsWith('('));
+  const limits = unknown.filter((u) => u.startsWith('(')).map((u) => u.slice(1, -1));
+  return [...(names.length ? [`unknown macro or list ${names.join(', ')}`] : []), ...limits].join('; ');
 }
 
 /**

@@ -9,12 +9,16 @@ export type FieldType = 'string' | 'int' | 'bool' | 'list<string>' | { object: R
 export interface Field {
   type: FieldType;
   doc: string;
+  /** The value that means "not known", when it is not the type's empty value (ids: 4294967295). */
+  unknown?: number;
 }
+
+const UNKNOWN_ID = 4294967295;
 
 const ancestor: Record<string, Field> = {
   pid: { type: 'int', doc: 'Process id (0 when unknown).' },
-  uid: { type: 'int', doc: 'Real user id (4294967295 when unknown).' },
-  euid: { type: 'int', doc: 'Effective user id (4294967295 when unknown).' },
+  uid: { type: 'int', doc: 'Real user id (4294967295 when unknown).', unknown: UNKNOWN_ID },
+  euid: { type: 'int', doc: 'Effective user id (4294967295 when unknown).', unknown: UNKNOWN_ID },
   exe: { type: 'string', doc: 'Executable path (\'\' when unknown).' },
   name: { type: 'string', doc: 'Basename of argv[0], else comm, else of exe.' },
   comm: { type: 'string', doc: 'The kernel\'s command name (15 characters at most).' },
@@ -29,11 +33,11 @@ export const EXEC_FIELDS: Record<string, Field> = {
       object: {
         pid: { type: 'int', doc: 'Process id on the host.' },
         ppid: { type: 'int', doc: 'Parent process id (0 when it could not be learnt).' },
-        uid: { type: 'int', doc: 'Real user id (4294967295 when unknown).' },
-        euid: { type: 'int', doc: 'Effective user id (4294967295 when unknown).' },
+        uid: { type: 'int', doc: 'Real user id (4294967295 when unknown).', unknown: UNKNOWN_ID },
+        euid: { type: 'int', doc: 'Effective user id (4294967295 when unknown).', unknown: UNKNOWN_ID },
         gid: { type: 'int', doc: 'Real group id.' },
         egid: { type: 'int', doc: 'Effective group id.' },
-        auid: { type: 'int', doc: 'Login user id: who logged in, kept through su and sudo (4294967295 when unset).' },
+        auid: { type: 'int', doc: 'Login user id: who logged in, kept through su and sudo (4294967295 when unset).', unknown: UNKNOWN_ID },
         exe: { type: 'string', doc: 'Absolute path of the executable file.' },
         exeName: { type: 'string', doc: 'Basename of exe.' },
         name: { type: 'string', doc: 'What the program acts as: basename of argv[0] (busybox applets), else comm, else exeName.' },
@@ -47,11 +51,12 @@ export const EXEC_FIELDS: Record<string, Field> = {
         stdout: { type: 'string', doc: 'Target of fd 1, as stdin.' },
         tty: { type: 'bool', doc: 'stdin or stdout is a terminal (/dev/pts/N, /dev/ttyN, /dev/console).' },
         fileless: { type: 'bool', doc: 'Runs from no file on disk: a memfd (memfd_create) or a deleted executable.' },
+        enteredFromHost: { type: 'bool', doc: 'In a container, with its parent outside it: put into the container from the host (the runtime starting it or exec\'ing into it: runc init, an exec probe, kubectl exec), not started by the workload. Nothing in the container can forge it; false when the parent is unknown.' },
         capture: { type: 'string', doc: 'The exec source that saw it: audit, connector or poller.' },
       },
     },
   },
-  parent: { doc: 'The parent process (empty strings and 0 when unknown).', type: { object: ancestor } },
+  parent: { doc: 'The parent process: its pid always (0 when it could not be learnt); the rest empty, and the ids 4294967295, when the agent never saw it.', type: { object: ancestor } },
   ancestors: { doc: 'The parent chain, parent first, at most 5 entries.', type: { list: ancestor } },
   inContainer: { type: 'bool', doc: 'The process runs in a container (by its cgroup), whether or not the runtime knows the container.' },
   container: {
@@ -104,8 +109,8 @@ export function fieldType(fields: Record<string, Field>, path: string): FieldTyp
   let scope: Record<string, Field> | undefined = fields;
   let type: FieldType | undefined;
   for (const part of path.split('.')) {
-    const f: Field | undefined = scope?.[part];
-    if (!f || !Object.hasOwn(scope!, part)) return undefined;
+    if (!scope || !Object.hasOwn(scope, part)) return undefined;
+    const f: Field = scope[part]!;
     type = f.type;
     scope = typeof type === 'object' && 'object' in type ? type.object : undefined;
   }

@@ -226,7 +226,17 @@ export class ProcessCollector implements Collector {
     const unknownContainer = inContainer && containerId !== null && container === null;
     if (unknownContainer) this.ctx.facts.emit('container-unknown', containerId!);
 
-    const obs = this.observation(e, parent, name, inContainer, containerId, container);
+    // Put into the container from outside: its parent runs elsewhere (on the host, as runc and the
+    // shims do). The parent's own cgroup is read only when the table does not know the parent.
+    let enteredFromHost = false;
+    if (inContainer) {
+      if (parent) enteredFromHost = parent.containerId !== containerId;
+      else if (e.ppid > 0) {
+        const pcg = this.readCgroup(e.ppid);
+        enteredFromHost = pcg !== null && pcg.containerId !== containerId;
+      }
+    }
+    const obs = this.observation(e, parent, name, inContainer, containerId, container, enteredFromHost);
     if (unknownContainer && this.pending.length < MAX_PENDING) {
       // Hold it briefly: the runtime collector is refreshing and will name the pod.
       this.pending.push({ obs, containerId: containerId!, until: Date.now() + this.config.enrichWaitMs });
@@ -264,7 +274,7 @@ export class ProcessCollector implements Collector {
    * The exec as rules see it. The container's `init` and `drift` read /proc and stat a file, so
    * they are worked out only when a rule reads them (most execs never make one do).
    */
-  private observation(e: ExecEvent, parent: ProcessRecord | undefined, name: string, inContainer: boolean, containerId: string | null, c: ContainerRecord | null): ExecObservation {
+  private observation(e: ExecEvent, parent: ProcessRecord | undefined, name: string, inContainer: boolean, containerId: string | null, c: ContainerRecord | null, enteredFromHost: boolean): ExecObservation {
     const stdin = e.stdio?.stdin ?? '';
     const stdout = e.stdio?.stdout ?? '';
     const args = argsText(e.argv);
@@ -277,6 +287,7 @@ export class ProcessCollector implements Collector {
         argvTruncated: e.argvTruncated, argvMissing: e.argvMissing, cwd: e.cwd, stdin, stdout,
         tty: isTerminal(stdin) || isTerminal(stdout),
         fileless: e.exe.startsWith('/memfd:') || e.exe.endsWith(' (deleted)'),
+        enteredFromHost,
         capture: e.source,
       },
       parent: parent ? ancestorOf(parent) : { pid: e.ppid, uid: UNKNOWN_ID, euid: UNKNOWN_ID, exe: '', name: '', comm: '', argv: [] },

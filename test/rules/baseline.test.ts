@@ -112,3 +112,12 @@ t.test('the agent endpoint lists, locks and resets; the CLI speaks to it', async
   const down = await run(process.execPath, [cliPath, 'baselines', 'list', '--agent', '127.0.0.1:1']).then(() => '', (err: { stderr: string }) => err.stderr);
   t.match(down, /cannot reach the agent at 127\.0\.0\.1:1/);
 });
+
+t.test('CronJob runs are one workload; lock and reset select whole segments', async (t) => {
+  t.equal(workloadOf('backup-28392012-x7k2p'), 'backup');
+  const b = new Baselines({ file: null, learnMs: 1e9 });
+  b.observe('ns', 'web-0', 'c', '/a');
+  b.observe('ns', 'web-admin-0', 'c', '/a');
+  t.equal(b.reset('ns/web'), 1, 'ns/web is not ns/web-admin');
+  t.equal(b.lock('ns/'), 1);
+});

@@ -134,3 +134,22 @@ t.test('hot reload: a good change is in use within 2 s; a bad one keeps the old 
     return emitted.length === k;
   }, 3000);
 });
+
+t.test('a noisy pod\'s repeats are folded before the rate limit: another pod still gets through', async (t) => {
+  const dir = tempDir('rules-rate2');
+  writeFileSync(path.join(dir, 'rate.yaml'), 'rules:\n  - { id: process.crypto-miner, maxPerMinute: 5 }\n');
+  const { e, emitted } = engine({ dirs: [dir] });
+  const noisy = exec({ ...pod, process: { name: 'xmrig', exe: '/opt/xmrig', argv: ['xmrig'] } });
+  for (let i = 0; i < 100; i++) e.observe([noisy]);
+  e.observe([exec({ ...pod, kubernetes: { namespace: 'kube-system', pod: 'victim-1', container: 'app' }, process: { name: 'xmrig', exe: '/opt/xmrig', argv: ['xmrig'] } })]);
+  await waitFor('both pods', () => emitted.length === 2);
+  t.same(emitted.map((f) => f.kubernetes?.pod), ['app-1', 'victim-1']);
+});
+
+t.test('an observation that cannot be evaluated is counted and the others go on', async (t) => {
+  const { e, emitted, registry } = engine();
+  const broken = { ...minerFromTmp, process: undefined } as unknown as ExecObservation;
+  e.observe([broken, minerFromTmp]);
+  await waitFor('the good one', () => emitted.length === 1);
+  t.match(await registry.metrics(), /nodewarden_rule_evaluation_errors_total\{rule="\(engine\)"\} 1/);
+});

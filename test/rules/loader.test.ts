@@ -148,3 +148,47 @@ t.test('lists and macros defined again in a later pack replace the earlier ones'
   t.same(ids([dir], mysh), ['process.terminal-shell-in-container']);
   mkdirSync(path.join(dir, 'sub'));
 });
+
+t.test('conditions the index, guards and rewrites must not change (found in review)', async (t) => {
+  const named = (name: string, extra: Record<string, unknown> = {}) => obs({ process: { name, exe: '/x/' + name, argv: [name], args: '' }, ...extra });
+  const cases: [string, string, ReturnType<typeof obs>, boolean][] = [
+    ['an escape in a guarded literal', "process.name == '\\x41'", named('A'), true],
+    ['an escape in a literal list', "process.name in ['\\u0041']", named('A'), true],
+    ['a comment with a quote', "process.name == 'a' && inContainer // it's fine\n || process.name == 'b'", named('b'), true],
+    ['a hex number', 'size(process.argv) < 0x10', named('a'), true],
+    ['a number with an exponent', 'double(size(process.argv)) < 1e3', named('a'), true],
+    ['a list name bound by a comprehension', '[process.argv].exists(shells, process.name in shells)', named('foo'), true],
+    ['a list joined to another', "process.name in shells + ['mysh']", named('mysh'), true],
+    ['a literal list of names', "process.name in ['a', 'b'] && !inContainer", named('b'), true],
+    ['a literal list, not matching', "process.name in ['a', 'b']", named('c'), false],
+  ];
+  for (const [what, condition, o, want] of cases) {
+    const dir = pack({ 'r.yaml': `rules:\n  - id: process.x\n    title: T\n    source: process\n    severity: low\n    output: x\n    condition: ${JSON.stringify(condition)}\n` });
+    const r = loadRuleset({ dirs: [dir] });
+    if (!r.ok) {
+      t.fail(`${what}: ${r.problems.map(formatProblem).join(' | ')}`);
+      continue;
+    }
+    const rule = r.ruleset.byId.get('process.x')!;
+    t.equal(rule.test(r.ruleset.prepare('process', o)), want, `${what}: CEL says ${want}`);
+    t.equal(matchRules(r.ruleset, o).some((m) => m.id === 'process.x'), want, `${what}: the index and guards agree`);
+  }
+});
+
+t.test('more load errors: a bad pattern, a macro bomb, prototype names, names already taken', async (t) => {
+  const bomb = ['macros:', '  m0: process.tty', ...Array.from({ length: 20 }, (_, i) => `  m${i + 1}: m${i} && m${i}`), 'rules:', '  - { id: process.x, title: T, source: process, severity: low, output: x, condition: m20 }'].join('\n');
+  const t0 = Date.now();
+  const cases: [string, Record<string, string>, RegExp][] = [
+    ['a pattern that does not compile', { 'a.yaml': "rules:\n  - { id: process.x, title: T, source: process, severity: low, output: x, condition: \"process.args.matches('(')\" }\n" }, /rule process\.x: condition: matches\('\('\): not a valid pattern/],
+    ['macros that double 20 times', { 'a.yaml': bomb }, /longer than 65536 characters/],
+    ['a prototype name in a template', { 'a.yaml': "rules:\n  - { id: process.x, title: T, source: process, severity: low, output: '{hasOwnProperty} {__proto__}', condition: process.tty }\n" }, /output: \{hasOwnProperty\} is no field/],
+    ['a list named like a field', { 'a.yaml': 'lists:\n  process: [a]\n' }, /a\.yaml:2: list process: the name is an observation field/],
+    ['a macro named like a list', { 'a.yaml': 'macros:\n  shells: process.tty\n' }, /a\.yaml:2: macro shells: the name is already a list/],
+    ['an internal name', { 'a.yaml': 'lists:\n  __set_x: [a]\n' }, /list __set_x: the name is reserved/],
+  ];
+  for (const [what, files, re] of cases) {
+    const got = problems(files);
+    t.ok(got.some((p) => re.test(p)), `${what}: ${got.join(' | ').slice(0, 400) || 'no problem reported'}`);
+  }
+  t.ok(Date.now() - t0 < 10_000, `all refused quickly (${Date.now() - t0} ms)`);
+});
