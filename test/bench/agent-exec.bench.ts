@@ -18,12 +18,12 @@ const KEY = 'nw-bench-agent';
 const TICK_US = 1e6 / 100; // USER_HZ
 
 /** CPU seconds (user + system) and peak RSS of a process, from /proc. */
-function usage(pid: number): { cpuUs: number; hwmMb: number; rssMb: number } {
+function usage(pid: number): { cpuUs: number; sysUs: number; hwmMb: number; rssMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { cpuUs: (Number(f[11]) + Number(f[12])) * TICK_US, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+  return { cpuUs: (Number(f[11]) + Number(f[12])) * TICK_US, sysUs: Number(f[12]) * TICK_US, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
 }
 
 async function metric(port: number, name: string, label: string): Promise<number> {
@@ -93,7 +93,7 @@ export default async function agentExecBench(): Promise<void> {
       { name: 'burst 10k', n: 10000, rate: 0 },
       { name: `1000/s for ${quick ? 10 : 60} s`, n: quick ? 10_000 : 60_000, rate: 1000 },
     ];
-    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec  kernel lost  agent RSS MB');
+    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  kernel lost  agent RSS MB');
     for (const ph of phases) {
       const lost0 = native.addon.auditStatus().lost;
       const seen0 = await inScope();
@@ -110,7 +110,7 @@ export default async function agentExecBench(): Promise<void> {
       }, 60_000, 500);
       const u1 = usage(pid);
       const captured = (await inScope()) - seen0;
-      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${((u1.cpuUs - u0.cpuUs) / captured).toFixed(1).padStart(17)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}`);
+      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${((u1.cpuUs - u0.cpuUs) / captured).toFixed(1).padStart(17)} ${`(${((u1.sysUs - u0.sysUs) / captured).toFixed(1)})`.padStart(15)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}`);
     }
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;
