@@ -300,7 +300,7 @@ export class ProcessCollector implements Collector {
     let ancestors: AncestorObservation[] | undefined;
     Object.defineProperty(obs, 'ancestors', { enumerable: true, configurable: true, get: () => (ancestors ??= this.ancestors(e)) });
     if (c) this.attach(obs, c);
-    else this.lazyContainerFacts(obs, e, null);
+    else this.lazyContainerFacts(obs, null);
     return obs;
   }
 
@@ -313,10 +313,10 @@ export class ProcessCollector implements Collector {
     obs.container = co;
     const k: KubernetesObservation = { namespace: c.namespace, pod: c.pod, podUid: c.podUid, container: c.namespace ? c.name : '' };
     obs.kubernetes = k;
-    this.lazyContainerFacts(obs, null, c);
+    this.lazyContainerFacts(obs, c);
   }
 
-  private lazyContainerFacts(obs: ExecObservation, _e: ExecEvent | null, c: ContainerRecord | null): void {
+  private lazyContainerFacts(obs: ExecObservation, c: ContainerRecord | null): void {
     const co = obs.container;
     const pid = obs.process.pid;
     const exe = obs.process.exe;
