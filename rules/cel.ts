@@ -11,6 +11,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { type Field, type FieldType, FIELDS_BY_SOURCE } from './schema.js';
 import { boundNames, tokenize } from './expand.js';
+import { type Pattern, compilePattern } from './regex.js';
 
 export interface ConditionCompiler {
   /** The lists conditions may name (call before compile). */
@@ -28,19 +29,12 @@ class StringSet {
   constructor(readonly set: ReadonlySet<string>) {}
 }
 
-const regexCache = new Map<string, RegExp>();
-/** RE2 syntax is close to JavaScript's for what rules use; (?i) and friends are turned into flags. */
-export function regex(pattern: string): RegExp {
+const regexCache = new Map<string, Pattern>();
+/** A compiled `matches()` pattern, kept (rules/regex.ts: JavaScript's engine, or RE2 when it could backtrack badly). */
+export function regex(pattern: string): Pattern {
   let re = regexCache.get(pattern);
   if (!re) {
-    let flags = '';
-    let src = pattern;
-    const m = /^\(\?([ims]+)\)/.exec(src);
-    if (m) {
-      flags = [...new Set(m[1]!.replace('m', 'm'))].join('');
-      src = src.slice(m[0].length);
-    }
-    re = new RegExp(src, flags.includes('u') ? flags : `${flags}u`);
+    re = compilePattern(pattern);
     if (regexCache.size < 10_000) regexCache.set(pattern, re);
   }
   return re;
