@@ -418,6 +418,11 @@ export class EventLog {
     return this.db.prepare('SELECT node, facts FROM nodes').all() as { node: string; facts: string }[];
   }
 
+  /** One node's host facts (JSON), when central has them. */
+  factsOf(node: string): string | undefined {
+    return (this.db.prepare('SELECT facts FROM nodes WHERE node = ?').pluck().get(node) as string | undefined);
+  }
+
   /** A sink's cursor; `known` is false when the sink never recorded one. */
   getCursor(name: string): { rowid: number; position: number; known: boolean } {
     const row = this.db.prepare('SELECT rowid, position FROM cursors WHERE name = ?').get(name) as { rowid: number; position: number } | undefined;
