@@ -1,10 +1,9 @@
 // The sink thread's CPU priority: idle (Linux SCHED_IDLE, through the nodewarden_sched addon), so
 // it runs only on CPU time ingest leaves unused. A nice value does not do that: measured with
-// seven sinks at 10,000 events/s on two cores, ingest's thread still waited for a CPU 270 ms a
-// second at nice 10 or 19 (the kernel places a waking thread beside another nice-0 one rather
-// than preempting the niced sinks), 150 ms at SCHED_IDLE (which the scheduler counts as an idle
-// CPU when it places a waking thread), against 45 ms with no sinks. Without the addon (not built,
-// not Linux) the thread falls back to nice 19.
+// seven sinks at 10,000 events/s on two cores, ingest's thread waited for a CPU 270–310 ms a
+// second with this thread at nice 10 or 19, 150 ms at SCHED_IDLE, 45 ms with no sinks (the
+// kernel counts a CPU running only SCHED_IDLE work as idle when it places a waking thread; a
+// niced one it does not). Without the addon (not built, not Linux) the thread falls back to nice 19.
 //
 // Within a container the policy applies inside its cgroup: sinks yield to central's other threads,
 // not to other workloads beyond what central's CPU share already says.
