@@ -2,7 +2,8 @@
 //
 //   TLS + identity ─▶ Ingest.Stream ─▶ budget ─▶ group commit (EventLog.storeMany) ─▶ Ack
 //                                                   ├──▶ Feed (live subscribers, bounded queues)
-//                                                   ├──▶ sinks (each from its own cursor)
+//                                                   ├──▶ sink thread: every sink, each from its own
+//                                                   │    cursor, off this event loop (sinks/worker/)
 //                                                   └──▶ Query (history, open findings)
 //
 // Every call is authenticated (a node's certificate or token for Ingest; an operator's for Feed
@@ -17,14 +18,9 @@ import type { Config } from '../core/config.js';
 import { EventLog, type IncomingEvent } from './event-log.js';
 import { ingestHandler } from './ingest.js';
 import { Feed } from './feed.js';
-import type { Sink, SinkContext, SinkDriver, SinkEvent } from './sinks/sink.js';
 import { sinkFactories } from './sinks/index.js';
-import { validateSinks } from './sinks/config.js';
-import { readSecret } from './sinks/secret.js';
-import { ChainSink, sinkMetrics } from './sinks/chain/chain-sink.js';
-import { jsonlSinkFactory } from './sinks/jsonl/factory.js';
-import { fileCursor } from './sinks/file/file-sink.js';
-import { Slices } from './sinks/slices.js';
+import { sinkConfigs } from './sinks/config.js';
+import { SinkWorker } from './sinks/worker/sink-worker.js';
 import type { HostFacts } from '../core/host-facts.js';
 import { VERSION } from '../core/version.js';
 import { nodewarden } from '../gen/nodewarden.js';
@@ -58,7 +54,8 @@ export class Central {
   private retention: Retention | null = null;
   private probedAt = 0;
   private writeProblem: string | null = null;
-  private readonly sinks: Sink[] = [];
+  /** Every sink, in its own thread; null until start (and when none is configured, idle). */
+  sinkWorker: SinkWorker | null = null;
   private boundPort = 0;
   private stopped = false;
 
@@ -76,7 +73,8 @@ export class Central {
   async start(): Promise<void> {
     const cfg = this.config.central;
     collectDefaultMetrics({ register: this.registry, prefix: 'nodewarden_central_' });
-    this.log = new EventLog(path.join(cfg.dataDir, 'events.db'));
+    const file = path.join(cfg.dataDir, 'events.db');
+    this.log = new EventLog(file);
     const reg = this.registry;
     const dropped = droppedCounter(reg);
     this.feed = new Feed(this.log, dropped, new Gauge({ name: 'nodewarden_feed_subscribers', help: 'Live Feed.Subscribe streams.', registers: [reg] }));
@@ -87,12 +85,30 @@ export class Central {
         // A row written by a broken agent: the node has no facts until its next Hello.
       }
     }
-    this.buildSinks();
-    for (const s of this.sinks) await s.start();
+    const commitSeconds = new Histogram({ name: 'nodewarden_event_log_commit_seconds', help: 'Time of one group commit (store and fsync).', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [reg] });
+    const commitBatches = new Histogram({ name: 'nodewarden_event_log_commit_batches', help: 'Agent batches stored by one group commit.', buckets: [1, 2, 5, 10, 25, 50, 100, 250], registers: [reg] });
+    const commit = new GroupCommit(this.log, {
+      onCommit: (batches, _events, ms) => {
+        commitSeconds.observe(ms / 1000);
+        commitBatches.observe(batches);
+      },
+    });
+    // Validated here, so a bad configuration stops central before anything starts; created and
+    // run in the sink thread, whose cursor moves and dead letters ride on ingest's commits.
+    this.sinkWorker = new SinkWorker({
+      file,
+      configs: sinkConfigs(cfg, sinkFactories()),
+      version: VERSION,
+      logger: this.logger,
+      registry: reg,
+      write: (writes) => commit.alongside(() => this.log.applySinkWrites(writes)),
+      hosts: () => this.hosts.entries(),
+    });
+    await this.sinkWorker.start();
 
     const onStored = (events: IncomingEvent[]) => {
       this.feed?.publish(events);
-      for (const s of this.sinks) s.notify();
+      this.sinkWorker?.notify();
       this.options.onEvent?.(events);
     };
     const tlsLog = this.logger.child({ component: 'tls' });
@@ -118,8 +134,6 @@ export class Central {
       return v.ok ? null : { code: v.status, details: v.message };
     };
 
-    const commitSeconds = new Histogram({ name: 'nodewarden_event_log_commit_seconds', help: 'Time of one group commit (store and fsync).', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [reg] });
-    const commitBatches = new Histogram({ name: 'nodewarden_event_log_commit_batches', help: 'Agent batches stored by one group commit.', buckets: [1, 2, 5, 10, 25, 50, 100, 250], registers: [reg] });
     // Streams per connection are bounded: an agent needs one, a reader a few.
     this.server = new grpc.Server({ ...channelOptions, 'grpc.max_concurrent_streams': 32 });
     this.server.addService(ingestService, {
@@ -130,12 +144,7 @@ export class Central {
         auth,
         onHost: (node, h) => this.rememberHost(node, h),
         budgets: new Budgets({ eventsPerSecond: cfg.limits.eventsPerSecond, burst: cfg.limits.burst, bytesPerSecond: cfg.limits.bytesPerSecond }),
-        commit: new GroupCommit(this.log, {
-          onCommit: (batches, _events, ms) => {
-            commitSeconds.observe(ms / 1000);
-            commitBatches.observe(batches);
-          },
-        }),
+        commit,
         metrics: {
           received: new Counter({ name: 'nodewarden_ingest_events_received_total', help: 'Events received from agents (resends included).', registers: [reg] }),
           stored: new Counter({ name: 'nodewarden_ingest_events_stored_total', help: 'Events stored for the first time.', registers: [reg] }),
@@ -163,7 +172,7 @@ export class Central {
       });
     });
     this.retention = new Retention({
-      log: this.log, limits: cfg.retention, sinks: this.sinks.map((x) => x.cursorName ?? x.name), registry: reg,
+      log: this.log, limits: cfg.retention, sinks: this.sinkWorker.cursorNames, registry: reg,
       logger: this.logger.child({ component: 'retention' }), onStored, node: this.config.node,
     });
     this.retention.start();
@@ -172,57 +181,6 @@ export class Central {
       notes: this.config.insecure ? ['insecure: plaintext gRPC, agents are not authenticated'] : [],
     }));
     this.logger.info({ listen: cfg.listen, port: this.boundPort, dataDir: cfg.dataDir, jsonl: cfg.jsonl, stored: this.log.count(), tls: !this.config.insecure, tokenReview: reviewer !== null }, 'Central started.');
-  }
-
-  /**
-   * Build the configured sinks (and `--jsonl`'s) from the registry; every configuration error
-   * at once, before anything starts.
-   */
-  private buildSinks(): void {
-    const cfg = this.config.central;
-    const metrics = sinkMetrics(this.registry, this.log, () => new Map(this.sinks.map((c) => [c.name, c.cursor ?? 0])));
-    const slices = new Slices();
-    const context = (name: string): SinkContext => ({
-      name,
-      logger: this.logger.child({ sink: name }),
-      registry: this.registry,
-      secret: (ref) => readSecret(ref),
-      version: VERSION,
-      openFindings: (minSeverity) => this.log.allOpenFindings(minSeverity).map((row): SinkEvent => {
-        const event = nodewarden.v1.Event.decode(row.body);
-        return { rowid: row.rowid, event, bytes: row.body, host: this.hosts.get(event.node) };
-      }),
-      log: this.log,
-      delivered: metrics.delivered,
-      host: (node) => this.hosts.get(node),
-      slices,
-    });
-    const factories = sinkFactories();
-    const valid = validateSinks(cfg.sinks, factories);
-    if (!valid.ok) throw new NwError('NW_ERR_CONFIG', `invalid sink configuration:\n  ${valid.errors.join('\n  ')}`);
-    const configs = valid.sinks.filter((s) => s.enabled);
-    // Two file sinks writing one file would cut each other's lines: one file, one sink.
-    const files = new Map<string, string>();
-    for (const sc of configs) {
-      if (typeof sc.path !== 'string') continue;
-      const cursor = fileCursor('file', sc.path);
-      const other = files.get(cursor);
-      if (other) throw new NwError('NW_ERR_CONFIG', `invalid sink configuration:\n  central.sinks: ${sc.name} and ${other} both write ${sc.path}`);
-      files.set(cursor, sc.name);
-    }
-    if (cfg.jsonl && !files.has(fileCursor('file', cfg.jsonl))) {
-      // The shorthand's cursor is the one it always had (`jsonl:<file>`): an upgrade rewrites nothing.
-      configs.push({ name: configs.some((s) => s.name === 'jsonl') ? 'jsonl-flag' : 'jsonl', type: 'jsonl', path: cfg.jsonl, enabled: true, filter: {}, batch: { maxEvents: 1000 }, retry: { initialMs: 500, maxMs: 60_000 }, timeoutMs: 10_000 });
-    }
-    for (const sc of configs) {
-      const factory = sc.type === 'jsonl' ? jsonlSinkFactory : factories.get(sc.type)!;
-      const made = (factory.create as (c: unknown, ctx: SinkContext) => SinkDriver | Sink)(sc, context(sc.name));
-      if ('transport' in made) {
-        this.sinks.push(new ChainSink({ config: sc, driver: made, source: this.log, logger: this.logger.child({ sink: sc.name }), metrics, host: (node) => this.hosts.get(node), slices }));
-      } else {
-        this.sinks.push(made);
-      }
-    }
   }
 
   /** Keep a node's host facts (bounded strings: they come from the wire) for the sinks' formats. */
@@ -236,6 +194,7 @@ export class Central {
     const json = JSON.stringify(facts);
     if (json === JSON.stringify(this.hosts.get(node))) return;
     this.hosts.set(node, facts);
+    this.sinkWorker?.setHost(node, facts);
     try {
       this.log.setNodeFacts(node, json);
     } catch (err) {
@@ -284,7 +243,8 @@ export class Central {
         });
       });
     }
-    await Promise.all(this.sinks.map((s) => s.stop(deadlineMs)));
+    // Sinks drain up to the deadline; their last cursor moves commit before the log closes.
+    await this.sinkWorker?.stop(deadlineMs);
     await this.retention?.stop(deadlineMs);
     await this.http?.close();
     for (const f of this.tlsFiles) f.stop();

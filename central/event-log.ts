@@ -4,7 +4,9 @@
 // the feed read from here by rowid, each with its own durable cursor (table `cursors`); the
 // Query service reads by event time and filters; `findings` holds each fingerprint's latest state.
 // Retention (retention.ts) prunes through the methods at the end; the schema lives in
-// event-log-schema.ts.
+// event-log-schema.ts. The sink thread (central/sinks/worker/) opens a second, read-only
+// connection (WAL lets it read while ingest writes); its cursor moves and dead letters are
+// written here, by the one writer, inside ingest's group commit (applySinkWrites).
 
 import Database from 'better-sqlite3';
 import Long from 'long';
@@ -76,6 +78,29 @@ export interface EventsQuery extends FindingsQuery {
   state?: number;
 }
 
+/** An event a sink's receiver refused for good, and why. */
+export interface DeadLetterRow {
+  rowid: number;
+  body: Buffer;
+  reason: string;
+}
+
+/**
+ * A sink's bookkeeping, written by central for the sink thread: a cursor moved (after delivery)
+ * or events dead-lettered. Applied in order, all of one call or none.
+ */
+export type SinkWrite =
+  | { kind: 'cursor'; name: string; rowid: number; position: number }
+  | { kind: 'dead-letters'; sink: string; rows: DeadLetterRow[] };
+
+export interface EventLogOptions {
+  /**
+   * A reader's connection (the sink thread's): the file must exist, its schema is left alone,
+   * and every write fails. Central's own connection is the log's only writer.
+   */
+  readOnly?: boolean;
+}
+
 /** An event deleted by retention: where it was and when it happened. */
 export interface PrunedRow {
   rowid: number;
@@ -125,19 +150,27 @@ export class EventLog {
   private readonly getAgent: Database.Statement;
   private readonly storeTx: (agentId: string, node: string, events: IncomingEvent[]) => StoreResult;
   private readonly appendTx: (ev: nodewarden.v1.IEvent) => IncomingEvent;
-  private readonly storeManyTx: (items: StoreItem[]) => (StoreResult | Error)[];
+  private readonly storeManyTx: (items: StoreItem[], alongside?: () => void) => (StoreResult | Error)[];
   private readonly probeTx: () => void;
+  private readonly readAfter: Database.Statement;
+  private readonly upsertCursor: Database.Statement;
+  private readonly insertDeadLetter: Database.Statement;
+  private readonly sinkWritesTx: (writes: SinkWrite[]) => void;
 
-  constructor(private readonly file: string) {
-    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  constructor(private readonly file: string, opts: EventLogOptions = {}) {
+    if (file !== ':memory:' && !opts.readOnly) mkdirSync(path.dirname(file), { recursive: true });
     try {
-      this.db = new Database(file);
-      prepareSchema(this.db);
+      if (opts.readOnly) {
+        this.db = new Database(file, { readonly: true, fileMustExist: true });
+      } else {
+        this.db = new Database(file);
+        prepareSchema(this.db);
+      }
     } catch (err) {
-      throw new NwError('NW_ERR_STORE', `cannot open the event log ${file}: ${describeError(err)}`, { cause: err });
+      throw new NwError('NW_ERR_STORE', `cannot open the event log ${file}${opts.readOnly ? ' to read' : ''}: ${describeError(err)}`, { cause: err });
     }
     // FULL: a commit survives power loss, which is what an acknowledgement promises.
-    this.db.pragma('synchronous = FULL');
+    if (!opts.readOnly) this.db.pragma('synchronous = FULL');
     // 32 MiB of page cache (SQLite's default is 2 MiB): the indexes of a busy log stay in memory
     // instead of being read back for every insert.
     this.db.pragma('cache_size = -32768');
@@ -185,9 +218,9 @@ export class EventLog {
     // Each batch is its own savepoint: one that fails is rolled back alone and reported alone.
     // After one batch of an agent fails, its later batches in the group fail too: storing them
     // would move stored_through past events that are not stored, and the agent would forget them.
-    this.storeManyTx = this.db.transaction((items: StoreItem[]) => {
+    this.storeManyTx = this.db.transaction((items: StoreItem[], alongside?: () => void) => {
       const failed = new Set<string>();
-      return items.map((it) => {
+      const results = items.map((it) => {
         if (failed.has(it.agentId)) return new NwError('NW_ERR_STORE', `an earlier batch of ${it.agentId} in the same commit failed`);
         try {
           return this.storeTx(it.agentId, it.node, it.events);
@@ -196,6 +229,20 @@ export class EventLog {
           return new NwError('NW_ERR_STORE', `storing ${it.events.length} events of ${it.agentId} failed: ${describeError(err)}`, { cause: err });
         }
       });
+      alongside?.();
+      return results;
+    });
+    this.readAfter = this.db.prepare('SELECT rowid, body FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?');
+    this.upsertCursor = this.db.prepare('INSERT INTO cursors (name, rowid, position) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET rowid = excluded.rowid, position = excluded.position');
+    this.insertDeadLetter = this.db.prepare('INSERT OR IGNORE INTO dead_letters (sink, event_rowid, reason, at, body) VALUES (?, ?, ?, ?, ?)');
+    // Inside a group commit this is a savepoint: a write that fails is undone alone, with the
+    // rest of its call (dead letters never land without the cursor move that follows them).
+    this.sinkWritesTx = this.db.transaction((writes: SinkWrite[]) => {
+      const now = Date.now();
+      for (const w of writes) {
+        if (w.kind === 'cursor') this.upsertCursor.run(w.name, w.rowid, w.position);
+        else for (const r of w.rows) this.insertDeadLetter.run(w.sink, r.rowid, r.reason.slice(0, 2048), now, r.body);
+      }
     });
     this.appendTx = this.db.transaction((ev: nodewarden.v1.IEvent) => {
       const seq = this.storedThrough(CENTRAL_AGENT_ID) + 1;
@@ -231,11 +278,13 @@ export class EventLog {
   /**
    * Store several agents' batches in one transaction (one commit, one fsync). Returns, in order,
    * each batch's result or the error that rolled that batch back; throws only when the commit
-   * itself failed, in which case nothing of any batch is stored.
+   * itself failed, in which case nothing of any batch is stored. `alongside` runs inside the
+   * same transaction after the batches (the sinks' bookkeeping: no fsync of its own) and must
+   * catch its own errors.
    */
-  storeMany(items: StoreItem[]): (StoreResult | Error)[] {
+  storeMany(items: StoreItem[], alongside?: () => void): (StoreResult | Error)[] {
     try {
-      return this.storeManyTx(items);
+      return this.storeManyTx(items, alongside);
     } catch (err) {
       throw new NwError('NW_ERR_STORE', `committing ${items.length} batches failed: ${describeError(err)}`, { cause: err });
     }
@@ -322,12 +371,16 @@ export class EventLog {
   }
 
   /** Keep events a sink's receiver refused for good (once per sink and event). */
-  deadLetter(sink: string, rows: { rowid: number; body: Buffer; reason: string }[]): void {
-    const insert = this.db.prepare('INSERT OR IGNORE INTO dead_letters (sink, event_rowid, reason, at, body) VALUES (?, ?, ?, ?, ?)');
-    const now = Date.now();
-    this.db.transaction(() => {
-      for (const r of rows) insert.run(sink, r.rowid, r.reason.slice(0, 2048), now, r.body);
-    })();
+  deadLetter(sink: string, rows: DeadLetterRow[]): void {
+    this.sinkWritesTx([{ kind: 'dead-letters', sink, rows }]);
+  }
+
+  /**
+   * Apply sink bookkeeping in order, all or nothing (a savepoint when called inside a
+   * transaction, e.g. from storeMany's `alongside`).
+   */
+  applySinkWrites(writes: SinkWrite[]): void {
+    this.sinkWritesTx(writes);
   }
 
   /** Dead letters, newest first, optionally of one sink. */
@@ -351,7 +404,7 @@ export class EventLog {
 
   /** Up to `limit` events after `afterRowid`, oldest first (the sinks' read). */
   read(afterRowid: number, limit: number): StoredRow[] {
-    return this.query({ afterRowid, limit });
+    return this.readAfter.all(afterRowid, limit) as StoredRow[];
   }
 
   /** Remember a node's host facts (JSON) from its agent's Hello. */
@@ -365,6 +418,11 @@ export class EventLog {
     return this.db.prepare('SELECT node, facts FROM nodes').all() as { node: string; facts: string }[];
   }
 
+  /** One node's host facts (JSON), when central has them. */
+  factsOf(node: string): string | undefined {
+    return (this.db.prepare('SELECT facts FROM nodes WHERE node = ?').pluck().get(node) as string | undefined);
+  }
+
   /** A sink's cursor; `known` is false when the sink never recorded one. */
   getCursor(name: string): { rowid: number; position: number; known: boolean } {
     const row = this.db.prepare('SELECT rowid, position FROM cursors WHERE name = ?').get(name) as { rowid: number; position: number } | undefined;
@@ -372,8 +430,7 @@ export class EventLog {
   }
 
   setCursor(name: string, rowid: number, position: number): void {
-    this.db.prepare('INSERT INTO cursors (name, rowid, position) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET rowid = excluded.rowid, position = excluded.position')
-      .run(name, rowid, position);
+    this.sinkWritesTx([{ kind: 'cursor', name, rowid, position }]);
   }
 
   /**

@@ -9,6 +9,11 @@
 //
 // Results resolve in submission order, so a stream that pipelines its batches sees its acks in
 // order. The queue holds at most what the streams' windows allow (ingest bounds each stream).
+//
+// The sink thread's bookkeeping (cursor moves, dead letters) rides along (`alongside`): it is
+// written inside the next commit, in its own savepoint, and costs no fsync of its own; with no
+// batch waiting, it commits alone on the next turn. Ingest's connection stays the log's only
+// writer, so no SQLite lock is ever contended (see central/sinks/worker/sink-worker.ts).
 
 import type { EventLog, StoreItem, StoreResult } from './event-log.js';
 
@@ -28,8 +33,15 @@ export interface GroupCommitOptions {
   onCommit?: (batches: number, events: number, ms: number) => void;
 }
 
+interface Alongside {
+  apply: () => void;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
 export class GroupCommit {
   private queue: Pending[] = [];
+  private alongsideQueue: Alongside[] = [];
   private scheduled = false;
   private readonly maxEvents: number;
   private readonly maxBytes: number;
@@ -49,6 +61,18 @@ export class GroupCommit {
     for (const e of item.events) bytes += e.bytes.length;
     return new Promise((resolve, reject) => {
       this.queue.push({ ...item, bytes, cancelled, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Run `apply` (writes to the log) inside the next commit; resolves once that commit is
+   * durable, rejects with what `apply` threw (its writes undone, the batches unharmed) or when
+   * the commit failed. Callers bound how much they queue (the sink thread waits for each).
+   */
+  alongside(apply: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.alongsideQueue.push({ apply, resolve, reject });
       this.schedule();
     });
   }
@@ -80,20 +104,38 @@ export class GroupCommit {
       else group.push(p);
     }
     if (this.queue.length > 0) this.schedule();
-    if (group.length === 0) return;
+    const side = this.alongsideQueue.splice(0);
+    if (group.length === 0 && side.length === 0) return;
     const t0 = performance.now();
     let results: (StoreResult | Error)[];
+    const sideErrors: (Error | null)[] = [];
+    const alongside = side.length === 0 ? undefined : () => {
+      for (const s of side) {
+        try {
+          s.apply();
+          sideErrors.push(null);
+        } catch (err) {
+          sideErrors.push(err as Error);
+        }
+      }
+    };
     try {
-      results = this.log.storeMany(group);
+      results = this.log.storeMany(group, alongside);
     } catch (err) {
       for (const p of group) p.reject(err as Error);
+      for (const s of side) s.reject(err as Error);
       return;
     }
-    this.opts.onCommit?.(group.length, events, performance.now() - t0);
+    if (group.length > 0) this.opts.onCommit?.(group.length, events, performance.now() - t0);
     group.forEach((p, i) => {
       const r = results[i]!;
       if (r instanceof Error) p.reject(r);
       else p.resolve(r);
+    });
+    side.forEach((s, i) => {
+      const err = sideErrors[i];
+      if (err) s.reject(err);
+      else s.resolve();
     });
   }
 }

@@ -286,22 +286,32 @@ function labels(attrs: Record<string, string>): Doc {
   return out;
 }
 
-/** Drops undefined, empty strings, empty arrays and empty objects, recursively. */
+/**
+ * Drops undefined, empty strings, empty arrays and empty objects, recursively. Runs once per
+ * document, so written without the intermediate arrays of Object.entries, map and filter.
+ */
 function compact(v: unknown): unknown {
+  if (v === '' || v === undefined || v === null) return undefined;
+  if (typeof v !== 'object') return v;
   if (Array.isArray(v)) {
-    const a = v.map(compact).filter((x) => x !== undefined);
+    const a: unknown[] = [];
+    for (const x of v) {
+      const c = compact(x);
+      if (c !== undefined) a.push(c);
+    }
     return a.length ? a : undefined;
   }
-  if (v !== null && typeof v === 'object') {
-    const out: Doc = {};
-    for (const [k, x] of Object.entries(v)) {
-      const c = compact(x);
-      if (c !== undefined) out[k] = c;
+  const out: Doc = {};
+  let kept = 0;
+  for (const k in v) {
+    if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+    const c = compact((v as Doc)[k]);
+    if (c !== undefined) {
+      out[k] = c;
+      kept++;
     }
-    return Object.keys(out).length ? out : undefined;
   }
-  if (v === '' || v === undefined || v === null) return undefined;
-  return v;
+  return kept ? out : undefined;
 }
 
 function unique(xs: string[]): string[] {

@@ -3,7 +3,9 @@
 // (`central.sinks.2.url: …`). Pure: no I/O (secrets are read when a sink sends).
 
 import { z } from 'zod';
+import { NwError } from '../../core/errors.js';
 import type { CommonSinkConfig, SinkFactory } from './sink.js';
+import { fileCursor } from './file/file-sink.js';
 
 const severity = z.enum(['info', 'low', 'medium', 'high', 'critical']);
 const source = z.enum(['posture', 'runtime', 'process', 'agent', 'kube', 'central']);
@@ -19,8 +21,7 @@ export const commonSinkShape = {
     namespaces: z.array(z.string().min(1)).optional(),
     rules: z.array(z.string().min(1)).optional(),
   }).default({}),
-  // Small batches: each is one slice of central's event loop (encoding 100 events takes a few ms).
-  batch: z.strictObject({ maxEvents: z.number().int().min(1).max(10_000).default(100) }).prefault({}),
+  batch: z.strictObject({ maxEvents: z.number().int().min(1).max(10_000).default(500) }).prefault({}),
   retry: z.strictObject({
     initialMs: z.number().int().min(10).default(500),
     maxMs: z.number().int().min(100).default(60_000),
@@ -59,4 +60,35 @@ export function validateSinks(raw: unknown[], factories: ReadonlyMap<string, Sin
     sinks.push(sink);
   });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, sinks };
+}
+
+/** One sink as configured and validated: the common keys and its type's own. */
+export type SinkConfig = CommonSinkConfig & Record<string, unknown>;
+
+/**
+ * The sinks central runs: `central.sinks` validated (every error at once), the disabled ones
+ * left out, and `--jsonl FILE` as a jsonl sink. Throws NW_ERR_CONFIG naming every problem. Pure:
+ * what needs I/O (a CA file, a secret) is checked when the sink thread creates the sinks.
+ */
+export function sinkConfigs(central: { sinks: unknown[]; jsonl?: string | undefined }, factories: ReadonlyMap<string, SinkFactory>): SinkConfig[] {
+  const valid = validateSinks(central.sinks, factories);
+  if (!valid.ok) throw new NwError('NW_ERR_CONFIG', `invalid sink configuration:\n  ${valid.errors.join('\n  ')}`);
+  const configs = valid.sinks.filter((s) => s.enabled);
+  // Two file sinks writing one file would cut each other's lines: one file, one sink.
+  const files = new Map<string, string>();
+  for (const sc of configs) {
+    if (typeof sc.path !== 'string') continue;
+    const cursor = fileCursor('file', sc.path);
+    const other = files.get(cursor);
+    if (other) throw new NwError('NW_ERR_CONFIG', `invalid sink configuration:\n  central.sinks: ${sc.name} and ${other} both write ${sc.path}`);
+    files.set(cursor, sc.name);
+  }
+  if (central.jsonl && !files.has(fileCursor('file', central.jsonl))) {
+    // The shorthand's cursor is the one it always had (`jsonl:<file>`): an upgrade rewrites nothing.
+    configs.push({
+      name: configs.some((s) => s.name === 'jsonl') ? 'jsonl-flag' : 'jsonl', type: 'jsonl', path: central.jsonl, enabled: true, filter: {},
+      batch: { maxEvents: 1000 }, retry: { initialMs: 500, maxMs: 60_000 }, timeoutMs: 10_000,
+    });
+  }
+  return configs;
 }

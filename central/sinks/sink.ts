@@ -6,13 +6,14 @@
 // (central/sinks/index.ts). Network sinks give the framework a Transport and nothing else: the
 // send chain (central/sinks/chain/) batches, filters, retries with backoff and jitter (honouring
 // Retry-After), times out, dead-letters what a receiver rejects for good, and moves the cursor.
+// Every sink runs in central's sink thread (central/sinks/worker/), never on ingest's event loop.
 
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { nodewarden } from '../../gen/nodewarden.js';
 import type { HostFacts } from '../../core/host-facts.js';
-import type { Slices } from './slices.js';
+import type { DeadLetterRow } from '../event-log.js';
 
 export interface Sink {
   /** The configured name (metrics' `sink` label). */
@@ -98,14 +99,17 @@ export interface SinkContext {
   delivered: Counter<'sink'>;
   /** A node's host facts, when central has them. */
   host(node: string): HostFacts | undefined;
-  /** Turns on the event loop, shared by every sink: ingest first (see slices.ts). */
-  slices: Slices;
 }
 
 /** A stored event as a sink reads it. */
 export interface SourceRow {
   rowid: number;
   body: Buffer;
+  /**
+   * The event decoded, when the source decodes once for every sink (the sink thread's shared
+   * reads): shared between sinks, so never to be changed. Absent: the sink decodes `body`.
+   */
+  event?: nodewarden.v1.Event;
 }
 
 /**
@@ -117,13 +121,17 @@ export interface SinkSource {
   read(afterRowid: number, limit: number): SourceRow[];
   /** The sink's cursor; `known` is false when it never recorded one. `position` is the sink's own (a file offset). */
   getCursor(name: string): { rowid: number; position: number; known: boolean };
-  setCursor(name: string, rowid: number, position: number): void;
+  /**
+   * Move the cursor: durable when this returns (the event log in the same thread) or resolves
+   * (the sink thread: central writes it in its next commit). Rejects, or throws, when it is not.
+   */
+  setCursor(name: string, rowid: number, position: number): void | Promise<void>;
   /** The newest stored event's position and its storage time (ms), for lag. */
   head(): { rowid: number; storedAt: number };
   /** When the event at `rowid` was stored (ms), for lag in seconds; undefined when gone. */
   storedAt(rowid: number): number | undefined;
-  /** Keep events a receiver refused for good, with the reason. */
-  deadLetter(sink: string, rows: { rowid: number; body: Buffer; reason: string }[]): void;
+  /** Keep events a receiver refused for good, with the reason; durable as setCursor is. */
+  deadLetter(sink: string, rows: DeadLetterRow[]): void | Promise<void>;
 }
 
 export interface SinkFactory<C = unknown> {

@@ -72,12 +72,15 @@ class CountingHttp {
 
   private constructor(private readonly kind: HttpKind) {
     this.server = http.createServer((req, res) => {
+      // Down or up for the whole request: one that arrives while down is refused even if the
+      // receiver comes up before its last byte (counting half a body would miscount it).
+      const down = this.down;
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => {
-        if (!this.down) chunks.push(c);
+        if (!down) chunks.push(c);
       });
       req.on('end', () => {
-        if (this.down) {
+        if (down) {
           this.unavailable++;
           res.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream');
           return;

@@ -1,6 +1,6 @@
 // The event log answers queries by event time and filters, keeps each fingerprint's latest
 // state in the findings table, migrates logs written by an older central, measures its size,
-// probes that it can be written, and stores central's own events.
+// probes that it can be written, stores central's own events, and opens read-only for readers.
 import t from 'tap';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -322,4 +322,18 @@ t.test('all open findings at or above a severity, past the query limit', async (
   const high = log.allOpenFindings(pb.Severity.SEVERITY_HIGH);
   t.equal(high.length, 5_999, 'every open high finding, the resolved one left out');
   t.equal(log.allOpenFindings().length, 11_999);
+});
+
+t.test('a read-only connection reads what the writer committed, refuses writes, and needs the log to exist', async (t) => {
+  const { log, file, dir } = tempLog(t, 'readonly');
+  const reader = new EventLog(file, { readOnly: true });
+  t.teardown(() => reader.close());
+  storeEvents(log, [{ title: 'a' }, { title: 'b' }]);
+  t.same(titles(reader.read(0, 10)), ['a', 'b'], 'sees the writer\'s commits');
+  log.setCursor('hook', 1, 0);
+  t.same(reader.getCursor('hook'), { rowid: 1, position: 0, known: true });
+  t.equal(reader.head().rowid, 2);
+  t.throws(() => reader.setCursor('hook', 2, 0), /readonly/i, 'writes are refused');
+  t.same(log.getCursor('hook').rowid, 1);
+  t.throws(() => new EventLog(path.join(dir, 'none.db'), { readOnly: true }), /cannot open the event log .*none\.db to read/);
 });

@@ -1,6 +1,6 @@
 // Group commit: batches of many streams submitted in one turn of the event loop share one
 // transaction; each resolves with its own result, in submission order; a failed commit rejects
-// them all and stores nothing.
+// them all and stores nothing. The sink thread's bookkeeping rides along in the same commit.
 import t from 'tap';
 import { GroupCommit } from '../../central/group-commit.js';
 import { makeEvent, tempLog } from '../helpers/event-log-fixtures.js';
@@ -71,4 +71,35 @@ t.test("after one of an agent's batches fails, its later batches in the same com
   t.match(String(results[1]), /an earlier batch of a in the same commit failed/);
   t.notOk(results[2] instanceof Error, "another agent's batch is stored");
   t.equal(log.storedThrough('a'), 1, 'stored_through never passes the failed batch');
+});
+
+t.test('sink bookkeeping rides in the batches\' commit; one that fails is undone alone', async (t) => {
+  const { log } = tempLog(t, 'group');
+  const commits: number[] = [];
+  const gc = new GroupCommit(log, { onCommit: (batches) => commits.push(batches) });
+  const batch = gc.submit({ agentId: 'a', node: 'n', events: [makeEvent('a', 1), makeEvent('a', 2)] });
+  const moved = gc.alongside(() => log.applySinkWrites([
+    { kind: 'dead-letters', sink: 'hook', rows: [{ rowid: 1, body: Buffer.from('x'), reason: 'HTTP 400' }] },
+    { kind: 'cursor', name: 'hook', rowid: 2, position: 0 },
+  ]));
+  const broken = gc.alongside(() => log.applySinkWrites([
+    { kind: 'cursor', name: 'other', rowid: 2, position: 0 },
+    { kind: 'dead-letters', sink: 'other', rows: [{ rowid: 1, body: Buffer.from('x'), reason: null as unknown as string }] },
+  ]));
+  const [stored, ok, failed] = await Promise.allSettled([batch, moved, broken]);
+  t.equal(stored.status, 'fulfilled', 'the batch is stored');
+  t.equal(ok.status, 'fulfilled');
+  t.equal(failed.status, 'rejected', 'the broken bookkeeping is refused');
+  t.same(commits, [1], 'one commit for the batch and the bookkeeping');
+  t.same(log.getCursor('hook'), { rowid: 2, position: 0, known: true });
+  t.equal(log.deadLetters({ sink: 'hook' }).length, 1);
+  t.equal(log.getCursor('other').known, false, 'the cursor move of the failed write was undone with it');
+  t.equal(log.count(), 2);
+});
+
+t.test('bookkeeping with no batch waiting commits on its own', async (t) => {
+  const { log } = tempLog(t, 'group');
+  const gc = new GroupCommit(log);
+  await gc.alongside(() => log.applySinkWrites([{ kind: 'cursor', name: 'jsonl:/x', rowid: 7, position: 120 }]));
+  t.same(log.getCursor('jsonl:/x'), { rowid: 7, position: 120, known: true });
 });

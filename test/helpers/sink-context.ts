@@ -2,7 +2,6 @@
 // log behind it unless the test gives one, and each part overridable.
 import { Counter, Registry } from 'prom-client';
 import type { SinkContext, SinkSource } from '../../central/sinks/sink.js';
-import { Slices } from '../../central/sinks/slices.js';
 import { VERSION } from '../../core/version.js';
 import { quietLogger } from './pipeline.js';
 
@@ -25,7 +24,6 @@ export function testSinkContext(over: Partial<SinkContext> = {}): SinkContext {
     log: emptySource(),
     delivered: new Counter({ name: 'nodewarden_sink_events_delivered_total', help: 'd', labelNames: ['sink'], registers: [registry] }),
     host: () => undefined,
-    slices: new Slices(),
     ...over,
   };
 }

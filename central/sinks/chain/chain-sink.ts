@@ -1,7 +1,8 @@
 // A network sink: reads the event log from its own cursor, keeps what its filter takes, and
 // sends batches through the send chain until each event is delivered or dead-lettered; only
 // then does the cursor move past the batch. Each sink runs on its own (its own cursor, its own
-// loop), so a slow webhook never stalls syslog or ingest.
+// loop), so a slow webhook never stalls syslog; all of them run in the sink thread, so none
+// stalls ingest.
 //
 //   cursor ─▶ read ─▶ filter ─▶ batch ─▶ send chain ─┬─ ok ───────────▶ delivered
 //     ▲                                              ├─ permanent ────▶ dead letters (with reason)
@@ -20,7 +21,6 @@ import { filterFor } from '../filter.js';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { backoff, outcomes, pause, sendOnce } from './send-chain.js';
 import type { HostFacts } from '../../../core/host-facts.js';
-import type { Slices } from '../slices.js';
 
 const pb = nodewarden.v1;
 /** Bytes of stored events read into one batch: a few huge events must not build a giant request. */
@@ -69,8 +69,6 @@ export interface ChainSinkOptions {
   logger: Logger;
   metrics: SinkMetrics;
   host: (node: string) => HostFacts | undefined;
-  /** Turns shared with the other sinks; without it the sink takes every turn it wants (tests). */
-  slices?: Slices;
 }
 
 export class ChainSink implements Sink {
@@ -109,7 +107,7 @@ export class ChainSink implements Sink {
     this.rowid = cur.rowid;
     if (!cur.known && this.opts.driver.startAt === 'newest') {
       this.rowid = this.opts.source.head().rowid;
-      this.opts.source.setCursor(this.name, this.rowid, 0);
+      await this.opts.source.setCursor(this.name, this.rowid, 0);
     }
     const periodic = this.opts.driver.periodic;
     if (periodic) {
@@ -148,8 +146,8 @@ export class ChainSink implements Sink {
       this.again = false;
       try {
         for (;;) {
-          // Reading, decoding and encoding a batch is one slice; ingest runs between slices.
-          await (this.opts.slices?.next() ?? yieldToLoop());
+          // The other sinks and the thread's messages get a turn between batches.
+          await yieldToLoop();
           if (stop.aborted) return;
           const read = this.opts.source.read(this.rowid, max);
           if (read.length === 0) break;
@@ -157,12 +155,12 @@ export class ChainSink implements Sink {
           const rows = read.filter((r, i) => (bytes += r.body.length) <= MAX_BATCH_BYTES || i === 0);
           const batch: SinkEvent[] = [];
           for (const row of rows) {
-            const event = pb.Event.decode(row.body);
+            const event = row.event ?? pb.Event.decode(row.body);
             if (this.accept(event)) batch.push({ rowid: row.rowid, event, bytes: row.body, host: this.opts.host(event.node) });
           }
           if (batch.length > 0 && !(await this.deliver(batch))) return; // stopped mid-retry: the cursor stays
           this.rowid = rows[rows.length - 1]!.rowid;
-          this.opts.source.setCursor(this.name, this.rowid, 0);
+          await this.opts.source.setCursor(this.name, this.rowid, 0);
         }
       } catch (err) {
         // Reading the log or recording the cursor failed: nothing moved; try again shortly.
@@ -200,7 +198,8 @@ export class ChainSink implements Sink {
       });
       if (delivered > 0) metrics.delivered.inc({ sink: this.name }, delivered);
       if (dead.length > 0) {
-        this.opts.source.deadLetter(this.name, dead);
+        // Durable before the cursor can move past them (a failure here retries the batch).
+        await this.opts.source.deadLetter(this.name, dead);
         metrics.deadLettered.inc({ sink: this.name }, dead.length);
         metrics.failed.inc({ sink: this.name, reason: 'permanent' }, dead.length);
         this.opts.logger.warn({ sink: this.name, count: dead.length, reason: dead[0]!.reason }, `The receiver refused ${dead.length} events for good; they are in the dead-letter table.`);
@@ -251,7 +250,7 @@ export class ChainSink implements Sink {
       const events = periodic.events();
       const max = this.opts.driver.maxBatch ?? this.opts.config.batch.maxEvents;
       for (let i = 0; i < events.length; i += max) {
-        await this.opts.slices?.next();
+        await yieldToLoop();
         if (this.stopper.signal.aborted) return;
         const chunk = events.slice(i, i + max);
         const result = await this.inTurn(() => sendOnce(this.opts.driver.transport, chunk, this.opts.config.timeoutMs, this.stopper.signal));

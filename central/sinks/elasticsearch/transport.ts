@@ -25,6 +25,7 @@ import { describeError } from '../../../core/errors.js';
 import { toEcs } from '../../formats/ecs.js';
 import type { Outcome, SendResult, SinkEvent, Transport } from '../sink.js';
 import { HttpClient, joinUrl, retryAfterMs, type HttpAnswer } from '../http/client.js';
+import { joinedBytes } from '../joined-bytes.js';
 
 /** Bulk answers are small with filter_path (a status per item, errors' type and reason). */
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
@@ -78,12 +79,10 @@ export class ElasticsearchTransport implements Transport {
 }
 
 /** The NDJSON body: an action line and a document line per event, each ending in a newline. */
-export function bulkBody(batch: SinkEvent[], version: string): string {
-  let body = '';
-  for (const e of batch) {
-    body += `${JSON.stringify({ create: { _id: e.event.id } })}\n${JSON.stringify(toEcs(e, { version }))}\n`;
-  }
-  return body;
+export function bulkBody(batch: SinkEvent[], version: string): Buffer {
+  const lines: string[] = [];
+  for (const e of batch) lines.push(JSON.stringify({ create: { _id: e.event.id } }), JSON.stringify(toEcs(e, { version })));
+  return joinedBytes(lines, '\n', '', lines.length > 0 ? '\n' : '');
 }
 
 interface BulkItem {

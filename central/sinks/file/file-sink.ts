@@ -11,12 +11,13 @@ import type { Counter } from 'prom-client';
 import { nodewarden } from '../../../gen/nodewarden.js';
 import type { Sink, SinkEvent, SinkSource } from '../sink.js';
 import type { HostFacts } from '../../../core/host-facts.js';
-import type { Slices } from '../slices.js';
 import { describeError } from '../../../core/errors.js';
+import { joinedBytes } from '../joined-bytes.js';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 const pb = nodewarden.v1;
-/** Events a slice writes: small enough that ingest never waits long behind a file sink. */
-const BATCH = 200;
+/** Events per write (and per fdatasync and cursor move): the file's own batch. */
+const BATCH = 1000;
 
 export interface FileSinkOptions {
   /** The configured sink name (metrics). */
@@ -36,8 +37,6 @@ export interface FileSinkOptions {
   encode: (e: SinkEvent) => string;
   /** Events that do not pass are skipped (the cursor still moves past them). */
   accept?: (e: nodewarden.v1.Event) => boolean;
-  /** Turns shared with the other sinks (see slices.ts); without it every turn is taken. */
-  slices?: Slices;
   /** The host facts of a node, for encodings that carry them. */
   host?: (node: string) => HostFacts | undefined;
 }
@@ -59,6 +58,7 @@ export class FileSink implements Sink {
   }
   private running = false;
   private again = false;
+  private started = false;
   private stopped = false;
   private idle: Promise<void> = Promise.resolve();
 
@@ -84,14 +84,17 @@ export class FileSink implements Sink {
         // A file this sink never wrote to (or one an operator rotated away): continue at its end,
         // and record that before writing anything.
         this.position = size;
-        this.opts.log.setCursor(this.cursorName, this.rowid, this.position);
+        await this.opts.log.setCursor(this.cursorName, this.rowid, this.position);
       }
     }
+    this.started = true;
     this.notify();
   }
 
   notify(): void {
-    if (this.stopped) return;
+    // Before start has opened the file and cut it back there is nowhere to write; start reads
+    // everything stored by then when it is done.
+    if (this.stopped || !this.started) return;
     if (this.running) {
       this.again = true;
       return;
@@ -107,19 +110,19 @@ export class FileSink implements Sink {
       this.again = false;
       try {
         for (;;) {
-          await this.opts.slices?.next();
+          // The other sinks and the thread's messages get a turn between batches.
+          await yieldToLoop();
           if (this.stopped) return;
           const rows = this.opts.log.read(this.rowid, BATCH);
           if (rows.length === 0) break;
-          let text = '';
-          let written = 0;
+          const lines: string[] = [];
           for (const row of rows) {
-            const event = pb.Event.decode(row.body);
+            const event = row.event ?? pb.Event.decode(row.body);
             if (this.opts.accept && !this.opts.accept(event)) continue;
-            text += this.opts.encode({ rowid: row.rowid, event, bytes: row.body, host: this.opts.host?.(event.node) }) + '\n';
-            written++;
+            lines.push(this.opts.encode({ rowid: row.rowid, event, bytes: row.body, host: this.opts.host?.(event.node) }));
           }
-          const buf = Buffer.from(text, 'utf8');
+          const written = lines.length;
+          const buf = joinedBytes(lines, '\n', '', written > 0 ? '\n' : '');
           if (this.fh) {
             await this.fh.write(buf, 0, buf.length, this.position);
             await this.fh.datasync();
@@ -128,7 +131,7 @@ export class FileSink implements Sink {
           }
           this.position += buf.length;
           this.rowid = rows[rows.length - 1]!.rowid;
-          this.opts.log.setCursor(this.cursorName, this.rowid, this.position);
+          await this.opts.log.setCursor(this.cursorName, this.rowid, this.position);
           this.opts.delivered.inc({ sink: this.name }, written);
           if (this.stopped) return;
         }

@@ -12,7 +12,7 @@ export const jsonlSinkFactory: SinkFactory<{ path: string }> = {
   type: 'jsonl',
   schema: z.strictObject({ path: z.string().min(1) }),
   create: (config, ctx) => new FileSink({
-    name: config.name, cursor: fileCursor('jsonl', config.path), target: config.path, log: ctx.log, slices: ctx.slices, logger: ctx.logger, delivered: ctx.delivered,
+    name: config.name, cursor: fileCursor('jsonl', config.path), target: config.path, log: ctx.log, logger: ctx.logger, delivered: ctx.delivered,
     encode: (e) => JSON.stringify(eventToJson(e.event)), accept: filterFor(config.filter),
   }),
 };

@@ -16,7 +16,7 @@ export const ocsfSinkFactory: SinkFactory<{ path: string }> = {
   type: 'ocsf',
   schema: z.strictObject({ path: z.string().min(1) }),
   create: (config, ctx) => new FileSink({
-    name: config.name, cursor: fileCursor('ocsf', config.path), target: config.path, log: ctx.log, slices: ctx.slices, logger: ctx.logger, delivered: ctx.delivered,
+    name: config.name, cursor: fileCursor('ocsf', config.path), target: config.path, log: ctx.log, logger: ctx.logger, delivered: ctx.delivered,
     encode: (e) => JSON.stringify(toOcsf(e, { version: ctx.version })), accept: filterFor(config.filter),
     host: (node) => ctx.host(node),
   }),

@@ -30,6 +30,7 @@ import { describeError } from '../../../core/errors.js';
 import { eventToJson, severityName, sourceName } from '../../../core/event.js';
 import type { Outcome, SendResult, SinkEvent, Transport } from '../sink.js';
 import { HttpClient, joinUrl, retryAfterMs, type HttpAnswer } from '../http/client.js';
+import { joinedBytes } from '../joined-bytes.js';
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Waits between acknowledgement polls; the last one repeats until the chain's timeout. */
@@ -159,8 +160,8 @@ function unacknowledged(ackId: number): Outcome {
 }
 
 /** One HEC envelope per event, concatenated (HEC's batch format: no separator needed). */
-export function hecBody(batch: SinkEvent[], opts: Pick<SplunkHecTransportOptions, 'index' | 'source' | 'sourcetype'>): string {
-  return batch.map((e) => JSON.stringify(hecEnvelope(e, opts))).join('');
+export function hecBody(batch: SinkEvent[], opts: Pick<SplunkHecTransportOptions, 'index' | 'source' | 'sourcetype'>): Buffer {
+  return joinedBytes(batch.map((e) => JSON.stringify(hecEnvelope(e, opts))));
 }
 
 export function hecEnvelope(e: SinkEvent, opts: Pick<SplunkHecTransportOptions, 'index' | 'source' | 'sourcetype'>): Record<string, unknown> {

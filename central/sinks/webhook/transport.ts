@@ -30,6 +30,7 @@ import { eventToJson } from '../../../core/event.js';
 import { toEcs } from '../../formats/ecs.js';
 import { toOcsf } from '../../formats/ocsf.js';
 import { HttpClient, retryAfterMs, type HttpAnswer } from '../http/client.js';
+import { joinedBytes } from '../joined-bytes.js';
 import type { Outcome, SendResult, SinkEvent, Transport } from '../sink.js';
 
 export type WebhookFormat = 'json' | 'ocsf' | 'ecs';
@@ -77,7 +78,7 @@ export class WebhookTransport implements Transport {
     });
     const sent = batch.filter((_, i) => encoded[i] === null);
     if (sent.length === 0) return { kind: 'items', items: encoded as Outcome[] };
-    const body = Buffer.from(`[${parts.join(',')}]`, 'utf8');
+    const body = joinedBytes(parts, ',', '[', ']');
 
     let secret: string | undefined;
     try {

@@ -61,3 +61,20 @@ t.test('a file that existed before the sink is kept and continued, not rewritten
   await sink.stop();
   t.same(ids(file), ['older/1', 'a/1', 'a/2']);
 });
+
+t.test('a notification before start has opened the file waits for it: nothing goes elsewhere, nothing is skipped', async (t) => {
+  const dir = tempDir('jsonl-early');
+  const file = path.join(dir, 'out.jsonl');
+  const log = new EventLog(path.join(dir, 'events.db'));
+  t.teardown(() => log.close());
+  store(log, 1, 3);
+  const sink = jsonlSink(file, log);
+  sink.notify();
+  const starting = sink.start();
+  sink.notify();
+  await starting;
+  await waitFor('three lines', () => ids(file).length === 3);
+  await sink.stop();
+  t.same(ids(file), ['a/1', 'a/2', 'a/3']);
+  t.equal(log.getCursor('jsonl:test').position, readFileSync(file).length, 'the cursor is the file\'s size');
+});
