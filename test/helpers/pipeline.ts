@@ -1,5 +1,5 @@
 // Builds configs and waits for conditions in tests of the agent → central pipeline.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -9,8 +9,22 @@ import type { EventLog } from '../../central/event-log.js';
 
 export const quietLogger = pino({ level: process.env.NW_TEST_LOG ?? 'silent' });
 
+/** Temporary folders made by this test process, removed when it exits (tests leave nothing behind). */
+const made = new Set<string>();
+process.once('exit', () => {
+  for (const d of made) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      // still in use (a mount a test left behind): the next boot's tmp cleaning takes it
+    }
+  }
+});
+
 export function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `nw-${prefix}-`));
+  const dir = mkdtempSync(path.join(os.tmpdir(), `nw-${prefix}-`));
+  made.add(dir);
+  return dir;
 }
 
 /** A config for tests: loopback ports chosen by the kernel, every collector off unless enabled. */
