@@ -1,12 +1,12 @@
 // The spool's promises: numbered, durable before it counts, read in order, deleted only on
 // acknowledgement, recovered after a crash (torn tail cut), byte cap with counted drops.
 import t from 'tap';
-import { mkdtempSync, readdirSync, appendFileSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, appendFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Spool, type SpoolDrop } from '../../daemon/spool.js';
+import { tempDir } from '../helpers/pipeline.js';
 
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'nw-spool-'));
+const tmp = () => tempDir('spool');
 const payloads = (n: number, tag = 'e') => Array.from({ length: n }, (_, i) => `${tag}${i}`);
 const build = (s: string, seq: number) => Buffer.from(`${seq}:${s}`);
 
