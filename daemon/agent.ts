@@ -6,7 +6,8 @@
 //
 // start() fails fast on bad configuration; after start nothing from outside crashes it.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably } from '../core/durable-file.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -277,15 +278,7 @@ function loadAgentId(stateDir: string, node: string): string {
   } catch {
     // first start
   }
-  mkdirSync(dir, { recursive: true });
   const id = `${node.replace(/[^\w.-]/g, '-').slice(0, 180)}-${randomBytes(4).toString('hex')}`;
-  const fd = openSync(`${file}.tmp`, 'w');
-  try {
-    writeSync(fd, id + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(`${file}.tmp`, file);
+  writeFileDurably(file, `${id}\n`);
   return id;
 }

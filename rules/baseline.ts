@@ -5,8 +5,8 @@
 // once, `reset` forgets it and starts learning again. Baselines survive restarts (a JSON file in
 // the state dir, written atomically), and everything is bounded: workloads, executables each.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably } from '../core/durable-file.js';
 
 export interface BaselineView {
   /** '' (no baseline: not in a pod), 'learning' or 'active'. */
@@ -154,16 +154,7 @@ export class Baselines {
   save(): void {
     if (!this.opts.file || !this.dirty) return;
     const data = { version: 1, baselines: this.list() };
-    mkdirSync(path.dirname(this.opts.file), { recursive: true });
-    const tmp = `${this.opts.file}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(data));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.opts.file);
+    writeFileDurably(this.opts.file, JSON.stringify(data), 0o600);
     this.dirty = false;
   }
 

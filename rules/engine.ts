@@ -35,10 +35,6 @@ export interface EngineOptions {
 
 const NO_BASELINE = Object.freeze({ state: '', known: false, workload: '' });
 
-export interface Match {
-  rule: CompiledRule;
-}
-
 export class RuleEngine {
   private ruleset: Ruleset;
   private readonly folder: RepeatFolder;

@@ -199,7 +199,6 @@ export function unwrap(s: string): string {
   let t = s.trim();
   while (t.startsWith('(') && t.endsWith(')')) {
     let depth = 0;
-    let at = 0;
     let whole = true;
     for (const tok of tokenize(t)) {
       if (tok.kind === 'other') {
@@ -212,10 +211,9 @@ export function unwrap(s: string): string {
       } else if (depth === 0) {
         whole = false;
       }
-      at = tok.at;
       if (!whole) break;
     }
-    if (!whole || at < 0) break;
+    if (!whole) break;
     t = t.slice(1, -1).trim();
   }
   return t;

@@ -5,8 +5,8 @@
 // instead of being lost. The open set is kept in a small JSON file (written durably), so an agent
 // restart neither re-opens nor forgets what is open.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably } from '../core/durable-file.js';
 import type { Finding } from '../core/finding.js';
 
 /** What is remembered of an open finding: enough to emit its resolution after a restart. */
@@ -102,16 +102,7 @@ export class FindingLifecycle {
     if (!this.stateFile) return;
     const data: Record<string, Record<string, OpenEntry>> = {};
     for (const [scope, m] of this.scopes) data[scope] = Object.fromEntries(m);
-    mkdirSync(path.dirname(this.stateFile), { recursive: true });
-    const tmp = `${this.stateFile}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, JSON.stringify(data));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.stateFile);
+    writeFileDurably(this.stateFile, JSON.stringify(data));
   }
 }
 

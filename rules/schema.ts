@@ -4,6 +4,8 @@
 // equal). It mirrors core/observation.ts; a test checks that a built observation has exactly
 // these fields.
 
+import { UNKNOWN_ID } from '../core/observation.js';
+
 export type FieldType = 'string' | 'int' | 'bool' | 'list<string>' | { object: Record<string, Field> } | { list: Record<string, Field> };
 
 export interface Field {
@@ -13,7 +15,6 @@ export interface Field {
   unknown?: number;
 }
 
-const UNKNOWN_ID = 4294967295;
 
 const ancestor: Record<string, Field> = {
   pid: { type: 'int', doc: 'Process id (0 when unknown).' },

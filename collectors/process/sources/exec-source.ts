@@ -82,6 +82,6 @@ export interface ExecSourceOptions {
   maxQueue?: number;
 }
 
-export const UNKNOWN_ID = 4294967295;
+export { UNKNOWN_ID } from '../../../core/observation.js';
 export const DEFAULT_RULE_KEY = 'nodewarden';
 export const DEFAULT_MAX_QUEUE = 65536;
