@@ -1,6 +1,7 @@
 // `nodewarden check`: every posture check once, plus the container runtime's state when a CRI
-// socket is found (or given with --cri-socket), printed as a table, JSON or JUnit XML. Exit code
-// 1 when any check fails or could not be evaluated: a drop-in for a kube-bench node run.
+// socket is found (or given with --cri-socket) judged by the rule packs (built-in, then each
+// --rules folder), printed as a table, JSON or JUnit XML. Exit code 1 when any check fails or
+// could not be evaluated, 2 when the rules do not load: a drop-in for a kube-bench node run.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -14,6 +15,9 @@ import type { CheckResult } from '../collectors/posture/types.js';
 import type { Finding } from '../core/finding.js';
 import { NodeFacts } from '../collectors/node-facts.js';
 import { RuntimeCollector } from '../collectors/runtime/collector.js';
+import { formatProblem } from '../rules/pack.js';
+import { RuleEngine } from '../rules/engine.js';
+import { type Ruleset, loadRuleset } from '../rules/ruleset.js';
 import { runtimeCollectorFactory } from '../collectors/runtime/factory.js';
 
 export interface CheckFlags {
@@ -21,37 +25,38 @@ export interface CheckFlags {
   format: 'table' | 'json' | 'junit';
   criSocket?: string;
   node: string;
+  /** User rule folders, read after the built-in packs. */
+  rules?: string[];
 }
 
 export async function runCheck(flags: CheckFlags): Promise<number> {
+  const loaded = loadRuleset({ dirs: flags.rules ?? [] });
+  if (!loaded.ok) {
+    for (const p of loaded.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    process.stderr.write(`nodewarden check: the rules have ${loaded.problems.length} problem(s); nothing was checked.\n`);
+    return 2;
+  }
   const evaluation = await evaluateNode(new HostFs(flags.hostRoot));
-  evaluation.results.push(...(await runtimeResults(flags)));
+  evaluation.results.push(...(await runtimeResults(flags, loaded.ruleset)));
   const render = { table: renderTable, json: renderJson, junit: renderJunit }[flags.format];
   const text = render(evaluation);
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   return evaluation.results.some((r) => r.status === 'fail' || r.status === 'error') ? 1 : 0;
 }
 
-/** One refresh of the runtime collector; its open findings become failing results. */
-async function runtimeResults(flags: CheckFlags): Promise<CheckResult[]> {
+/** One refresh of the runtime collector, judged by the rules: each finding it opens is a failing (or, for info, warning) result. */
+async function runtimeResults(flags: CheckFlags, ruleset: Ruleset): Promise<CheckResult[]> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'nodewarden-check-'));
   const findings: Finding[] = [];
   const parsed = runtimeCollectorFactory.validate({ socket: flags.criSocket, useEvents: false });
   if (!parsed.ok) throw new Error(`--cri-socket: ${parsed.errors.join('; ')}`);
   const facts = new NodeFacts();
+  const logger = pino({ level: 'silent' });
+  const engine = new RuleEngine(ruleset, {
+    sink: { emit: async (fs) => void findings.push(...fs) }, logger, registry: new Registry(), stateDir: null, repeatWindowMs: 0,
+  });
   const collector = new RuntimeCollector(parsed.config, {
-    hostRoot: flags.hostRoot, stateDir, node: flags.node, facts,
-    sink: {
-      observe: () => undefined,
-      // One refresh: every problem seen is open.
-      state: async (changes) => {
-        const open = changes.flatMap((c) => c.current.map((f) => ({ ...f, state: 'open' as const })));
-        findings.push(...open);
-        return open;
-      },
-      report: async (fs) => void findings.push(...fs),
-    },
-    logger: pino({ level: 'silent' }), metrics: new Registry(),
+    hostRoot: flags.hostRoot, stateDir, node: flags.node, facts, sink: engine.sinkFor('runtime'), logger, metrics: new Registry(),
   });
   try {
     await collector.start();

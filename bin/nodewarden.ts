@@ -184,13 +184,13 @@ async function main(argv: string[]): Promise<void> {
   program.addCommand(rulesCommand());
   program.addCommand(baselinesCommand());
 
-  program.command('check')
+  rulesOption(program.command('check'))
     .description('run every posture check once and print the result; exits 1 when a check fails')
     .option('--host-root <dir>', 'where the host filesystem is mounted', '/')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'junit']).default('table'))
     .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
     .option('--node <name>', 'node name used in findings', os.hostname())
-    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit'; criSocket?: string; node: string }) => {
+    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit'; criSocket?: string; node: string; rules?: string[] }) => {
       const { runCheck } = await import('./check.js');
       process.exitCode = await runCheck(flags);
     });

@@ -8,6 +8,7 @@
 // type-checked against it when rules load (rules/schema.ts), so a change here is a change to a
 // public contract.
 
+import path from 'node:path';
 import type { Finding } from './finding.js';
 
 /** An id the kernel or /proc did not give (audit's unset and unknown): never a real uid. */
@@ -109,7 +110,122 @@ export interface ExecObservation {
   baseline?: { state: string; known: boolean; workload: string };
 }
 
+/** The container runtime itself, as the runtime collector sees it on each refresh. */
+export interface RuntimeFacts {
+  /** The runtime's name (containerd, cri-o); '' before it first answered. */
+  name: string;
+  version: string;
+  /** Host path of the CRI socket the agent talks to; '' when none was found. */
+  socket: string;
+  /** The runtime answered the last refresh. */
+  reachable: boolean;
+  /** Why it did not, when it did not. */
+  error: string;
+  /** The CRI Status conditions RuntimeReady and NetworkReady (false when absent). */
+  runtimeReady: boolean;
+  networkReady: boolean;
+  /** Reason and message of a condition that is not ready ('' otherwise; "absent" when missing). */
+  runtimeReadyDetail: string;
+  networkReadyDetail: string;
+  /** The socket file was found and could be stat'ed. */
+  socketFound: boolean;
+  /** Its permission bits (0 to 0o7777), owner and group. */
+  socketMode: number;
+  socketUid: number;
+  socketGid: number;
+  /** The host kernel enforces AppArmor. */
+  apparmorEnforced: boolean;
+}
+
+/** A host path in the one spelling mount.hostPath uses: normalised, no trailing slash, /var/run as /run (a symlink to it everywhere). */
+export function normaliseHostPath(p: string): string {
+  let n = path.posix.normalize(p || '/');
+  if (n.length > 1 && n.endsWith('/')) n = n.slice(0, -1);
+  if (n === '/var/run' || n.startsWith('/var/run/')) n = '/run' + n.slice('/var/run'.length);
+  return n;
+}
+
+/** One mount of a container, with what the host path means. */
+export interface MountObservation {
+  /** The host path as the OCI spec gives it. */
+  source: string;
+  /** The same, normalised: no trailing slash, `.`/`..` resolved, /var/run spelled /run. */
+  hostPath: string;
+  destination: string;
+  readonly: boolean;
+  /** The runtime socket is this path or under it. */
+  holdsRuntimeSocket: boolean;
+  /** One of the kubelet's per-pod folders (volumes, etc-hosts, logs): the pod's own data. */
+  podData: boolean;
+}
+
+export interface ContainerStateObservation {
+  id: string;
+  name: string;
+  image: string;
+  imageDigest: string;
+  /** The pod sandbox's id ('' outside the CRI). */
+  sandboxId: string;
+  /** 'cri' or 'outside-cri'. */
+  origin: string;
+  /** containerd namespace of a container outside the CRI. */
+  runtimeNamespace: string;
+  /** created, running, exited or unknown. */
+  state: string;
+  pid: number;
+  /** Carries the kubelet's io.kubernetes.* labels. */
+  kubeLabelled: boolean;
+  /** Its labels as JSON (at most 2,048 characters). */
+  labels: string;
+  /** The verbose status (the OCI spec) was read: the security facts are known. */
+  inspected: boolean;
+  /** Why it could not be read. */
+  inspectError: string;
+}
+
+export interface SecurityObservation {
+  privileged: boolean;
+  /** How privileged was learnt: 'CRI security context' or 'OCI spec (CAP_SYS_ADMIN, no masked paths)'. */
+  privilegedFrom: string;
+  hostPid: boolean;
+  hostIpc: boolean;
+  hostNetwork: boolean;
+  /** Effective capabilities, without CAP_. */
+  capabilities: string[];
+  /** UNKNOWN_ID when the spec does not say. */
+  uid: number;
+  gid: number;
+  readonlyRootfs: boolean;
+  noNewPrivileges: boolean;
+  /** 'confined' or 'unconfined' (no filter, or one that allows everything). */
+  seccomp: string;
+  seccompDefaultAction: string;
+  /** 'confined', 'unconfined' or 'unset'. */
+  apparmor: string;
+  apparmorProfile: string;
+}
+
+/**
+ * The runtime and its containers (source `runtime`): one observation about the runtime (subject
+ * `runtime`) and one per container (subject `container`, carrying the runtime's facts too). A
+ * state, offered whole on every refresh: rules decide which problems are open now.
+ */
+export interface RuntimeObservation {
+  kind: 'runtime';
+  /** The object's identity in fingerprints (the node, or namespace/pod/container); not visible to rules. */
+  key: string;
+  subject: 'runtime' | 'container';
+  node: string;
+  runtime: RuntimeFacts;
+  container: ContainerStateObservation;
+  kubernetes: KubernetesObservation;
+  security: SecurityObservation;
+  mounts: MountObservation[];
+}
+
 export type Observation = ExecObservation;
+/** What a collector offers as a state (sink.state): every observation of a scope, seen now. */
+export type StateObservation = RuntimeObservation;
 
 /**
  * Where collectors hand what they see. The daemon wires it to the rule engine; collectors never
@@ -119,8 +235,8 @@ export interface ObservationSink {
   /** Execs (and other one-off observations): rules decide, asynchronously; never throws. */
   observe(observations: Observation[]): void;
   /**
-   * The complete set of problems of one scope seen now (runtime checks, posture results): open
-   * what is new, resolve what is gone. Resolves once the transitions are durably accepted; when it
+   * The complete state of one scope seen now (the runtime and its containers, posture results):
+   * rules turn it into the scope's problems; what is new opens, what is gone resolves. Resolves once the transitions are durably accepted; when it
    * rejects, nothing was recorded and the same state should be offered again. Returns the
    * transitions (opened and resolved findings).
    */
@@ -131,8 +247,10 @@ export interface ObservationSink {
 
 export interface StateChange {
   scope: string;
-  /** Every problem of the scope seen now. */
-  current: Finding[];
+  /** Every observation of the scope seen now: rules decide which problems they are. */
+  observations?: StateObservation[];
+  /** Problems decided by the collector itself (posture checks, until they are rules). */
+  current?: Finding[];
   /** What is true now for a resolved fingerprint (e.g. the passing evidence). */
   resolvedAs?: (fingerprint: string) => Partial<Finding> | undefined;
 }

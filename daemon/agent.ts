@@ -31,11 +31,12 @@ import { TokenFile } from '../core/identity/token-file.js';
 import { gatherHostFacts } from './host-facts.js';
 import { HostFs } from '../collectors/host/host-fs.js';
 import type { ProcessConfig } from '../collectors/process/factory.js';
+import type { RuntimeConfig } from '../collectors/runtime/factory.js';
 import { RuleEngine } from '../rules/engine.js';
 import { RuleReloader } from '../rules/reload.js';
 import { type LoadOptions, loadRuleset } from '../rules/ruleset.js';
 import { formatProblem } from '../rules/pack.js';
-import { allowToExceptions } from '../rules/legacy.js';
+import { allowToExceptions, runtimeListOverrides } from '../rules/legacy.js';
 import { Baselines } from '../rules/baseline.js';
 import { baselineRoutes } from './baseline-routes.js';
 
@@ -125,6 +126,7 @@ export class Agent {
     const errors: string[] = [];
     const chosen: { type: string; create: (sink: CollectorContext['sink']) => Collector }[] = [];
     let processConfig: ProcessConfig | null = null;
+    let runtimeConfig: RuntimeConfig | null = null;
     for (const [type, factory] of collectorFactories()) {
       const { enabled, rest } = splitEnabled(cfg.agent.collectors[type]);
       if (typeof enabled !== 'boolean') {
@@ -135,6 +137,7 @@ export class Agent {
       if (!r.ok) errors.push(...r.errors.map((e) => `agent.collectors.${type}.${e}`));
       else {
         if (type === 'process') processConfig = r.config as ProcessConfig;
+        if (type === 'runtime') runtimeConfig = r.config as RuntimeConfig;
         if (enabled) {
           chosen.push({
             type,
@@ -156,7 +159,10 @@ export class Agent {
     // The rules: built-in packs, then the user's folders. Broken rules stop the start, with every
     // problem's file and line.
     const pc = processConfig as ProcessConfig | null;
-    const load: LoadOptions = { builtinDir: this.builtinRules, dirs: cfg.rules.dirs, extraExceptions: allowToExceptions(pc?.allow ?? []) };
+    const load: LoadOptions = {
+      builtinDir: this.builtinRules, dirs: cfg.rules.dirs, extraExceptions: allowToExceptions(pc?.allow ?? []),
+      listOverrides: runtimeListOverrides((runtimeConfig as RuntimeConfig | null) ?? {}),
+    };
     const loaded = loadRuleset(load);
     if (!loaded.ok) errors.push(...loaded.problems.map((p) => `rules: ${formatProblem(p)}`));
     if (errors.length > 0 || !loaded.ok) throw new NwError('NW_ERR_CONFIG', `invalid agent configuration:\n  ${errors.join('\n  ')}`);

@@ -12,6 +12,7 @@ import { Environment } from '@marcbachmann/cel-js';
 import { type Field, type FieldType, FIELDS_BY_SOURCE } from './schema.js';
 import { boundNames, tokenize } from './expand.js';
 import { type Pattern, compilePattern } from './regex.js';
+import { globToRegExp } from './fields.js';
 
 export interface ConditionCompiler {
   /** The lists conditions may name (call before compile). */
@@ -36,6 +37,21 @@ export function regex(pattern: string): Pattern {
   if (!re) {
     re = compilePattern(pattern);
     if (regexCache.size < 10_000) regexCache.set(pattern, re);
+  }
+  return re;
+}
+
+function octal(mask: string): number {
+  if (!/^0?[0-7]{1,4}$/.test(mask)) throw new Error(`modeWithin: ${JSON.stringify(mask)} is not an octal mode such as '0640'`);
+  return parseInt(mask, 8);
+}
+
+const globCache = new Map<string, RegExp>();
+function glob(pattern: string): RegExp {
+  let re = globCache.get(pattern);
+  if (!re) {
+    re = globToRegExp(pattern);
+    if (globCache.size < 10_000) globCache.set(pattern, re);
   }
   return re;
 }
@@ -199,6 +215,11 @@ export class CelConditionCompiler implements ConditionCompiler {
     env.registerOperator('string in StringSet', (s: string, l: StringSet) => l.set.has(s));
     // The built-in matches() translates its pattern on every call; ours keeps it compiled.
     env.registerFunction('string.__matches(string): bool', (s: string, p: string) => regex(p).test(s));
+    // Permission bits: modeWithin(m, '0660') is true when m grants nothing beyond 0660 (CEL has
+    // no bitwise operators); a mask that is not octal is an evaluation error.
+    env.registerFunction('modeWithin(int, string): bool', (mode: bigint, max: string) => (Number(mode) & ~octal(max) & 0o7777) === 0);
+    // matchesGlob(value, patterns): the value matches one of the globs (`*`: any run of characters).
+    env.registerFunction('matchesGlob(string, list<string>): bool', (v: string, patterns: string[]) => patterns.some((p) => glob(p).test(v)));
     for (const [name, items] of this.lists) {
       env.registerConstant(name, 'list<string>', items);
       env.registerConstant(`__set_${name}`, 'StringSet', new StringSet(new Set(items)));

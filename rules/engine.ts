@@ -13,10 +13,11 @@ import path from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Finding, FindingSink, Severity } from '../core/finding.js';
-import type { ExecObservation, Observation, ObservationSink, StateChange } from '../core/observation.js';
+import type { ExecObservation, Observation, ObservationSink, StateChange, StateObservation } from '../core/observation.js';
 import { describeError } from '../core/errors.js';
-import { type CompiledRule, type Ruleset, matchRules } from './ruleset.js';
-import { FindingLifecycle } from './lifecycle.js';
+import { type CompiledRule, type MatchHooks, type Ruleset, matchRules } from './ruleset.js';
+import { FindingLifecycle, type ScopeChange } from './lifecycle.js';
+import { matchState, resolvedNow, stateFinding } from './state.js';
 import { RepeatFolder } from './repeat-folder.js';
 import { RateLimiter } from './rate-limit.js';
 import type { Baselines } from './baseline.js';
@@ -45,6 +46,12 @@ export class RuleEngine {
   private readonly errors: Counter<'rule'>;
   private readonly errorLogged = new Set<string>();
   private summaryTimer: NodeJS.Timeout | null = null;
+  /**
+   * A state observation's findings, by the observation object and the ruleset that judged it:
+   * collectors hand the same object again while nothing about it changed (a container between
+   * two refreshes), and it is not judged again.
+   */
+  private stateMemo = new WeakMap<object, { ruleset: Ruleset; findings: Finding[] }>();
 
   constructor(ruleset: Ruleset, private readonly opts: EngineOptions) {
     this.ruleset = ruleset;
@@ -136,7 +143,11 @@ export class RuleEngine {
   /** Which rules an observation matches (exceptions applied), most severe first. */
   matchRules(obs: Observation, count = false): CompiledRule[] {
     obs.baseline ??= NO_BASELINE;
-    return matchRules(this.ruleset, obs, {
+    return matchRules(this.ruleset, obs, this.hooks(count));
+  }
+
+  private hooks(count: boolean): MatchHooks {
+    return {
       matched: count ? (r) => this.matches.inc({ rule: r.id }) : undefined,
       excepted: count ? (r) => this.suppressed.inc({ rule: r.id, reason: 'exception' }) : undefined,
       failed: (r, err) => {
@@ -145,7 +156,24 @@ export class RuleEngine {
         this.errorLogged.add(r.id);
         this.opts.logger.warn({ rule: r.id, err: describeError(err) }, 'A rule\'s condition failed to evaluate; it counts as no match.');
       },
-    });
+    };
+  }
+
+  /** The problems a state observation is now: one finding per rule that holds (per element for `each` rules). */
+  judgeState(obs: StateObservation): Finding[] {
+    const memo = this.stateMemo.get(obs);
+    if (memo && memo.ruleset === this.ruleset) return memo.findings;
+    let findings: Finding[];
+    try {
+      findings = matchState(this.ruleset, obs, this.hooks(true)).map((m) => stateFinding(m, obs));
+    } catch (err) {
+      // A bug or a hostile observation must not stop the scope: counted, and judged again next time.
+      this.errors.inc({ rule: '(engine)' });
+      this.opts.logger.warn({ err: describeError(err), key: obs.key }, 'A state observation could not be evaluated.');
+      return [];
+    }
+    this.stateMemo.set(obs, { ruleset: this.ruleset, findings });
+    return findings;
   }
 
   /** One finding for the observation naming every rule it matched, or null. */
@@ -192,7 +220,11 @@ export class RuleEngine {
       lc = new FindingLifecycle(this.opts.stateDir === null ? null : path.join(this.opts.stateDir, collector, 'findings.json'));
       this.lifecycles.set(collector, lc);
     }
-    return lc.apply((fs) => this.opts.sink.emit(fs), changes);
+    const rs = this.ruleset;
+    const scoped = changes.map((c): ScopeChange => c.observations
+      ? { scope: c.scope, current: c.observations.flatMap((o) => this.judgeState(o)), resolvedAs: resolvedNow(rs, c.observations) }
+      : { scope: c.scope, current: c.current ?? [], resolvedAs: c.resolvedAs });
+    return lc.apply((fs) => this.opts.sink.emit(fs), scoped);
   }
 
   private emit(findings: Finding[]): void {

@@ -14,9 +14,18 @@ const DERIVED: Record<string, (obs: Record<string, unknown>) => string> = {
     if (c.id) return `container ${c.id.slice(0, 12)}`;
     return o.inContainer ? 'an unknown container' : 'the host';
   },
+  /** The container as a phrase: "container C of pod NS/POD", "container ID (… outside the CRI)", or "the host". */
+  who: (o) => {
+    const k = o.kubernetes as { namespace: string; pod: string; container: string };
+    const c = o.container as { id: string; name: string; origin: string; runtimeNamespace?: string };
+    if (k.namespace) return `container ${k.container} of pod ${k.namespace}/${k.pod}`;
+    if (c.origin === 'outside-cri') return `container ${c.id} (containerd namespace ${c.runtimeNamespace || '?'}, outside the CRI)`;
+    if (c.id) return `container ${c.id.slice(0, 12)}`;
+    return 'the host';
+  },
   /** The command line, at most 300 characters. */
   cmdline: (o) => {
-    const s = ((o.process as { argv: string[] }).argv ?? []).join(' ');
+    const s = ((o.process as { argv: string[] } | undefined)?.argv ?? []).join(' ');
     return s.length > 300 ? `${s.slice(0, 300)}…` : s;
   },
 };
@@ -25,30 +34,38 @@ export const DERIVED_NAMES = Object.keys(DERIVED);
 
 export type Template = (obs: object) => string;
 
-/** Compile `text {field.path} text`; unknown fields are problems, returned as messages. */
-export function compileTemplate(text: string, fields: Record<string, Field>, problems: string[]): Template {
+/**
+ * Compile `text {field.path} text`; unknown fields are problems, returned as messages (starting
+ * with `what`, the rule key the template is). `{field:octal}` shows an int in octal (modes).
+ */
+export function compileTemplate(text: string, fields: Record<string, Field>, problems: string[], what = 'output'): Template {
   const parts: (string | ((o: Record<string, unknown>) => string))[] = [];
   let last = 0;
-  for (const m of text.matchAll(/\{([A-Za-z_][A-Za-z0-9_.]*)\}/g)) {
+  for (const m of text.matchAll(/\{([A-Za-z_][A-Za-z0-9_.]*)(:octal)?\}/g)) {
     parts.push(text.slice(last, m.index));
     last = m.index + m[0].length;
     const name = m[1]!;
+    const octal = m[2] !== undefined;
     const derived = Object.hasOwn(DERIVED, name) ? DERIVED[name] : undefined;
-    if (derived) {
+    if (derived && !octal) {
       parts.push(derived);
       continue;
     }
     const type = fieldType(fields, name);
     if (type === undefined) {
-      problems.push(`output: {${name}} is no field of the observation (nor one of ${DERIVED_NAMES.join(', ')})`);
+      problems.push(`${what}: {${name}} is no field of the observation (nor one of ${DERIVED_NAMES.join(', ')})`);
       continue;
     }
     if (typeof type === 'object') {
-      problems.push(`output: {${name}} is an object or a list of objects; name one of its fields`);
+      problems.push(`${what}: {${name}} is an object or a list of objects; name one of its fields`);
+      continue;
+    }
+    if (octal && type !== 'int') {
+      problems.push(`${what}: {${name}:octal} is for int fields; ${name} is a ${type}`);
       continue;
     }
     const path = name.split('.');
-    parts.push((o) => show(readPath(o, path)));
+    parts.push(octal ? (o) => Number(readPath(o, path)).toString(8).padStart(4, '0') : (o) => show(readPath(o, path)));
   }
   parts.push(text.slice(last));
   return (obs) => {

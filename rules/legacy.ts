@@ -2,6 +2,7 @@
 // detection ids and match namespace, pod, container and executable. Each becomes an exception of
 // the rules that replaced the detection it names, so such a configuration keeps working unchanged.
 
+import { normaliseHostPath } from '../core/observation.js';
 import type { ExceptionDef } from './pack.js';
 
 /** The exec detections' ids before rule packs, and the rules that do their work now. */
@@ -40,5 +41,32 @@ export function allowToExceptions(entries: AllowEntry[]): { rule: string; except
     const rules = a.rule === undefined ? ['*'] : RENAMED_RULES[a.rule] ?? [a.rule];
     for (const rule of rules) out.push({ rule, exception });
   });
+  return out;
+}
+
+/** The runtime collector's settings from before its checks were rules. */
+export interface RuntimeLegacy {
+  privilegedNamespaces?: string[];
+  safeCapabilities?: string[];
+  sensitiveHostPaths?: string[];
+}
+
+/**
+ * The runtime pack's lists those settings stand for, when given: `namespace[/pod-glob[/container-glob]]`
+ * becomes a glob over namespace/pod/container (`?`, which the old dialect had, becomes `*`: one
+ * glob dialect, never narrower than before); capabilities lose CAP_; paths are spelt as
+ * mount.hostPath is (/var/run is /run).
+ */
+export function runtimeListOverrides(c: RuntimeLegacy): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  if (c.privilegedNamespaces) {
+    out.set('expected_privileged_workloads', c.privilegedNamespaces.map((p) => {
+      const parts = p.replace(/\?/g, '*').split('/');
+      while (parts.length < 3) parts.push('*');
+      return parts.join('/');
+    }));
+  }
+  if (c.safeCapabilities) out.set('safe_capabilities', c.safeCapabilities.map((x) => x.toUpperCase().replace(/^CAP_/, '')));
+  if (c.sensitiveHostPaths) out.set('sensitive_host_paths', c.sensitiveHostPaths.map(normaliseHostPath));
   return out;
 }

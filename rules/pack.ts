@@ -17,7 +17,7 @@ export const MAX_PACK_BYTES = 4 * 1024 * 1024;
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type RuleSeverity = (typeof SEVERITIES)[number];
 /** The observation sources rules can be written for today. */
-export const RULE_SOURCES = ['process'] as const;
+export const RULE_SOURCES = ['process', 'runtime'] as const;
 export type RuleSource = (typeof RULE_SOURCES)[number];
 
 /**
@@ -60,6 +60,11 @@ const ruleSchema = z.strictObject({
   mitre: z.array(z.string().regex(/^T\d{4}(\.\d{3})?$/, 'an ATT&CK id looks like T1059 or T1059.004')).max(16).optional(),
   cis: z.string().regex(/^\d+(\.\d+)*$/, 'a CIS id looks like 4.1.1').optional(),
   remediation: z.string().max(4000).optional(),
+  /** State rules: what was found, and what is expected instead (templates like output). */
+  evidence: z.string().max(4000).optional(),
+  expected: z.string().max(4000).optional(),
+  /** Evaluate once per element of this list field (e.g. mounts); each match is a finding of its own. */
+  each: z.string().regex(/^[a-z][A-Za-z]*$/, 'a list field of the observation, like mounts').optional(),
   enabled: z.boolean().optional(),
   exceptions: z.array(exceptionSchema).max(64).optional(),
   /** Findings of this rule per minute before the rest are counted instead of sent. */

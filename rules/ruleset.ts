@@ -8,7 +8,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ExceptionDef, type PackFile, type Problem, type RuleEntry, type RuleSeverity, SEVERITIES, readPack } from './pack.js';
-import { FIELDS_BY_SOURCE } from './schema.js';
+import { EACH_FIELDS, type Field, FIELDS_BY_SOURCE } from './schema.js';
 import { conjuncts, disjuncts, expand, unwrap } from './expand.js';
 import { type CompiledException, type Template, compileException, compileTemplate } from './fields.js';
 import { type ConditionCompiler, CelConditionCompiler, regex } from './cel.js';
@@ -37,6 +37,11 @@ export interface CompiledRule {
   mitre: string[];
   cis?: string;
   remediation: string;
+  /** State rules: what was found and what is expected (templates; empty when the pack gives none). */
+  evidence: Template | null;
+  expected: Template | null;
+  /** Evaluated once per element of a list field: the list, and the name its element has in the condition. */
+  each: { list: string; as: string } | null;
   exceptions: CompiledException[];
   maxPerMinute: number;
   /** The condition with macros expanded, as compiled. */
@@ -73,6 +78,8 @@ export interface LoadOptions {
   dirs: string[];
   /** Extra exceptions from configuration, by rule id ('*' for every rule). */
   extraExceptions?: { rule: string; exception: ExceptionDef }[];
+  /** Lists set by configuration (older collector settings): they replace the packs' lists of the same name. */
+  listOverrides?: ReadonlyMap<string, string[]>;
   compiler?: ConditionCompiler;
 }
 
@@ -104,6 +111,9 @@ export function loadRuleset(opts: LoadOptions): LoadResult {
       const p = readPack(file, problems);
       if (p) packs.push(p);
     }
+  }
+  if (opts.listOverrides && opts.listOverrides.size > 0) {
+    packs.push({ file: '(configuration)', lists: [...opts.listOverrides].map(([name, items]) => ({ name, items, file: '(configuration)', line: 0 })), macros: [], rules: [] });
   }
   const ruleset = buildRuleset(packs, opts.compiler ?? new CelConditionCompiler(), problems, opts.extraExceptions ?? []);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, ruleset };
@@ -161,9 +171,11 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
   compiler.setLists(lists);
   // Macros are checked on their own too, so a broken one is named even when no rule uses it.
   const memo = new Map<string, ReturnType<typeof expand>>();
-  const processFields = new Set(Object.keys(FIELDS_BY_SOURCE.process!));
+  // A macro may serve any source: a name is unknown only when no source has such a field.
+  const allFields = new Set(Object.values(FIELDS_BY_SOURCE).flatMap((f) => Object.keys(f)));
+  const macroMemo = new Map<string, ReturnType<typeof expand>>();
   for (const [name, m] of macros) {
-    const x = expand(m.condition, macroText, listNames, processFields, [name], memo);
+    const x = expand(m.condition, macroText, listNames, allFields, [name], macroMemo);
     if (x.unknown.length > 0) problems.push({ file: m.file, line: m.line, message: `macro ${name}: ${unknownMessage(x.unknown)}` });
   }
   for (const [id, m] of merged) {
@@ -189,15 +201,31 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
       problems.push({ ...at('id'), ruleId: id, message: `a ${e.source} rule's id starts with "${e.source}."` });
       continue;
     }
-    const fields = FIELDS_BY_SOURCE[e.source!]!;
+    // Element fields (mount) exist only in rules that iterate their list (each: mounts).
+    const eachOf = EACH_FIELDS[e.source!] ?? {};
+    if (e.each !== undefined && !Object.hasOwn(eachOf, e.each)) {
+      const lists = Object.keys(eachOf);
+      problems.push({ ...at('each'), ruleId: id, message: `each: ${e.each} is no list a ${e.source} rule can iterate${lists.length ? ` (${lists.join(', ')})` : ''}` });
+      continue;
+    }
+    const hidden = new Set(Object.entries(eachOf).filter(([list]) => list !== e.each).map(([, as]) => as));
+    const fields: Record<string, Field> = Object.fromEntries(Object.entries(FIELDS_BY_SOURCE[e.source!]!).filter(([k]) => !hidden.has(k)));
     const local: string[] = [];
     const output = compileTemplate(e.output!, fields, local);
+    const evidence = e.evidence === undefined ? null : compileTemplate(e.evidence, fields, local, 'evidence');
+    const expected = e.expected === undefined ? null : compileTemplate(e.expected, fields, local, 'expected');
     const exceptions = (e.exceptions ?? []).map((x) => compileException(x, fields, local));
     for (const x of extraExceptions) if (x.rule === id || x.rule === '*') exceptions.push(compileException(x.exception, fields, local));
-    for (const msg of local) problems.push({ ...at(msg.startsWith('output') ? 'output' : 'exceptions'), ruleId: id, message: msg });
+    for (const msg of local) problems.push({ ...at(/^(output|evidence|expected)\b/.exec(msg)?.[1] ?? 'exceptions'), ruleId: id, message: msg });
     const x = expand(e.condition!, macroText, listNames, new Set(Object.keys(fields)), [], e.source === 'process' ? memo : undefined);
     if (x.unknown.length > 0) {
-      problems.push({ ...at('condition'), ruleId: id, message: `condition: ${unknownMessage(x.unknown)} (fields are ${Object.keys(fields).join(', ')})` });
+      const element = x.unknown.filter((u) => hidden.has(u));
+      problems.push({
+        ...at('condition'), ruleId: id,
+        message: element.length > 0
+          ? `condition: ${element.join(', ')} is only set in a rule with each: ${Object.entries(eachOf).find(([, as]) => as === element[0])?.[0]}`
+          : `condition: ${unknownMessage(x.unknown)} (fields are ${Object.keys(fields).join(', ')})`,
+      });
       continue;
     }
     let test: (obs: object) => boolean;
@@ -211,7 +239,8 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
     rules.push({
       id, title: e.title!, description: e.description ?? '', source: e.source!, severity: e.severity!,
       rank: SEVERITIES.indexOf(e.severity!), output, tags: e.tags ?? [], mitre: e.mitre ?? [], cis: e.cis,
-      remediation: e.remediation ?? '', exceptions, maxPerMinute: e.maxPerMinute ?? DEFAULT_MAX_PER_MINUTE,
+      remediation: e.remediation ?? '', evidence, expected,
+      each: e.each === undefined ? null : { list: e.each, as: eachOf[e.each]! }, exceptions, maxPerMinute: e.maxPerMinute ?? DEFAULT_MAX_PER_MINUTE,
       condition: x.text, test, file: m.file, line: m.line, seq: rules.length, names: nameIndex(x.text, lists),
       guards: guardsOf(x.text, { fields, lists, lazy: LAZY_FIELDS, regex }),
     });

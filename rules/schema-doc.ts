@@ -3,7 +3,7 @@
 // `node dist/rules/schema-doc.js > docs/observations.md` writes it.
 
 import { pathToFileURL } from 'node:url';
-import { type Field, FIELDS_BY_SOURCE } from './schema.js';
+import { EACH_FIELDS, type Field, FIELDS_BY_SOURCE, SOURCE_DOCS } from './schema.js';
 import { DERIVED_NAMES } from './fields.js';
 
 function typeName(f: Field): string {
@@ -37,13 +37,28 @@ export function observationsDoc(): string {
     '',
   ];
   for (const [source, fields] of Object.entries(FIELDS_BY_SOURCE)) {
-    out.push(`## Source \`${source}\`: one exec`, '', '| Field | Type | Meaning |', '|---|---|---|');
+    out.push(`## Source \`${source}\`: ${SOURCE_DOCS[source] ?? source}`, '');
+    if (source === 'runtime') {
+      out.push('A state, offered whole on every refresh of the runtime: one observation with `subject` "runtime",',
+        'and one per container with `subject` "container" (which carries the runtime\'s facts too). Every rule',
+        'that holds is a finding of its own, open while it holds. A rule with `each: mounts` is judged once',
+        'per mount, with the mount as `mount`.', '');
+    }
+    out.push('| Field | Type | Meaning |', '|---|---|---|');
     rows(fields, '', out);
+    const each = Object.entries(EACH_FIELDS[source] ?? {});
+    if (each.length > 0) out.push('', `Element fields (only in rules with \`each\`): ${each.map(([list, as]) => `\`${as}\` (each: ${list})`).join(', ')}.`);
     out.push('');
   }
-  out.push('## In output templates', '', `Besides the fields above, \`${DERIVED_NAMES.map((n) => `{${n}}`).join('`, `')}\` may be used: \`{where}\` is`,
-    'namespace/pod/container (or the container id, or "the host"), `{cmdline}` the command line cut at',
-    '300 characters.', '');
+  out.push('## In output, evidence and expected templates', '', `Besides the fields above, \`${DERIVED_NAMES.map((n) => `{${n}}`).join('`, `')}\` may be used: \`{where}\` is`,
+    'namespace/pod/container (or the container id, or "the host"), `{who}` the container as a phrase',
+    '("container web of pod default/web-1", or its id and containerd namespace outside the CRI),',
+    '`{cmdline}` the command line cut at 300 characters. `{field:octal}` shows an int field in octal',
+    '(modes: `{runtime.socketMode:octal}` gives `0660`).', '',
+    '## Functions', '',
+    "Besides CEL's own: `modeWithin(mode, '0660')` is true when the permission bits grant nothing beyond",
+    'the octal mask (CEL has no bitwise operators); `matchesGlob(value, LIST)` is true when the value',
+    'matches one of the globs in the list (`*` matches any run of characters).', '');
   return out.join('\n');
 }
 

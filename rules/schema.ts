@@ -26,6 +26,18 @@ const ancestor: Record<string, Field> = {
   argv: { type: 'list<string>', doc: 'Command line (bounded: 24 arguments of 256 characters).' },
 };
 
+const kubernetes: Field = {
+  doc: 'The pod (empty strings when the process runs in no pod the runtime knows).',
+  type: {
+    object: {
+      namespace: { type: 'string', doc: 'Pod namespace.' },
+      pod: { type: 'string', doc: 'Pod name.' },
+      podUid: { type: 'string', doc: 'Pod uid.' },
+      container: { type: 'string', doc: 'Container name in the pod spec.' },
+    },
+  },
+};
+
 /** The fields of an exec observation (source `process`). */
 export const EXEC_FIELDS: Record<string, Field> = {
   process: {
@@ -75,17 +87,7 @@ export const EXEC_FIELDS: Record<string, Field> = {
       },
     },
   },
-  kubernetes: {
-    doc: 'The pod (empty strings when the process runs in no pod the runtime knows).',
-    type: {
-      object: {
-        namespace: { type: 'string', doc: 'Pod namespace.' },
-        pod: { type: 'string', doc: 'Pod name.' },
-        podUid: { type: 'string', doc: 'Pod uid.' },
-        container: { type: 'string', doc: 'Container name in the pod spec.' },
-      },
-    },
-  },
+  kubernetes,
   node: { type: 'string', doc: 'The node\'s name.' },
   baseline: {
     doc: 'The workload\'s process baseline, as the agent learnt it (filled in by the rule engine, not the collector).',
@@ -99,11 +101,100 @@ export const EXEC_FIELDS: Record<string, Field> = {
   },
 };
 
+const mount: Record<string, Field> = {
+  source: { type: 'string', doc: 'The host path as the OCI spec gives it.' },
+  hostPath: { type: 'string', doc: 'The host path normalised: no trailing slash, `.` and `..` resolved, /var/run written /run (a symlink to it everywhere).' },
+  destination: { type: 'string', doc: 'Where it is mounted in the container.' },
+  readonly: { type: 'bool', doc: 'Mounted read-only.' },
+  holdsRuntimeSocket: { type: 'bool', doc: 'The runtime socket the agent talks to is this path or under it (read-only does not stop connect(2)).' },
+  podData: { type: 'bool', doc: 'One of the kubelet\'s per-pod folders (/var/lib/kubelet/pods/UID/…: volumes, etc-hosts, logs): the pod\'s own data.' },
+};
+
+/** The fields of a runtime observation (source `runtime`): the runtime itself, or one of its containers. */
+export const RUNTIME_FIELDS: Record<string, Field> = {
+  subject: { type: 'string', doc: '"runtime" (the observation is about the container runtime: its conditions and socket) or "container" (one container, with the runtime\'s facts too).' },
+  node: { type: 'string', doc: 'The node\'s name.' },
+  runtime: {
+    doc: 'The container runtime, as the last refresh found it.',
+    type: {
+      object: {
+        name: { type: 'string', doc: 'The runtime\'s name (containerd, cri-o); \'\' before it first answered.' },
+        version: { type: 'string', doc: 'Its version.' },
+        socket: { type: 'string', doc: 'Host path of the CRI socket the agent talks to (\'\' when none was found).' },
+        reachable: { type: 'bool', doc: 'The runtime answered the last refresh.' },
+        error: { type: 'string', doc: 'Why it did not answer (\'\' when it did).' },
+        runtimeReady: { type: 'bool', doc: 'The CRI Status condition RuntimeReady is true.' },
+        networkReady: { type: 'bool', doc: 'The CRI Status condition NetworkReady is true (the CNI plugin is ready).' },
+        runtimeReadyDetail: { type: 'string', doc: 'Reason and message of RuntimeReady when it is not true ("absent" when missing).' },
+        networkReadyDetail: { type: 'string', doc: 'Reason and message of NetworkReady when it is not true ("absent" when missing).' },
+        socketFound: { type: 'bool', doc: 'The socket file was found and could be stat\'ed.' },
+        socketMode: { type: 'int', doc: 'Its permission bits (compare with modeWithin(runtime.socketMode, \'0660\')).' },
+        socketUid: { type: 'int', doc: 'Its owner\'s uid.' },
+        socketGid: { type: 'int', doc: 'Its group\'s gid.' },
+        apparmorEnforced: { type: 'bool', doc: 'The host kernel enforces AppArmor.' },
+      },
+    },
+  },
+  container: {
+    doc: 'The container (subject "container"; empty strings otherwise).',
+    type: {
+      object: {
+        id: { type: 'string', doc: 'The runtime\'s container id.' },
+        name: { type: 'string', doc: 'Container name (the pod spec\'s), or the id outside the CRI.' },
+        image: { type: 'string', doc: 'Image reference as the pod asked for it.' },
+        imageDigest: { type: 'string', doc: 'The image\'s digest reference.' },
+        sandboxId: { type: 'string', doc: 'The pod sandbox\'s id (\'\' outside the CRI).' },
+        origin: { type: 'string', doc: '"cri" (listed by the CRI) or "outside-cri" (a containerd task the CRI does not know: ctr run, nerdctl…).' },
+        runtimeNamespace: { type: 'string', doc: 'containerd namespace of a container outside the CRI.' },
+        state: { type: 'string', doc: '"created", "running", "exited" or "unknown".' },
+        pid: { type: 'int', doc: 'Host pid of its first process (0 when not running or not known).' },
+        kubeLabelled: { type: 'bool', doc: 'It carries the io.kubernetes.* labels the kubelet puts on every container it creates.' },
+        labels: { type: 'string', doc: 'Its labels as JSON (at most 2,048 characters).' },
+        inspected: { type: 'bool', doc: 'Its verbose status (the OCI spec) was read: `security` and `mounts` are known.' },
+        inspectError: { type: 'string', doc: 'Why the verbose status could not be read (\'\' when it was, or was not tried yet).' },
+      },
+    },
+  },
+  kubernetes,
+  security: {
+    doc: 'The container\'s security settings, from its OCI spec (all false, empty or unknown until `container.inspected`).',
+    type: {
+      object: {
+        privileged: { type: 'bool', doc: 'Privileged: every capability, no seccomp or AppArmor, every host device.' },
+        privilegedFrom: { type: 'string', doc: 'How that was learnt: "the CRI security context" or "the OCI spec: CAP_SYS_ADMIN and no masked paths".' },
+        hostPid: { type: 'bool', doc: 'Runs in the host\'s PID namespace.' },
+        hostIpc: { type: 'bool', doc: 'Runs in the host\'s IPC namespace.' },
+        hostNetwork: { type: 'bool', doc: 'Runs in the host\'s network namespace.' },
+        capabilities: { type: 'list<string>', doc: 'Effective capabilities, without the CAP_ prefix (SYS_ADMIN, NET_RAW…).' },
+        uid: { type: 'int', doc: 'The process\'s uid (4294967295 when the spec does not say).', unknown: UNKNOWN_ID },
+        gid: { type: 'int', doc: 'The process\'s gid (4294967295 when the spec does not say).', unknown: UNKNOWN_ID },
+        readonlyRootfs: { type: 'bool', doc: 'The root filesystem is read-only.' },
+        noNewPrivileges: { type: 'bool', doc: 'no_new_privs is set (allowPrivilegeEscalation: false).' },
+        seccomp: { type: 'string', doc: '"confined" (a filter that denies something) or "unconfined" (no filter, or one that allows everything).' },
+        seccompDefaultAction: { type: 'string', doc: 'The filter\'s default action (SCMP_ACT_…), \'\' without a filter.' },
+        apparmor: { type: 'string', doc: '"confined", "unconfined" or "unset".' },
+        apparmorProfile: { type: 'string', doc: 'The AppArmor profile named by the spec.' },
+      },
+    },
+  },
+  mounts: { doc: 'Its bind mounts from the host.', type: { list: mount } },
+  mount: { doc: 'In a rule with `each: mounts`, the mount being judged (the rule is evaluated once per mount, and each match is a finding of its own). Not available elsewhere.', type: { object: mount } },
+};
+
+/** Fields that only rules iterating a list (`each: LIST`) may read: the element, by list. */
+export const EACH_FIELDS: Record<string, Record<string, string>> = { runtime: { mounts: 'mount' } };
+
 /** Fields the collector reads only when a condition reads them (a /proc read, a stat, a table walk). */
 export const LAZY_FIELDS: ReadonlySet<string> = new Set(['container.init', 'container.drift', 'ancestors']);
 
+/** What one observation of each source is, for the documentation. */
+export const SOURCE_DOCS: Record<string, string> = {
+  process: 'one exec',
+  runtime: 'the container runtime, or one of its containers',
+};
+
 /** Fields by source. */
-export const FIELDS_BY_SOURCE: Record<string, Record<string, Field>> = { process: EXEC_FIELDS };
+export const FIELDS_BY_SOURCE: Record<string, Record<string, Field>> = { process: EXEC_FIELDS, runtime: RUNTIME_FIELDS };
 
 /** The type of a dotted field path (e.g. `kubernetes.namespace`), or undefined when there is none. */
 export function fieldType(fields: Record<string, Field>, path: string): FieldType | undefined {

@@ -15,10 +15,12 @@ import { completeObservation } from './complete.js';
 import { FIELDS_BY_SOURCE } from './schema.js';
 import { type Problem, MAX_PACK_BYTES, toJs } from './pack.js';
 import { type Ruleset, matchRules } from './ruleset.js';
+import { matchState } from './state.js';
+import type { StateObservation } from '../core/observation.js';
 
 const caseSchema = z.strictObject({
   name: z.string().min(1).max(200),
-  source: z.enum(['process']).default('process'),
+  source: z.enum(['process', 'runtime']).default('process'),
   observation: z.record(z.string(), z.unknown()),
   expect: z.array(z.string()).max(100),
   notExpect: z.array(z.string()).max(100).default([]),
@@ -83,7 +85,8 @@ export function readCases(file: string, problems: Problem[]): RuleCase[] {
       for (const p of filled.problems) problems.push({ file, line, message: `case ${r.data.name}: observation.${p}` });
       continue;
     }
-    out.push({ ...r.data, observation: { kind: 'exec', ...filled.value }, file, line });
+    const kind = r.data.source === 'process' ? 'exec' : r.data.source;
+    out.push({ ...r.data, observation: { kind, ...(kind === 'exec' ? {} : { key: 'test' }), ...filled.value }, file, line });
   }
   return out;
 }
@@ -93,11 +96,15 @@ export function runCases(rs: Ruleset, cases: RuleCase[]): CaseResult[] {
   return cases.map((c) => {
     let got: string[];
     try {
-      got = matchRules(rs, c.observation as { kind: string; process: { name: string } }, {
-        failed: (r, err) => {
+      const hooks = {
+        failed: (r: { id: string }, err: unknown) => {
           throw new Error(`rule ${r.id} failed to evaluate: ${(err as Error).message}`);
         },
-      }).map((r) => r.id);
+      };
+      got = c.source === 'process'
+        ? matchRules(rs, c.observation as { kind: string; process: { name: string } }, hooks).map((r) => r.id)
+        // A state rule may hold for several elements (mounts): it fired, once.
+        : [...new Set(matchState(rs, c.observation as unknown as StateObservation, hooks).map((m) => m.rule.id))];
     } catch (err) {
       return { case: c, ok: false, got: [], detail: (err as Error).message };
     }

@@ -1,24 +1,25 @@
-// The runtime collector: keeps the container inventory in step with the runtime and reports the
-// runtime checks' problems per scope; the sink opens and resolves them (the lifecycle is the
-// rules' business). A periodic collector with an optional push hint:
+// The runtime collector: keeps the container inventory in step with the runtime and offers what it
+// sees (the runtime and every container, as observations) per scope; the rules (runtime.yaml)
+// decide which are problems, and the lifecycle opens and resolves them. A periodic collector
+// with an optional push hint:
 //
 //   GetContainerEvents ──(any event: refresh soon)──┐
 //   timer (pollIntervalMs; backoff when unreachable) ┴─▶ refresh ─▶ snapshot ─▶ inventory.replace
-//                                                                 └▶ checks ─▶ sink.state
+//                                                                 └▶ observations ─▶ sink.state
 //
-// Refreshes never overlap. While the runtime is unreachable, one "unavailable" finding is open
-// and container findings are left as they were (nothing is known to have changed); the gRPC
-// channel reconnects by itself and the next successful refresh resolves it.
+// Refreshes never overlap. While the runtime is unreachable, only the availability scope is
+// offered (the runtime, unreachable) and the container scope is left as it was (nothing is known
+// to have changed); the gRPC channel reconnects by itself and the next successful refresh
+// offers everything again.
 
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
-import type { Finding } from '../../core/finding.js';
 import { HostFs } from '../host/host-fs.js';
 import { describeError } from '../../core/errors.js';
-import type { StateChange } from '../../core/observation.js';
-import { type CheckConfig, containerFindings, runtimeStatusFindings, socketFindings, unavailableFinding } from './checks.js';
+import type { RuntimeObservation, StateChange } from '../../core/observation.js';
+import { containerObservation, runtimeFacts, runtimeObservation } from './observe.js';
 import { type ContainerEventStream, CriClient, CriErrorReason, isCriError } from './cri-client.js';
 import type { RuntimeConfig } from './factory.js';
 import { type ContainerRecord, Inventory } from './inventory.js';
@@ -68,6 +69,9 @@ export class RuntimeCollector implements Collector {
   private client: CriClient | null = null;
   private socket: ResolvedSocket | null = null;
   private runtimeName = '';
+  private runtimeVersion = '';
+  private lastFacts: ReturnType<typeof runtimeFacts> | null = null;
+  private runtimeMemo: RuntimeObservation | null = null;
   private apparmorEnabled = false;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -82,7 +86,7 @@ export class RuntimeCollector implements Collector {
   private eventsSupported: boolean | undefined;
   private eventFailures = 0;
   private eventTimer: NodeJS.Timeout | null = null;
-  private findingsMemo = new Map<string, MemoEntry>();
+  private observationMemo = new Map<string, MemoEntry>();
   private lastAskedRefresh = 0;
   private soonTimer: NodeJS.Timeout | null = null;
 
@@ -183,18 +187,6 @@ export class RuntimeCollector implements Collector {
     this.timer.unref?.();
   }
 
-  private checkConfig(): CheckConfig {
-    return {
-      node: this.ctx.node,
-      runtimeName: this.runtimeName || 'unknown',
-      socketPath: this.socket?.hostPath ?? this.config.socket ?? '',
-      privilegedNamespaces: this.config.privilegedNamespaces,
-      safeCapabilities: this.config.safeCapabilities,
-      sensitiveHostPaths: this.config.sensitiveHostPaths,
-      apparmorEnabled: this.apparmorEnabled,
-    };
-  }
-
   private async connect(): Promise<CriClient> {
     if (this.client) return this.client;
     const found = await findRuntimeSocket(this.hostFs, this.config.socket);
@@ -212,6 +204,7 @@ export class RuntimeCollector implements Collector {
       if (!this.runtimeName) {
         const v = await client.version();
         this.runtimeName = v.runtimeName || 'unknown';
+        this.runtimeVersion = v.runtimeVersion ?? '';
         if (this.ctx.facts) this.ctx.facts.runtime = `${this.runtimeName} ${v.runtimeVersion}`.trim();
         this.log.info({ runtime: v.runtimeName, version: v.runtimeVersion, api: v.runtimeApiVersion }, 'Connected to the container runtime.');
       }
@@ -224,22 +217,28 @@ export class RuntimeCollector implements Collector {
       this.inventory.replace(snap.containers, snap.sandboxes);
       if (snap.detailErrors > 0) this.metrics.errors.inc({ reason: 'container-detail' }, snap.detailErrors);
 
-      const cfg = this.checkConfig();
       const conditions = (st.status?.conditions ?? []).map((c) => ({ type: c.type ?? '', status: c.status === true, reason: c.reason ?? '', message: c.message ?? '' }));
       const sockStat = this.socket ? await statSocket(this.hostFs, this.socket.hostPath) : null;
-      const nodeFindings = [...runtimeStatusFindings(conditions, cfg), ...socketFindings(sockStat, cfg)];
-      const containerFs: Finding[] = [];
+      const facts = runtimeFacts({
+        name: this.runtimeName, version: this.runtimeVersion, socket: this.socket?.hostPath ?? '', conditions,
+        socketStat: sockStat, apparmorEnforced: this.apparmorEnabled,
+      });
+      // The same facts give the same observation object: the rule engine judges it once, not on
+      // every refresh (judging is half the cost of a steady-state refresh otherwise).
+      const factsChanged = !this.lastFacts || JSON.stringify(this.lastFacts) !== JSON.stringify(facts);
+      const runtime = factsChanged ? facts : this.lastFacts!;
+      this.lastFacts = runtime;
+      const containers: RuntimeObservation[] = [];
       const memo = new Map<string, MemoEntry>();
       for (const c of snap.containers) {
-        // A container's findings change only when its facts do: reuse them across refreshes
-        // (the checks are half the cost of a steady-state refresh otherwise).
-        const prev = this.findingsMemo.get(c.id);
-        const fresh = prev && prev.security === c.security && prev.state === c.state && prev.pid === c.pid && prev.runtimeName === cfg.runtimeName;
-        const entry = fresh ? prev : { security: c.security, state: c.state, pid: c.pid, runtimeName: cfg.runtimeName, findings: containerFindings(c, cfg) };
+        const prev = this.observationMemo.get(c.id);
+        const fresh = prev && !factsChanged && prev.security === c.security && prev.state === c.state && prev.pid === c.pid && prev.detailError === c.detailError;
+        const entry = fresh ? prev : { security: c.security, state: c.state, pid: c.pid, detailError: c.detailError, observation: containerObservation(c, this.ctx.node, runtime) };
         memo.set(c.id, entry);
-        containerFs.push(...entry.findings);
+        containers.push(entry.observation);
       }
-      this.findingsMemo = memo;
+      this.observationMemo = memo;
+      if (!this.runtimeMemo || factsChanged) this.runtimeMemo = runtimeObservation(this.ctx.node, runtime);
 
       const wasReachable = this.reachable;
       this.reachable = true;
@@ -249,9 +248,9 @@ export class RuntimeCollector implements Collector {
       if (!wasReachable && this.started) this.log.info({ socket: this.socket?.hostPath }, 'The container runtime is reachable.');
       this.updateGauges();
       await this.emit([
-        { scope: SCOPE_AVAILABILITY, current: [] },
-        { scope: SCOPE_NODE, current: nodeFindings },
-        { scope: SCOPE_CONTAINERS, current: containerFs },
+        { scope: SCOPE_AVAILABILITY, observations: [] },
+        { scope: SCOPE_NODE, observations: [this.runtimeMemo] },
+        { scope: SCOPE_CONTAINERS, observations: containers },
       ]);
       this.ensureEvents(client);
     } catch (err) {
@@ -276,7 +275,8 @@ export class RuntimeCollector implements Collector {
       // The runtime may come back as a new process: re-probe its name and event support then.
       this.runtimeName = '';
       this.dropEvents();
-      await this.emit([{ scope: SCOPE_AVAILABILITY, current: [unavailableFinding(this.checkConfig(), describeError(err))] }]);
+      const down = runtimeFacts({ name: '', version: '', socket: this.socket?.hostPath ?? this.config.socket ?? '', error: describeError(err), apparmorEnforced: this.apparmorEnabled });
+      await this.emit([{ scope: SCOPE_AVAILABILITY, observations: [runtimeObservation(this.ctx.node, down)] }]);
     } else if (this.failures === 1 || wasReachable) {
       this.log.error({ err: describeError(err), reason }, 'A runtime refresh failed; keeping the last inventory.');
     }
@@ -364,6 +364,6 @@ interface MemoEntry {
   security: ContainerRecord['security'];
   state: ContainerRecord['state'];
   pid: number;
-  runtimeName: string;
-  findings: Finding[];
+  detailError: string | undefined;
+  observation: RuntimeObservation;
 }

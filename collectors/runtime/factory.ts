@@ -6,16 +6,15 @@
 //                        container event stream (containerd < 1.7); default 10 s
 //   callTimeoutMs        deadline of each CRI call
 //   useEvents            subscribe to GetContainerEvents where supported, for prompt updates
-//   privilegedNamespaces workloads expected to be privileged: `namespace`, `namespace/pod-glob` or
-//                        `namespace/pod-glob/container-glob` (`*`, `?`); their findings are info
-//   safeCapabilities     capabilities a container may hold without a finding
-//   sensitiveHostPaths   host paths whose mount into a container is reported (the socket always is)
+//   privilegedNamespaces, safeCapabilities, sensitiveHostPaths: settings from before the runtime
+//                        checks were rules. The collector does not use them; when given, the agent
+//                        sets the runtime pack's lists expected_privileged_workloads,
+//                        safe_capabilities and sensitive_host_paths from them (rules/legacy.ts).
 //   containerdStateDir   containerd's state folder (host path), scanned for tasks the CRI does not
 //                        know (`ctr run`); empty string disables the scan
 
 import { z } from 'zod';
 import type { Collector, CollectorContext, CollectorFactory } from '../collector.js';
-import { DEFAULT_PRIVILEGED_NAMESPACES, DEFAULT_SAFE_CAPABILITIES, DEFAULT_SENSITIVE_HOST_PATHS } from './checks.js';
 import { RuntimeCollector } from './collector.js';
 
 const absPath = z.string().regex(/^\//, 'must be an absolute path');
@@ -29,9 +28,9 @@ export const runtimeConfigSchema = z
     pollIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
     callTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
     useEvents: z.boolean().default(true),
-    privilegedNamespaces: z.array(allowEntry).default([...DEFAULT_PRIVILEGED_NAMESPACES]),
-    safeCapabilities: z.array(z.string().regex(/^(CAP_)?[A-Z_]+$/, 'must be a capability name like NET_BIND_SERVICE')).default([...DEFAULT_SAFE_CAPABILITIES]),
-    sensitiveHostPaths: z.array(absPath).default([...DEFAULT_SENSITIVE_HOST_PATHS]),
+    privilegedNamespaces: z.array(allowEntry).max(1000).optional(),
+    safeCapabilities: z.array(z.string().regex(/^(CAP_)?[A-Z_]+$/, 'must be a capability name like NET_BIND_SERVICE')).max(100).optional(),
+    sensitiveHostPaths: z.array(absPath).max(1000).optional(),
     containerdStateDir: z.union([absPath, z.literal('')]).default('/run/containerd'),
   })
   .strict();

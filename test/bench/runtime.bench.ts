@@ -12,6 +12,7 @@ import { NodeFacts } from '../../collectors/node-facts.js';
 import type { RuntimeCollector } from '../../collectors/runtime/collector.js';
 import { runtimeCollectorFactory } from '../../collectors/runtime/factory.js';
 import { startNodeBox } from '../e2e/node-box.js';
+import { ruleSink } from '../helpers/rule-sink.js';
 
 const PODS = 10;
 const PER_POD = 20;
@@ -49,7 +50,8 @@ export default async function bench(): Promise<void> {
       hostRoot: '/',
       stateDir,
       node: 'bench',
-      sink: { observe: () => undefined, state: async (changes) => { const n = changes.flatMap((c) => c.current); findings += n.length; return n; }, report: async () => undefined },
+      // The real rule engine judges every refresh, as in the agent.
+      sink: ruleSink({ collector: 'runtime', onEmit: (fs) => { findings += fs.length; } }).sink,
       logger: pino({ level: 'silent' }),
       metrics: new Registry(),
       facts: new NodeFacts(),

@@ -1,6 +1,9 @@
 // `nodewarden check` as a user runs it: exit code, formats, and the runtime row.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../helpers/pipeline.js';
 import { cliPath } from '../helpers/paths.js';
 import { prepareHost } from '../collectors/posture/fixture-host.js';
 
@@ -35,4 +38,22 @@ t.test('a bad flag is refused with a message', async (t) => {
   const r = run(['--format', 'yaml']);
   t.not(r.status, 0);
   t.match(r.stderr, /Allowed choices are table, json, junit/);
+});
+
+t.test('--rules: a user pack judges the runtime too (here: disabling the unavailable rule); broken rules stop the check', async (t) => {
+  const host = await prepareHost('hardened-worker');
+  t.teardown(() => host.cleanup());
+  const dir = tempDir('check-rules');
+  writeFileSync(path.join(dir, 'quiet.yaml'), 'rules:\n  - { id: runtime.unavailable, enabled: false }\n');
+  const json = run(['--host-root', host.root, '--format', 'json', '--cri-socket', '/run/nowhere.sock', '--rules', dir]);
+  const doc = JSON.parse(json.stdout) as { results: { id: string; status: string }[] };
+  t.notOk(doc.results.some((r) => r.id === 'runtime.unavailable'), 'the disabled rule raised nothing');
+  t.ok(doc.results.some((r) => r.id === 'runtime' && r.status === 'pass'), 'the runtime row passes');
+
+  const bad = tempDir('check-rules-bad');
+  writeFileSync(path.join(bad, 'broken.yaml'), 'rules:\n  - { id: runtime.mine, title: x, source: runtime, condition: "mount.readonly", severity: low, output: x }\n');
+  const r = run(['--host-root', host.root, '--rules', bad]);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /broken\.yaml:2: rule runtime\.mine: condition: mount is only set in a rule with each: mounts/);
+  t.equal(r.stdout, '', 'nothing checked');
 });

@@ -17,7 +17,7 @@ export interface RuleSink {
   registry: Registry;
 }
 
-export function ruleSink(opts: { collector?: string; stateDir?: string | null; refuse?: () => boolean; load?: Partial<LoadOptions>; repeatWindowMs?: number } = {}): RuleSink {
+export function ruleSink(opts: { collector?: string; stateDir?: string | null; refuse?: () => boolean; load?: Partial<LoadOptions>; repeatWindowMs?: number; onEmit?: (fs: Finding[]) => void } = {}): RuleSink {
   const loaded = loadRuleset({ dirs: [], ...opts.load });
   if (!loaded.ok) throw new Error(loaded.problems.map(formatProblem).join('\n'));
   const emitted: Finding[] = [];
@@ -27,6 +27,7 @@ export function ruleSink(opts: { collector?: string; stateDir?: string | null; r
       emit: async (fs) => {
         if (opts.refuse?.()) throw new Error('spool full');
         emitted.push(...fs);
+        opts.onEmit?.(fs);
       },
     },
     logger: pino({ level: 'silent' }), registry, stateDir: opts.stateDir ?? null, repeatWindowMs: opts.repeatWindowMs ?? 60_000,

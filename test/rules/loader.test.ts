@@ -192,3 +192,14 @@ t.test('more load errors: a bad pattern, a macro bomb, prototype names, names al
   }
   t.ok(Date.now() - t0 < 10_000, `all refused quickly (${Date.now() - t0} ms)`);
 });
+
+t.test('each: only a list the source has; element fields only in rules that iterate', async (t) => {
+  const rule = (extra: string) => `rules:\n  - { id: runtime.mine, title: x, source: runtime, severity: low, output: "{mount.source}", ${extra} }\n`;
+  t.same(problems({ 'a.yaml': rule('each: mounts, condition: "mount.readonly"') }), []);
+  t.match(problems({ 'b.yaml': rule('each: volumes, condition: "true"') })[0], /b\.yaml:2: rule runtime\.mine: each: volumes is no list a runtime rule can iterate \(mounts\)/);
+  t.match(problems({ 'c.yaml': rule('condition: "mount.readonly"') }).join('\n'), /c\.yaml:2: rule runtime\.mine: condition: mount is only set in a rule with each: mounts/);
+  t.match(problems({ 'd.yaml': rule('condition: "true"') }).join('\n'), /output: \{mount\.source\} is no field/);
+  t.match(problems({ 'e.yaml': 'rules:\n  - { id: process.mine, title: x, source: process, severity: low, output: x, each: mounts, condition: "true" }\n' }).join('\n'), /each: mounts is no list a process rule can iterate/);
+  t.match(problems({ 'f.yaml': 'rules:\n  - { id: runtime.mine, title: x, source: runtime, severity: low, output: x, evidence: "{runtime.nope}", condition: "true" }\n' }).join('\n'), /evidence: \{runtime\.nope\} is no field/);
+  t.match(problems({ 'g.yaml': 'rules:\n  - { id: runtime.mine, title: x, source: runtime, severity: low, output: "{runtime.name:octal}", condition: "true" }\n' }).join('\n'), /\{runtime\.name:octal\} is for int fields/);
+});

@@ -1,0 +1,133 @@
+// State rules: a collector offers the whole state of a scope (the runtime and every container;
+// later the posture results), and every rule of the observation's source that holds is a problem
+// of its own — unlike an exec, where the matches are one event. A rule with `each: LIST` is
+// evaluated once per element of the list (a container's mounts), each match its own problem.
+// The findings made here go through the open/resolved lifecycle (lifecycle.ts).
+//
+// Fingerprints name the object, not the instance: `<source>:<rule name>:<key>[:<element>]`, where
+// the collector's key for a container is namespace/pod/container, so a restarted container (new
+// id, same problem) keeps its finding open instead of resolving and re-opening it.
+
+import type { Finding, FindingSource, Severity } from '../core/finding.js';
+import type { MountObservation, RuntimeObservation, StateObservation } from '../core/observation.js';
+import { type CompiledRule, type MatchHooks, type Ruleset } from './ruleset.js';
+
+export interface StateMatch {
+  rule: CompiledRule;
+  /** The observation as the rule saw it (with its element, for `each` rules). */
+  seen: object;
+  /** The element's key in the fingerprint, for `each` rules. */
+  element?: string;
+}
+
+/** Every rule that holds for a state observation (exceptions applied), per element for `each` rules. */
+export function matchState(rs: Ruleset, obs: StateObservation, hooks: MatchHooks = {}): StateMatch[] {
+  const ix = rs.index.get(obs.kind);
+  if (!ix) return [];
+  const out: StateMatch[] = [];
+  let act: object | null = null;
+  const consider = (r: CompiledRule, seen: object, activation: () => object, element?: string) => {
+    for (const g of r.guards) if (!g(seen)) return;
+    let hit: boolean;
+    try {
+      hit = r.test(activation());
+    } catch (err) {
+      hooks.failed?.(r, err);
+      return;
+    }
+    if (!hit) return;
+    hooks.matched?.(r);
+    if (r.exceptions.some((x) => x.matches(seen))) {
+      hooks.excepted?.(r);
+      return;
+    }
+    out.push({ rule: r, seen, element });
+  };
+  for (const r of ix.always) {
+    if (!r.each) {
+      consider(r, obs, () => (act ??= rs.prepare(obs.kind, obs)));
+      continue;
+    }
+    const items = (obs as unknown as Record<string, unknown>)[r.each.list];
+    if (!Array.isArray(items)) continue;
+    for (const item of items) {
+      const seen = { ...obs, [r.each.as]: item };
+      consider(r, seen, () => rs.prepare(obs.kind, seen), elementKey(item));
+    }
+  }
+  return out;
+}
+
+/** What names an element in a fingerprint: a mount by its host path. */
+function elementKey(item: unknown): string {
+  const m = item as Partial<MountObservation>;
+  return typeof m.source === 'string' ? m.source : JSON.stringify(item).slice(0, 256);
+}
+
+export function stateFingerprint(rule: CompiledRule, key: string, element?: string): string {
+  const name = rule.id.slice(rule.id.indexOf('.') + 1);
+  return `${rule.source}:${name}:${key}${element === undefined ? '' : `:${element}`}`;
+}
+
+/** The finding a state match is: the rule's words, the observation's facts. */
+export function stateFinding(m: StateMatch, obs: StateObservation): Finding {
+  const r = m.rule;
+  const f: Finding = {
+    source: r.source as FindingSource,
+    ruleId: r.id,
+    severity: r.severity as Severity,
+    title: r.title,
+    message: r.output(m.seen),
+    fingerprint: stateFingerprint(r, obs.key, m.element),
+    evidence: r.evidence?.(m.seen) ?? '',
+    expected: r.expected?.(m.seen) ?? '',
+    remediation: r.remediation,
+    tags: [...r.tags],
+    attributes: { node: obs.node },
+  };
+  if (r.mitre.length > 0) f.mitre = [...r.mitre];
+  if (r.cis) f.cisId = r.cis;
+  if (obs.kind === 'runtime') shapeRuntime(f, obs, m);
+  return f;
+}
+
+function shapeRuntime(f: Finding, obs: RuntimeObservation, m: StateMatch): void {
+  f.attributes!.socket = obs.runtime.socket;
+  if (obs.subject === 'runtime') {
+    // The facts a rule judged go with its finding: the socket file's, when it read them.
+    if (obs.runtime.socketFound && m.rule.condition.includes('runtime.socket')) {
+      f.file = { path: obs.runtime.socket, exists: true, mode: obs.runtime.socketMode, uid: obs.runtime.socketUid, gid: obs.runtime.socketGid, kind: 'socket' };
+    }
+    return;
+  }
+  const c = obs.container;
+  f.container = {
+    id: c.id, name: c.name, image: c.image, imageDigest: c.imageDigest, runtime: obs.runtime.name,
+    state: c.state, pid: c.pid, privileged: obs.security.privileged, sandboxId: c.sandboxId,
+  };
+  if (c.origin === 'cri') f.kubernetes = { ...obs.kubernetes };
+  const seen = m.seen as { mount?: MountObservation };
+  if (m.rule.each?.as === 'mount' && seen.mount) {
+    Object.assign(f.attributes!, { hostPath: seen.mount.source, containerPath: seen.mount.destination, readonly: String(seen.mount.readonly) });
+  }
+  if (obs.security.capabilities.length > 0 && m.rule.condition.includes('security.capabilities')) f.attributes!.capabilities = obs.security.capabilities.join(',');
+}
+
+/**
+ * For a fingerprint that resolves while its object is still observed: what is true now (the rule's
+ * evidence, read from the current observation), so the resolution says why. Per-element
+ * fingerprints and vanished objects get the lifecycle's plain resolution.
+ */
+export function resolvedNow(rs: Ruleset, observations: readonly StateObservation[]): (fingerprint: string) => Partial<Finding> | undefined {
+  return (fp) => {
+    for (const obs of observations) {
+      if (!fp.endsWith(`:${obs.key}`)) continue;
+      for (const r of rs.index.get(obs.kind)?.always ?? []) {
+        if (r.each || stateFingerprint(r, obs.key) !== fp) continue;
+        const evidence = r.evidence?.(obs);
+        return evidence ? { evidence, message: `Resolved: ${r.title}: ${evidence}.` } : undefined;
+      }
+    }
+    return undefined;
+  };
+}
