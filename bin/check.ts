@@ -12,7 +12,9 @@ import { HostFs } from '../collectors/host/host-fs.js';
 import { evaluateNode } from '../collectors/posture/evaluate.js';
 import { renderJson, renderJunit, renderTable } from '../collectors/posture/report.js';
 import type { CheckResult } from '../collectors/posture/types.js';
-import type { Finding } from '../core/finding.js';
+import type { Finding, Severity } from '../core/finding.js';
+import { checkObservation } from '../collectors/posture/collector.js';
+import { matchState } from '../rules/state.js';
 import { NodeFacts } from '../collectors/node-facts.js';
 import { RuntimeCollector } from '../collectors/runtime/collector.js';
 import { formatProblem } from '../rules/pack.js';
@@ -37,11 +39,37 @@ export async function runCheck(flags: CheckFlags): Promise<number> {
     return 2;
   }
   const evaluation = await evaluateNode(new HostFs(flags.hostRoot));
+  evaluation.results = judgePosture(evaluation.results, loaded.ruleset, flags.node, evaluation.discovery.kubelet.configFile?.hostPath ?? '');
   evaluation.results.push(...(await runtimeResults(flags, loaded.ruleset)));
   const render = { table: renderTable, json: renderJson, junit: renderJunit }[flags.format];
   const text = render(evaluation);
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   return evaluation.results.some((r) => r.status === 'fail' || r.status === 'error') ? 1 : 0;
+}
+
+/**
+ * Each measured result through the posture rules, as the agent judges it: a failing, warning or
+ * erroring result the rules raise nothing for (its rule disabled, or an exception) is reported
+ * as not applicable, saying so; severity and remediation are the rule's.
+ */
+export function judgePosture(results: CheckResult[], ruleset: Ruleset, node: string, kubeletConfig: string): CheckResult[] {
+  const byCis = new Map(ruleset.rules.filter((r) => r.source === 'posture' && r.cis).map((r) => [r.cis!, r]));
+  return results.map((r) => {
+    const obs = checkObservation(r, node, kubeletConfig);
+    const fired = matchState(ruleset, obs).map((m) => m.rule).sort((a, b) => b.rank - a.rank);
+    const rule = fired[0] ?? byCis.get(r.id) ?? ruleset.byId.get(`posture.${r.id}`);
+    const out: CheckResult = { ...r };
+    if (rule) {
+      out.severity = rule.severity as Severity;
+      out.remediation = rule.remediation(obs);
+      if (rule.mitre.length > 0) out.mitre = [...rule.mitre];
+    }
+    if (fired.length === 0 && (r.status === 'fail' || r.status === 'warn' || r.status === 'error')) {
+      out.status = 'na';
+      out.evidence = `${r.evidence} (not judged: no enabled rule raises it here)`;
+    }
+    return out;
+  });
 }
 
 /** One refresh of the runtime collector, judged by the rules: each finding it opens is a failing (or, for info, warning) result. */

@@ -223,9 +223,36 @@ export interface RuntimeObservation {
   mounts: MountObservation[];
 }
 
+/** One posture check's result about one subject (source `posture`): what was measured, against what. */
+export interface PostureObservation {
+  kind: 'posture';
+  /** The subject (a host path, or the component): the object part of fingerprints. */
+  key: string;
+  node: string;
+  check: {
+    /** CIS id ('4.1.1') or nodewarden's own ('nw-cert-expiry'). */
+    id: string;
+    /** The requirement, as the benchmark states it. */
+    title: string;
+    /** pass, fail, warn (for review), na (does not apply here) or error (could not be evaluated). */
+    status: string;
+    /** A finer reason where the status alone does not say (certificates: expired, not-yet-valid, expiring). */
+    reason: string;
+    /** kubelet, kube-proxy, control-plane, etcd or node. */
+    component: string;
+    subject: string;
+    evidence: string;
+    expected: string;
+    /** The kubelet's config file as a host path ('' when it has none). */
+    config: string;
+  };
+  /** The file the check read, when it is about one. */
+  file: { path: string; exists: boolean; mode: number; uid: number; gid: number; kind: string };
+}
+
 export type Observation = ExecObservation;
 /** What a collector offers as a state (sink.state): every observation of a scope, seen now. */
-export type StateObservation = RuntimeObservation;
+export type StateObservation = RuntimeObservation | PostureObservation;
 
 /**
  * Where collectors hand what they see. The daemon wires it to the rule engine; collectors never
@@ -248,9 +275,5 @@ export interface ObservationSink {
 export interface StateChange {
   scope: string;
   /** Every observation of the scope seen now: rules decide which problems they are. */
-  observations?: StateObservation[];
-  /** Problems decided by the collector itself (posture checks, until they are rules). */
-  current?: Finding[];
-  /** What is true now for a resolved fingerprint (e.g. the passing evidence). */
-  resolvedAs?: (fingerprint: string) => Partial<Finding> | undefined;
+  observations: StateObservation[];
 }

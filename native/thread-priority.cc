@@ -26,8 +26,36 @@ Napi::Value SetThreadIdle(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Back to the normal policy, for a thread of this process named by its id: central lifts its sink
+// thread out of SCHED_IDLE when it stops it, so that a busy machine cannot starve the drain past
+// its deadline. Unprivileged, the kernel allows it within RLIMIT_NICE; otherwise it fails with EPERM.
+Napi::Value SetThreadNormal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "setThreadNormal(tid): a thread id").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int tid = info[0].As<Napi::Number>().Int32Value();
+  if (tid <= 0) {
+    Napi::RangeError::New(env, "setThreadNormal(tid): a positive thread id").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  struct sched_param param;
+  memset(&param, 0, sizeof param);
+  if (sched_setscheduler(tid, SCHED_OTHER, &param) != 0) {
+    int err = errno;
+    const char* name = strerrorname_np(err);
+    Napi::Error e = Napi::Error::New(env, std::string("sched_setscheduler(SCHED_OTHER): ") + strerror(err));
+    e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+    e.Set("errno", Napi::Number::New(env, err));
+    e.ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreadIdle", Napi::Function::New(env, SetThreadIdle, "setThreadIdle"));
+  exports.Set("setThreadNormal", Napi::Function::New(env, SetThreadNormal, "setThreadNormal"));
   return exports;
 }
 

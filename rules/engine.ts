@@ -200,7 +200,7 @@ export class RuleEngine {
       fingerprint: `process:${top.id}:${where}:${obs.process.exe}`,
       mitre: union(matched.map((r) => r.mitre)),
       evidence: evidenceOf(obs),
-      remediation: top.remediation,
+      remediation: top.remediation(obs),
       tags: union([['process', obs.process.capture], ...matched.map((r) => r.tags), obs.process.argvMissing ? ['argv-missing'] : []]),
       timeUnixNano: obs.timeUnixNano,
       process: {
@@ -221,9 +221,7 @@ export class RuleEngine {
       this.lifecycles.set(collector, lc);
     }
     const rs = this.ruleset;
-    const scoped = changes.map((c): ScopeChange => c.observations
-      ? { scope: c.scope, current: c.observations.flatMap((o) => this.judgeState(o)), resolvedAs: resolvedNow(rs, c.observations) }
-      : { scope: c.scope, current: c.current ?? [], resolvedAs: c.resolvedAs });
+    const scoped = changes.map((c): ScopeChange => ({ scope: c.scope, current: c.observations.flatMap((o) => this.judgeState(o)), resolvedAs: resolvedNow(rs, c.observations) }));
     return lc.apply((fs) => this.opts.sink.emit(fs), scoped);
   }
 

@@ -38,7 +38,8 @@ export function allowToExceptions(entries: AllowEntry[]): { rule: string; except
     // An entry that names nothing to match quiets the rule everywhere.
     if (pairs.length === 0) pairs.push(['node', '*']);
     const exception: ExceptionDef = { name: `allow_${i}`, fields: pairs.map((p) => p[0]), values: [pairs.map((p) => p[1])] };
-    const rules = a.rule === undefined ? ['*'] : RENAMED_RULES[a.rule] ?? [a.rule];
+    // No rule named: every exec rule (the allow-list was the process collector's).
+    const rules = a.rule === undefined ? ['process.*'] : RENAMED_RULES[a.rule] ?? [a.rule];
     for (const rule of rules) out.push({ rule, exception });
   });
   return out;

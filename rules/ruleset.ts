@@ -36,7 +36,7 @@ export interface CompiledRule {
   tags: string[];
   mitre: string[];
   cis?: string;
-  remediation: string;
+  remediation: Template;
   /** State rules: what was found and what is expected (templates; empty when the pack gives none). */
   evidence: Template | null;
   expected: Template | null;
@@ -76,7 +76,7 @@ export interface LoadOptions {
   builtinDir?: string;
   /** User folders (config rules.dirs and --rules), in order. */
   dirs: string[];
-  /** Extra exceptions from configuration, by rule id ('*' for every rule). */
+  /** Extra exceptions from configuration, by rule id (`process.*` for every rule of a source, `*` for every rule). */
   extraExceptions?: { rule: string; exception: ExceptionDef }[];
   /** Lists set by configuration (older collector settings): they replace the packs' lists of the same name. */
   listOverrides?: ReadonlyMap<string, string[]>;
@@ -212,11 +212,12 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
     const fields: Record<string, Field> = Object.fromEntries(Object.entries(FIELDS_BY_SOURCE[e.source!]!).filter(([k]) => !hidden.has(k)));
     const local: string[] = [];
     const output = compileTemplate(e.output!, fields, local);
+    const remediation = compileTemplate(e.remediation ?? '', fields, local, 'remediation');
     const evidence = e.evidence === undefined ? null : compileTemplate(e.evidence, fields, local, 'evidence');
     const expected = e.expected === undefined ? null : compileTemplate(e.expected, fields, local, 'expected');
     const exceptions = (e.exceptions ?? []).map((x) => compileException(x, fields, local));
-    for (const x of extraExceptions) if (x.rule === id || x.rule === '*') exceptions.push(compileException(x.exception, fields, local));
-    for (const msg of local) problems.push({ ...at(/^(output|evidence|expected)\b/.exec(msg)?.[1] ?? 'exceptions'), ruleId: id, message: msg });
+    for (const x of extraExceptions) if (appliesTo(x.rule, id)) exceptions.push(compileException(x.exception, fields, local));
+    for (const msg of local) problems.push({ ...at(/^(output|evidence|expected|remediation)\b/.exec(msg)?.[1] ?? 'exceptions'), ruleId: id, message: msg });
     const x = expand(e.condition!, macroText, listNames, new Set(Object.keys(fields)), [], e.source === 'process' ? memo : undefined);
     if (x.unknown.length > 0) {
       const element = x.unknown.filter((u) => hidden.has(u));
@@ -239,14 +240,14 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
     rules.push({
       id, title: e.title!, description: e.description ?? '', source: e.source!, severity: e.severity!,
       rank: SEVERITIES.indexOf(e.severity!), output, tags: e.tags ?? [], mitre: e.mitre ?? [], cis: e.cis,
-      remediation: e.remediation ?? '', evidence, expected,
+      remediation, evidence, expected,
       each: e.each === undefined ? null : { list: e.each, as: eachOf[e.each]! }, exceptions, maxPerMinute: e.maxPerMinute ?? DEFAULT_MAX_PER_MINUTE,
       condition: x.text, test, file: m.file, line: m.line, seq: rules.length, names: nameIndex(x.text, lists),
       guards: guardsOf(x.text, { fields, lists, lazy: LAZY_FIELDS, regex }),
     });
   }
   for (const x of extraExceptions) {
-    if (x.rule !== '*' && !merged.has(x.rule)) problems.push({ file: '(configuration)', line: 0, ruleId: x.rule, message: `an exception names rule ${x.rule}, which no pack defines` });
+    if (!x.rule.endsWith('*') && !merged.has(x.rule)) problems.push({ file: '(configuration)', line: 0, ruleId: x.rule, message: `an exception names rule ${x.rule}, which no pack defines` });
   }
   const index = new Map<string, { byName: Map<string, CompiledRule[]>; always: CompiledRule[] }>();
   for (const r of rules) {
@@ -256,6 +257,11 @@ export function buildRuleset(packs: PackFile[], compiler: ConditionCompiler, pro
     else for (const n of r.names) ix.byName.set(n, [...(ix.byName.get(n) ?? []), r]);
   }
   return { rules, byId: new Map(rules.map((r) => [r.id, r])), disabled, files: packs.map((p) => p.file), index, prepare: (source, obs) => compiler.prepare(source, obs) };
+}
+
+/** An extra exception's rule: an id, `SOURCE.*` (every rule of a source) or `*` (every rule). */
+function appliesTo(pattern: string, id: string): boolean {
+  return pattern === id || pattern === '*' || (pattern.endsWith('.*') && id.startsWith(pattern.slice(0, -1)));
 }
 
 /** What expand() could not place: names nobody defines, and limits passed (in parentheses). */

@@ -181,6 +181,40 @@ export const RUNTIME_FIELDS: Record<string, Field> = {
   mount: { doc: 'In a rule with `each: mounts`, the mount being judged (the rule is evaluated once per mount, and each match is a finding of its own). Not available elsewhere.', type: { object: mount } },
 };
 
+/** The fields of a posture observation (source `posture`): one check's result about one subject. */
+export const POSTURE_FIELDS: Record<string, Field> = {
+  node: { type: 'string', doc: 'The node\'s name.' },
+  check: {
+    doc: 'The check and what it measured.',
+    type: {
+      object: {
+        id: { type: 'string', doc: 'CIS id (kube-bench cis-1.10 numbering, e.g. "4.1.1"), or nodewarden\'s own ("nw-cert-expiry").' },
+        title: { type: 'string', doc: 'The requirement, as the benchmark states it.' },
+        status: { type: 'string', doc: '"pass", "fail", "warn" (the benchmark asks for a review), "na" (does not apply on this node) or "error" (could not be evaluated: a file that cannot be read, a path leaving the host root).' },
+        reason: { type: 'string', doc: 'A finer reason where the status alone does not say: certificates "expired", "not-yet-valid", "expiring" (\'\' otherwise).' },
+        component: { type: 'string', doc: '"kubelet", "kube-proxy", "control-plane", "etcd" or "node".' },
+        subject: { type: 'string', doc: 'What the result is about: a host path, or the component (fingerprints use it).' },
+        evidence: { type: 'string', doc: 'What was found ("mode 644, owner root:root", "--anonymous-auth=true (command line)").' },
+        expected: { type: 'string', doc: 'What the check requires.' },
+        config: { type: 'string', doc: 'The kubelet\'s config file as a host path (\'\' when it has none): for remediation texts.' },
+      },
+    },
+  },
+  file: {
+    doc: 'The file the check read (empty when it is about no single file).',
+    type: {
+      object: {
+        path: { type: 'string', doc: 'Host path.' },
+        exists: { type: 'bool', doc: 'The file exists.' },
+        mode: { type: 'int', doc: 'Permission bits (compare with modeWithin(file.mode, \'0600\')).' },
+        uid: { type: 'int', doc: 'Owner uid (4294967295 when unknown).', unknown: UNKNOWN_ID },
+        gid: { type: 'int', doc: 'Group gid (4294967295 when unknown).', unknown: UNKNOWN_ID },
+        kind: { type: 'string', doc: '"file", "directory", "symlink", "socket" or "other".' },
+      },
+    },
+  },
+};
+
 /** Fields that only rules iterating a list (`each: LIST`) may read: the element, by list. */
 export const EACH_FIELDS: Record<string, Record<string, string>> = { runtime: { mounts: 'mount' } };
 
@@ -191,10 +225,11 @@ export const LAZY_FIELDS: ReadonlySet<string> = new Set(['container.init', 'cont
 export const SOURCE_DOCS: Record<string, string> = {
   process: 'one exec',
   runtime: 'the container runtime, or one of its containers',
+  posture: 'one posture check\'s result about one subject',
 };
 
 /** Fields by source. */
-export const FIELDS_BY_SOURCE: Record<string, Record<string, Field>> = { process: EXEC_FIELDS, runtime: RUNTIME_FIELDS };
+export const FIELDS_BY_SOURCE: Record<string, Record<string, Field>> = { process: EXEC_FIELDS, runtime: RUNTIME_FIELDS, posture: POSTURE_FIELDS };
 
 /** The type of a dotted field path (e.g. `kubernetes.namespace`), or undefined when there is none. */
 export function fieldType(fields: Record<string, Field>, path: string): FieldType | undefined {

@@ -81,13 +81,17 @@ export function stateFinding(m: StateMatch, obs: StateObservation): Finding {
     fingerprint: stateFingerprint(r, obs.key, m.element),
     evidence: r.evidence?.(m.seen) ?? '',
     expected: r.expected?.(m.seen) ?? '',
-    remediation: r.remediation,
+    remediation: r.remediation(m.seen),
     tags: [...r.tags],
     attributes: { node: obs.node },
   };
   if (r.mitre.length > 0) f.mitre = [...r.mitre];
   if (r.cis) f.cisId = r.cis;
   if (obs.kind === 'runtime') shapeRuntime(f, obs, m);
+  else if (obs.file.path) {
+    f.file = { path: obs.file.path, exists: obs.file.exists, kind: obs.file.kind as NonNullable<Finding['file']>['kind'] };
+    if (obs.file.exists) Object.assign(f.file, { mode: obs.file.mode, uid: obs.file.uid, gid: obs.file.gid });
+  }
   return f;
 }
 
@@ -125,7 +129,9 @@ export function resolvedNow(rs: Ruleset, observations: readonly StateObservation
       for (const r of rs.index.get(obs.kind)?.always ?? []) {
         if (r.each || stateFingerprint(r, obs.key) !== fp) continue;
         const evidence = r.evidence?.(obs);
-        return evidence ? { evidence, message: `Resolved: ${r.title}: ${evidence}.` } : undefined;
+        if (!evidence) return undefined;
+        const gone = obs.kind === 'posture' && obs.check.status === 'na';
+        return { evidence, message: gone ? `Resolved: ${r.title}: the check no longer applies: ${evidence}.` : `Resolved: ${r.title}: ${evidence}.` };
       }
     }
     return undefined;

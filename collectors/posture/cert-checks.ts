@@ -66,14 +66,14 @@ export function judgeCertificates(ctx: Pick<CheckContext, 'now' | 'expiryWarnDay
   const notYet = dated.find((d) => d.from > now);
   if (first.to <= now) {
     const days = Math.floor((now - first.to) / DAY_MS);
-    return { status: 'fail', severity: 'critical', evidence: `${label}: ${cn} expired ${iso(first.to)}, ${days} day${days === 1 ? '' : 's'} ago${of}` };
+    return { status: 'fail', reason: 'expired', evidence: `${label}: ${cn} expired ${iso(first.to)}, ${days} day${days === 1 ? '' : 's'} ago${of}` };
   }
   if (notYet) {
-    return { status: 'fail', severity: 'high', evidence: `${label}: ${subjectName(notYet.c)} is not valid before ${iso(notYet.from)}` };
+    return { status: 'fail', reason: 'not-yet-valid', evidence: `${label}: ${subjectName(notYet.c)} is not valid before ${iso(notYet.from)}` };
   }
   const days = Math.floor((first.to - now) / DAY_MS);
   const text = `${label}: ${cn} expires ${iso(first.to)}, in ${days} day${days === 1 ? '' : 's'}${of}`;
-  if (first.to - now < ctx.expiryWarnDays * DAY_MS) return { status: 'warn', severity: 'medium', evidence: text };
+  if (first.to - now < ctx.expiryWarnDays * DAY_MS) return { status: 'warn', reason: 'expiring', evidence: text };
   return { status: 'pass', evidence: text };
 }
 

@@ -2,7 +2,7 @@
 // HostView (memoised, never throwing) and the effective configurations, and returns one outcome
 // per subject; evaluate.ts joins outcomes with the catalogue's texts into CheckResults.
 
-import type { FileInfo, Severity } from '../../core/finding.js';
+import type { FileInfo } from '../../core/finding.js';
 import type { Accounts } from './accounts.js';
 import type { HostView } from './host-view.js';
 import type { KubeletConfig } from './kubelet-config.js';
@@ -24,8 +24,8 @@ export interface Outcome {
   evidence: string;
   subject: string;
   file?: FileInfo;
-  /** Overrides the catalogue's severity (e.g. an expired certificate is critical). */
-  severity?: Severity;
+  /** A finer reason where the status alone does not say (an expired certificate: 'expired'). */
+  reason?: string;
 }
 
 export type CheckFn = (ctx: CheckContext) => Promise<Outcome[]>;

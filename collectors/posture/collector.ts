@@ -1,13 +1,14 @@
 // The posture collector: runs the node's CIS checks (evaluate.ts) at start, whenever anything in
 // a watched directory changes (inotify, debounced), and periodically as a safety net (a kubelet
-// restarted with other flags shows only in /proc, which cannot be watched). The failing results go
-// to the sink as the scope's state, which opens each once, resolves it once, and never repeats it.
+// restarted with other flags shows only in /proc, which cannot be watched). Every result goes to the
+// sink as an observation of the scope's state; the posture rules (rules/packs/posture.yaml) decide
+// which are findings, and the lifecycle opens each once, resolves it once, and never repeats it.
 
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
-import type { Finding } from '../../core/finding.js';
+import { UNKNOWN_ID, type PostureObservation } from '../../core/observation.js';
 import { HostFs } from '../host/host-fs.js';
 import { DirWatcher } from '../host/dir-watcher.js';
 import { describeError } from '../../core/errors.js';
@@ -17,33 +18,20 @@ import type { PostureConfig } from './factory.js';
 
 const SCOPE = 'posture';
 
-export function checkFingerprint(r: CheckResult): string {
-  return `posture:${r.id}:${r.subject}`;
-}
-
-export function checkRuleId(r: CheckResult): string {
-  return /^\d/.test(r.id) ? `cis-${r.id}` : r.id;
-}
-
-/** A check result as a finding (for failing, warning and erroring checks). */
-export function checkToFinding(r: CheckResult): Finding {
-  const cis = /^\d/.test(r.id);
+/** A check result as the observation the posture rules judge. */
+export function checkObservation(r: CheckResult, node: string, kubeletConfig: string): PostureObservation {
+  const f = r.file;
   return {
-    source: 'posture',
-    ruleId: checkRuleId(r),
-    severity: r.severity,
-    title: r.title,
-    message: r.status === 'error'
-      ? `Check ${r.id} could not be evaluated: ${r.evidence}`
-      : `${r.title}: ${r.evidence}; expected ${r.expected}.`,
-    fingerprint: checkFingerprint(r),
-    cisId: cis ? r.id : undefined,
-    evidence: r.evidence,
-    expected: r.expected,
-    remediation: r.remediation,
-    mitre: r.mitre,
-    tags: ['posture', r.component, ...(cis ? ['cis'] : []), `status:${r.status}`],
-    file: r.file,
+    kind: 'posture',
+    key: r.subject,
+    node,
+    check: {
+      id: r.id, title: r.title, status: r.status, reason: r.reason ?? '', component: r.component, subject: r.subject,
+      evidence: r.evidence, expected: r.expected, config: kubeletConfig,
+    },
+    file: {
+      path: f?.path ?? '', exists: f?.exists ?? false, mode: f?.mode ?? 0, uid: f?.uid ?? UNKNOWN_ID, gid: f?.gid ?? UNKNOWN_ID, kind: f?.kind ?? '',
+    },
   };
 }
 
@@ -143,19 +131,12 @@ export class PostureCollector implements Collector {
     for (const r of evaluation.results) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
     for (const [status, n] of Object.entries(byStatus)) this.checks.set({ status }, n);
 
-    const failing = evaluation.results.filter((r) => FAILING.has(r.status)).map(checkToFinding);
-    const byFingerprint = new Map(evaluation.results.map((r) => [checkFingerprint(r), r]));
-    const resolvedAs = (fp: string): Partial<Finding> => {
-      const now = byFingerprint.get(fp);
-      if (!now) return { message: 'Resolved: the check no longer applies to this node.' };
-      return {
-        evidence: now.evidence,
-        file: now.file,
-        message: now.status === 'na' ? `Resolved: ${now.title} no longer applies: ${now.evidence}.` : `Resolved: ${now.title}: ${now.evidence}.`,
-      };
-    };
+    // Every result is offered, passing ones too: the rules decide which are problems, and a
+    // problem that resolves is told what is true now.
+    const config = evaluation.discovery.kubelet.configFile?.hostPath ?? '';
+    const observations = evaluation.results.map((r) => checkObservation(r, this.ctx.node, config));
     try {
-      const transitions = await this.ctx.sink.state([{ scope: SCOPE, current: failing, resolvedAs }]);
+      const transitions = await this.ctx.sink.state([{ scope: SCOPE, observations }]);
       if (transitions.length > 0) {
         this.ctx.logger.info({ reason, opened: transitions.filter((t) => t.state === 'open').length, resolved: transitions.filter((t) => t.state === 'resolved').length }, 'Posture changed.');
       }

@@ -81,23 +81,15 @@ async function runCheck(ctx: CheckContext, def: CheckDefinition): Promise<CheckR
 }
 
 function toResult(ctx: CheckContext, def: CheckDefinition, o: Outcome): CheckResult {
-  const config = ctx.discovery.kubelet.configFile?.hostPath ?? 'the kubelet config file';
-  const fill = (text: string): string =>
-    text
-      .replaceAll('{path}', o.file?.path ?? o.subject)
-      .replaceAll('{config}', config)
-      .replaceAll('{days}', String(ctx.expiryWarnDays));
   return {
     id: def.id,
     title: def.title,
-    severity: o.severity ?? def.severity,
     status: o.status,
+    ...(o.reason ? { reason: o.reason } : {}),
     evidence: o.evidence,
-    expected: fill(def.expected),
-    remediation: fill(def.remediation),
+    expected: def.expected.replaceAll('{days}', String(ctx.expiryWarnDays)),
     component: def.component,
     subject: o.subject,
     ...(o.file ? { file: o.file } : {}),
-    ...(def.mitre ? { mitre: [...def.mitre] } : {}),
   };
 }

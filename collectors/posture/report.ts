@@ -67,7 +67,7 @@ export function renderJunit(e: Evaluation): string {
 function testcase(r: CheckResult): string[] {
   const name = `${r.id} ${r.title} [${r.subject}]`;
   const open = `    <testcase classname="nodewarden.${xml(r.component)}" name="${xml(name)}">`;
-  const detail = `${r.evidence}\nExpected: ${r.expected}\nRemediation: ${r.remediation}`;
+  const detail = `${r.evidence}\nExpected: ${r.expected}\nRemediation: ${r.remediation ?? ''}`;
   switch (r.status) {
     case 'pass':
       return [`    <testcase classname="nodewarden.${xml(r.component)}" name="${xml(name)}"/>`];
@@ -77,7 +77,7 @@ function testcase(r: CheckResult): string[] {
     case 'na':
       return [open, `      <skipped message="${xml(r.evidence)}"/>`, '    </testcase>'];
     case 'fail':
-      return [open, `      <failure message="${xml(r.evidence)}" type="${r.severity}">${xml(detail)}</failure>`, '    </testcase>'];
+      return [open, `      <failure message="${xml(r.evidence)}" type="${r.severity ?? 'unknown'}">${xml(detail)}</failure>`, '    </testcase>'];
     case 'error':
       return [open, `      <error message="${xml(r.evidence)}" type="error">${xml(detail)}</error>`, '    </testcase>'];
   }

@@ -7,20 +7,28 @@ import type { FileInfo, Severity } from '../../core/finding.js';
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'na' | 'error';
 export type Component = 'kubelet' | 'kube-proxy' | 'control-plane' | 'etcd' | 'node' | 'runtime';
 
+/**
+ * What one check measured about one subject. The requirement (`expected`) is the check's; whether
+ * a result is a finding, and how severe, is the posture rule pack's (rules/packs/posture.yaml).
+ */
 export interface CheckResult {
   /** CIS id (kube-bench cis-1.10 numbering, e.g. '4.1.1') or an 'nw-' id for nodewarden's own checks. */
   id: string;
+  /** The requirement, as the benchmark states it. */
   title: string;
-  severity: Severity;
   status: CheckStatus;
+  /** A finer reason where the status alone does not say (certificates: 'expired', 'not-yet-valid', 'expiring'). */
+  reason?: string;
   /** What was found, as a sentence or a short fact such as 'mode 644, owner root:root'. */
   evidence: string;
   expected: string;
-  remediation: string;
   component: Component;
   /** The object the check is about (a host path, or 'kubelet'): stable across runs, used in fingerprints. */
   subject: string;
   file?: FileInfo;
+  /** For reports (`nodewarden check`): filled from the rule that judges the check. */
+  severity?: Severity;
+  remediation?: string;
   mitre?: string[];
 }
 

@@ -48,6 +48,26 @@ export function lowerThreadPriority(): Priority {
   }
 }
 
+/**
+ * Give a thread of this process its normal priority back (before stopping it: a starved idle
+ * thread would miss its drain deadline on a busy machine). Best effort: false when it could not.
+ */
+export function restoreThreadPriority(tid: number): boolean {
+  if (!Number.isInteger(tid) || tid <= 0) return false;
+  try {
+    (createRequire(import.meta.url)(schedAddonPath) as { setThreadNormal(tid: number): void }).setThreadNormal(tid);
+    return true;
+  } catch {
+    // No addon, or not allowed: the nice fallback, which raising needs privilege for too.
+  }
+  try {
+    os.setPriority(tid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The calling thread's id (Linux), for diagnostics; 0 when unknown. */
 export function threadId(): number {
   try {

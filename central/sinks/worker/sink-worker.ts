@@ -33,6 +33,7 @@ import type { SinkWrite } from '../../event-log.js';
 import type { SinkConfig } from '../config.js';
 import { relayLine } from './log-relay.js';
 import type { FromThread, MetricSnapshot, ThreadInit, ToThread } from './protocol.js';
+import { restoreThreadPriority } from './priority.js';
 import { ThreadMetrics } from './thread-metrics.js';
 
 /** Stored bytes of events the thread keeps decoded for its sinks (their decoded size is a few times this). */
@@ -147,6 +148,9 @@ export class SinkWorker {
         worker.once('exit', () => resolve());
         timer = setTimeout(resolve, deadlineMs + STOP_GRACE_MS);
       });
+      // At idle priority the thread runs only on CPU nobody else wants: on a busy machine it
+      // could miss the deadline. Draining is now the job at hand.
+      restoreThreadPriority(this.threadTid);
       worker.postMessage({ t: 'stop', deadlineMs } satisfies ToThread);
       await said;
       clearTimeout(timer);

@@ -43,7 +43,7 @@ t.test('a certificate expiring in 10 days warns against the real clock', { skip 
   const e = await evaluateNode(host.fs);
   const r = e.results.find((x) => x.id === 'nw-cert-expiry' && x.subject === '/var/lib/kubelet/pki/kubelet-server-current.pem')!;
   t.equal(r.status, 'warn');
-  t.equal(r.severity, 'medium');
+  t.equal(r.reason, 'expiring', 'the posture rules make it posture.nw-cert-expiring (medium)');
   t.match(r.evidence, /CN=soon expires .*, in (9|10) days/);
 });
 
@@ -56,7 +56,7 @@ t.test('a fresh certificate passes, and fails as expired once its time is past',
   e = await evaluateNode(host.fs, { now: new Date(Date.now() + 91 * 86_400_000) });
   const r = e.results.find((x) => x.id === 'nw-cert-expiry' && x.subject === subject)!;
   t.equal(r.status, 'fail');
-  t.equal(r.severity, 'critical');
+  t.equal(r.reason, 'expired', 'the posture rules make it posture.nw-cert-expired (critical)');
   t.match(r.evidence, 'CN=fresh expired');
 });
 

@@ -4,6 +4,17 @@
 import t, { type Test } from 'tap';
 import { evaluateNode, CATALOG, type CheckResult, type Evaluation } from '../../../collectors/posture/index.js';
 import { prepareHost, OWNERSHIP_CHECK_IDS, type FixtureHost } from './fixture-host.js';
+import { judgePosture } from '../../../bin/check.js';
+import { loadRuleset } from '../../../rules/ruleset.js';
+
+const rules = loadRuleset({ dirs: [] });
+if (!rules.ok) throw new Error('the built-in rules do not load');
+
+/** Results of a check as the built-in posture rules judge them (severity, remediation, ATT&CK ids). */
+function judged(e: Evaluation, id: string): CheckResult[] {
+  if (!rules.ok) return [];
+  return judgePosture(byId(e, id), rules.ruleset, 'n', e.discovery.kubelet.configFile?.hostPath ?? '');
+}
 
 const WORKER_IDS = CATALOG.filter((d) => d.id.startsWith('4.')).map((d) => d.id);
 const OWNERSHIP_IDS = OWNERSHIP_CHECK_IDS;
@@ -52,7 +63,7 @@ t.test('hardened worker: the kubelet service file check covers the unit and its 
   t.match(r.evidence, host.owned ? /^\/lib\/systemd\/system\/kubelet\.service: mode 600, owner root:root$/ : /: mode 600, owner /);
   t.match(r.file, { path: '/lib/systemd/system/kubelet.service', exists: true, mode: 0o600, kind: 'file' });
   if (host.owned) t.match(r.file, { uid: 0, gid: 0 });
-  t.same(r.mitre, ['T1543.002']);
+  t.same(judged(e, '4.1.1')[0]!.mitre, ['T1543.002'], 'ATT&CK ids are the rule\'s');
 });
 
 t.test('hardened worker: the kube-proxy kubeconfig inside its container has a stable subject', async (t) => {
@@ -148,15 +159,16 @@ t.test('misconfigured worker: expired certificates are critical, one expiring so
   const certs = new Map(byId(e, 'nw-cert-expiry').map((r) => [r.subject, r]));
   const serving = certs.get('/var/lib/kubelet/pki/kubelet.crt')!;
   t.equal(serving.status, 'fail');
-  t.equal(serving.severity, 'critical');
+  t.equal(serving.reason, 'expired');
+  t.equal(judged(e, 'nw-cert-expiry').find((r) => r.subject === serving.subject)!.severity, 'critical', 'through the rules');
   t.match(serving.evidence, /expired 2026-11-25T.*, 28 days ago/);
   const client = certs.get('/etc/kubernetes/kubelet.conf#client-certificate-data')!;
   t.equal(client.status, 'fail');
-  t.equal(client.severity, 'critical');
+  t.equal(client.reason, 'expired');
   t.match(client.evidence, 'client certificate embedded in /etc/kubernetes/kubelet.conf: CN=system:node:node-2 expired');
   const ca = certs.get('/etc/kubernetes/pki/ca.crt')!;
   t.equal(ca.status, 'warn');
-  t.equal(ca.severity, 'medium');
+  t.equal(judged(e, 'nw-cert-expiry').find((r) => r.subject === ca.subject)!.severity, 'medium');
   t.match(ca.evidence, /expires 2027-01-03T.*, in 10 days/);
 });
 
@@ -171,8 +183,8 @@ t.test('the expiry warning window is configurable', async (t) => {
 
 t.test('remediation names the file and the kubelet config concerned', async (t) => {
   const { e } = await evaluateFixture(t, 'misconfigured-worker');
-  t.equal(byId(e, '4.1.5')[0]!.remediation, 'Run chmod 600 /etc/kubernetes/kubelet.conf on the node.');
-  t.match(byId(e, '4.2.4')[0]!.remediation, 'Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml');
+  t.equal(judged(e, '4.1.5')[0]!.remediation, 'Run chmod 600 /etc/kubernetes/kubelet.conf on the node.');
+  t.match(judged(e, '4.2.4')[0]!.remediation, 'Set readOnlyPort: 0 in /var/lib/kubelet/config.yaml');
 });
 
 t.test('files inside a container (/proc/<pid>/root/...) are not offered for watching', async (t) => {
