@@ -52,6 +52,10 @@ export class RuleEngine {
    * two refreshes), and it is not judged again.
    */
   private stateMemo = new WeakMap<object, { ruleset: Ruleset; findings: Finding[] }>();
+  /** The last state each collector offered, by scope: judged again when the rules change. */
+  private readonly lastState = new Map<string, Map<string, StateChange>>();
+  /** State judgements in order, so a re-judgement never overtakes a collector's own. */
+  private stateQueue: Promise<unknown> = Promise.resolve();
 
   constructor(ruleset: Ruleset, private readonly opts: EngineOptions) {
     this.ruleset = ruleset;
@@ -98,10 +102,19 @@ export class RuleEngine {
     return this.ruleset;
   }
 
-  /** Use another ruleset from the next observation on. */
-  swap(ruleset: Ruleset): void {
+  /**
+   * Use another ruleset from the next observation on; the states collectors last offered (the
+   * runtime, the posture results) are judged again at once, so a changed state rule opens and
+   * resolves its findings now rather than at the collector's next refresh. Resolves when done.
+   */
+  swap(ruleset: Ruleset): Promise<void> {
     this.ruleset = ruleset;
     this.errorLogged.clear();
+    const again = [...this.lastState].map(([collector, scopes]) => this.state(collector, [...scopes.values()]).catch((err: unknown) => {
+      // Not recorded: the collector's next refresh works the same transitions out.
+      this.opts.logger.error({ err: describeError(err), collector }, 'Findings of the new rules could not be spooled; they follow the next refresh.');
+    }));
+    return Promise.all(again).then(() => undefined);
   }
 
   /** The sink a collector is given: its state goes to its own lifecycle file. */
@@ -214,7 +227,16 @@ export class RuleEngine {
     };
   }
 
-  private async state(collector: string, changes: StateChange[]): Promise<Finding[]> {
+  private state(collector: string, changes: StateChange[]): Promise<Finding[]> {
+    let last = this.lastState.get(collector);
+    if (!last) this.lastState.set(collector, (last = new Map()));
+    for (const c of changes) last.set(c.scope, c);
+    const run = this.stateQueue.then(() => this.judgeScopes(collector, changes));
+    this.stateQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async judgeScopes(collector: string, changes: StateChange[]): Promise<Finding[]> {
     let lc = this.lifecycles.get(collector);
     if (!lc) {
       lc = new FindingLifecycle(this.opts.stateDir === null ? null : path.join(this.opts.stateDir, collector, 'findings.json'));

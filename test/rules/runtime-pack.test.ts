@@ -319,3 +319,25 @@ t.test('a built observation has exactly the schema\'s fields (mount only in each
   const { kind: _k2, key: _key2, ...rt } = runtimeObservation('n', facts());
   t.same(strip(rt as unknown as Record<string, unknown>), shape(fields));
 });
+
+t.test('a rules change judges the last offered state again at once: findings open and resolve without a refresh', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nw-runtime-swap-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const emitted: Finding[] = [];
+  const base = loadRuleset({ dirs: [] });
+  if (!base.ok) throw new Error('built-in rules');
+  const e = new RuleEngine(base.ruleset, { sink: { emit: async (fs) => void emitted.push(...fs) }, logger: pino({ level: 'silent' }), registry: new Registry(), stateDir: null, repeatWindowMs: 0 });
+  const sink = e.sinkFor('runtime');
+  await sink.state([{ scope: 'runtime:containers', observations: [containerObservation(record({ uid: 0 }, { namespace: 'default' }), 'node-1', facts())] }]);
+  t.same(emitted.map((f) => [f.ruleId, f.state]), [['runtime.run-as-root', 'open']]);
+
+  writeFileSync(path.join(dir, 'mine.yaml'), 'rules:\n  - { id: runtime.run-as-root, enabled: false }\n  - { id: runtime.writable-rootfs, condition: "judged_container && security.uid == 0" }\n');
+  const next = loadRuleset({ dirs: [dir] });
+  if (!next.ok) throw new Error(next.problems.map(formatProblem).join('\n'));
+  await e.swap(next.ruleset);
+  t.same(emitted.slice(1).map((f) => [f.ruleId, f.state]).sort(), [['runtime.run-as-root', 'resolved'], ['runtime.writable-rootfs', 'open']]);
+  await e.swap(next.ruleset);
+  t.equal(emitted.length, 3, 'the same rules again: nothing new');
+});
