@@ -1,7 +1,8 @@
 // `nodewarden check`: every posture check once, plus the container runtime's state when a CRI
 // socket is found (or given with --cri-socket) judged by the rule packs (built-in, then each
 // --rules folder), printed as a table, JSON or JUnit XML. Exit code 1 when any check fails or
-// could not be evaluated, 2 when the rules do not load: a drop-in for a kube-bench node run.
+// could not be evaluated (with --strict also when one warns: a Manual check not met, a certificate
+// about to expire), 2 when the rules do not load: a drop-in for a kube-bench node run.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -29,6 +30,8 @@ export interface CheckFlags {
   node: string;
   /** User rule folders, read after the built-in packs. */
   rules?: string[];
+  /** Warnings (Manual checks not met, certificates about to expire) count as failures too. */
+  strict?: boolean;
 }
 
 export async function runCheck(flags: CheckFlags): Promise<number> {
@@ -44,7 +47,8 @@ export async function runCheck(flags: CheckFlags): Promise<number> {
   const render = { table: renderTable, json: renderJson, junit: renderJunit }[flags.format];
   const text = render(evaluation);
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
-  return evaluation.results.some((r) => r.status === 'fail' || r.status === 'error') ? 1 : 0;
+  const counts = (r: CheckResult) => r.status === 'fail' || r.status === 'error' || (flags.strict === true && r.status === 'warn');
+  return evaluation.results.some(counts) ? 1 : 0;
 }
 
 /**

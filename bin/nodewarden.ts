@@ -190,7 +190,8 @@ async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'junit']).default('table'))
     .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
     .option('--node <name>', 'node name used in findings', os.hostname())
-    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit'; criSocket?: string; node: string; rules?: string[] }) => {
+    .option('--strict', 'warnings (Manual checks not met, certificates about to expire) make the exit code 1 too')
+    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit'; criSocket?: string; node: string; rules?: string[]; strict?: boolean }) => {
       const { runCheck } = await import('./check.js');
       process.exitCode = await runCheck(flags);
     });

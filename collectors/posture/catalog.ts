@@ -12,7 +12,15 @@ export interface CheckDefinition {
   title: string;
   component: Component;
   expected: string;
+  /**
+   * The benchmark marks it Manual (CIS 1.10 and 1.12 alike, for the checks here): a judgement a
+   * person makes, so a failure is reported as `warn`, never `fail` (`check --strict` counts it).
+   */
+  manual?: boolean;
 }
+
+/** The checks here that CIS 1.10 and 1.12 mark Manual (kube-bench's cfg texts end in "(Manual)"). */
+const MANUAL = new Set(['1.1.20', '1.1.21', '4.1.3', '4.1.4', '4.1.7', '4.1.8', '4.2.4', '4.2.5', '4.2.7', '4.2.8', '4.2.9', '4.2.11', '4.2.12', '4.2.13']);
 
 function perm(id: string, what: string, max: string, component: Component): CheckDefinition {
   return { id, title: `${what} permissions are ${max} or more restrictive`, component, expected: `mode ${max} or more restrictive` };
@@ -22,7 +30,7 @@ function owner(id: string, what: string, component: Component, owner = 'root:roo
   return { id, title: `${what} is owned by ${owner}`, component, expected: `owner ${owner}` };
 }
 
-export const CATALOG: readonly CheckDefinition[] = [
+const CHECKS: readonly CheckDefinition[] = [
   // 1.1 Control plane node configuration files (evaluated where the files exist).
   perm('1.1.1', 'API server static pod manifest', '600', 'control-plane'),
   owner('1.1.2', 'API server static pod manifest', 'control-plane'),
@@ -79,6 +87,8 @@ export const CATALOG: readonly CheckDefinition[] = [
   // nodewarden's own checks.
   { id: 'nw-cert-expiry', title: 'Certificate is valid and not about to expire', component: 'node', expected: 'valid now and for at least {days} more days' },
 ];
+
+export const CATALOG: readonly CheckDefinition[] = CHECKS.map((d) => (MANUAL.has(d.id) ? { ...d, manual: true } : d));
 
 const byId = new Map(CATALOG.map((d) => [d.id, d]));
 

@@ -81,11 +81,14 @@ async function runCheck(ctx: CheckContext, def: CheckDefinition): Promise<CheckR
 }
 
 function toResult(ctx: CheckContext, def: CheckDefinition, o: Outcome): CheckResult {
+  // A Manual check that is not met asks for a person's review: a warning, never a failure.
+  const review = def.manual === true && o.status === 'fail';
   return {
     id: def.id,
     title: def.title,
-    status: o.status,
-    ...(o.reason ? { reason: o.reason } : {}),
+    status: review ? 'warn' : o.status,
+    ...(o.reason || review ? { reason: o.reason ?? 'manual' } : {}),
+    ...(def.manual ? { manual: true } : {}),
     evidence: o.evidence,
     expected: def.expected.replaceAll('{days}', String(ctx.expiryWarnDays)),
     component: def.component,

@@ -17,8 +17,10 @@ export interface CheckResult {
   /** The requirement, as the benchmark states it. */
   title: string;
   status: CheckStatus;
-  /** A finer reason where the status alone does not say (certificates: 'expired', 'not-yet-valid', 'expiring'). */
+  /** A finer reason where the status alone does not say (certificates: 'expired', 'not-yet-valid', 'expiring'; a Manual check not met: 'manual'). */
   reason?: string;
+  /** The benchmark marks the check Manual: not met is `warn`, never `fail`. */
+  manual?: boolean;
   /** What was found, as a sentence or a short fact such as 'mode 644, owner root:root'. */
   evidence: string;
   expected: string;

@@ -87,6 +87,8 @@ export class RuntimeCollector implements Collector {
   private eventFailures = 0;
   private eventTimer: NodeJS.Timeout | null = null;
   private observationMemo = new Map<string, MemoEntry>();
+  /** The last running observation of each workload, kept for restartGraceMs after it stops. */
+  private lingering = new Map<string, { observation: RuntimeObservation; until: number }>();
   private lastAskedRefresh = 0;
   private soonTimer: NodeJS.Timeout | null = null;
 
@@ -238,6 +240,21 @@ export class RuntimeCollector implements Collector {
         containers.push(entry.observation);
       }
       this.observationMemo = memo;
+      // A workload whose container stopped is still offered as it last ran for restartGraceMs:
+      // a restart (new container, same workload) within it keeps its findings open instead of
+      // resolving and opening them again when a refresh falls between the stop and the start.
+      const now = Date.now();
+      const running = new Set<string>();
+      for (const o of containers) {
+        if (o.container.state !== 'running') continue;
+        running.add(o.key);
+        this.lingering.set(o.key, { observation: o, until: now + this.config.restartGraceMs });
+      }
+      for (const [k, l] of this.lingering) {
+        if (running.has(k)) continue;
+        if (l.until <= now) this.lingering.delete(k);
+        else containers.push(l.observation);
+      }
       if (!this.runtimeMemo || factsChanged) this.runtimeMemo = runtimeObservation(this.ctx.node, runtime);
 
       const wasReachable = this.reachable;

@@ -12,6 +12,9 @@
 //                        safe_capabilities and sensitive_host_paths from them (rules/legacy.ts).
 //   containerdStateDir   containerd's state folder (host path), scanned for tasks the CRI does not
 //                        know (`ctr run`); empty string disables the scan
+//   restartGraceMs       how long a stopped container's workload keeps its findings open, so that
+//                        a restart (new container id, same pod and name) is not a resolve and a
+//                        re-open; 0 resolves at the first refresh without it
 
 import { z } from 'zod';
 import type { Collector, CollectorContext, CollectorFactory } from '../collector.js';
@@ -32,6 +35,7 @@ export const runtimeConfigSchema = z
     safeCapabilities: z.array(z.string().regex(/^(CAP_)?[A-Z_]+$/, 'must be a capability name like NET_BIND_SERVICE')).max(100).optional(),
     sensitiveHostPaths: z.array(absPath).max(1000).optional(),
     containerdStateDir: z.union([absPath, z.literal('')]).default('/run/containerd'),
+    restartGraceMs: z.number().int().min(0).max(600_000).default(5_000),
   })
   .strict();
 

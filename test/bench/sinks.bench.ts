@@ -1,6 +1,7 @@
 // What sinks cost ingest, and how fast each one delivers: the real `nodewarden central` as a child
 // process fed by 100 simulated agents over mTLS (sim-agents.ts), with a receiver for every sink
-// type in this process.
+// type in a third process (receivers.ts), so that their parsing does not share an event loop with
+// the agents whose ack latencies are measured.
 //   baseline  no sinks; agents paced at 10,000 events/s: events/s stored, ack p50/p99, central CPU, RSS
 //   sinks     the same with all seven sink types attached and the webhook's receiver down (503):
 //             the ratio to the baseline (target: within 20%), and what each sink delivered meanwhile
@@ -19,14 +20,13 @@
 //                           ├─ oncall (Alertmanager) ▶ HTTP counter (200)
 //                           └─ syslog (TCP) ─────────▶ octet-counted frame counter
 import { createReadStream, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   checkAgents, checkEncoding, connectAgents, f1, makePki, n0, nowNs, percentile, quick, runPaced, sample, sleep, startCentral, sumAcked, verify,
   type CentralChild, type Pki, type SimAgent,
 } from './sim-agents.js';
 import { tempDir, waitFor } from '../helpers/pipeline.js';
+import { type ReceiverName, type Receivers, occurrences, startReceivers } from './receivers.js';
 
 const AGENTS = 100;
 const RATE = 10_000;
@@ -43,179 +43,6 @@ const TARGET_SHARE = 0.2;
 
 const DELIVERED = 'nodewarden_sink_events_delivered_total';
 
-// ---- receivers ----------------------------------------------------------------------------
-
-/** Occurrences of `needle` in `buf`. */
-function occurrences(buf: Buffer, needle: Buffer): number {
-  let n = 0;
-  for (let i = buf.indexOf(needle); i !== -1; i = buf.indexOf(needle, i + needle.length)) n++;
-  return n;
-}
-
-type HttpKind = 'webhook' | 'elasticsearch' | 'splunk-hec' | 'alertmanager';
-
-const SPLUNK_EVENT = Buffer.from('{"time":');
-const ALERT = Buffer.from('"startsAt":');
-const CREATED = '{"create":{"status":201}}';
-
-/**
- * Counts the events of each request and answers as the service does on success (Elasticsearch
- * `_bulk` with a 201 item per document, as `filter_path` leaves it; Splunk HEC's `{"code":0}`;
- * 200 for webhooks and Alertmanager's POST /api/v2/alerts), or 503 while down.
- */
-class CountingHttp {
-  events = 0;
-  requests = 0;
-  unavailable = 0;
-  down = false;
-  private readonly server: http.Server;
-
-  private constructor(private readonly kind: HttpKind) {
-    this.server = http.createServer((req, res) => {
-      // Down or up for the whole request: one that arrives while down is refused even if the
-      // receiver comes up before its last byte (counting half a body would miscount it).
-      const down = this.down;
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => {
-        if (!down) chunks.push(c);
-      });
-      req.on('end', () => {
-        if (down) {
-          this.unavailable++;
-          res.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream');
-          return;
-        }
-        this.requests++;
-        const n = this.count(req, Buffer.concat(chunks));
-        this.events += n;
-        if (this.kind === 'elasticsearch') {
-          res.writeHead(200, { 'content-type': 'application/json' }).end(`{"errors":false,"items":[${Array(n).fill(CREATED).join(',')}]}`);
-        } else if (this.kind === 'splunk-hec') {
-          res.writeHead(200, { 'content-type': 'application/json' }).end('{"text":"Success","code":0}');
-        } else {
-          res.writeHead(200).end();
-        }
-      });
-    });
-  }
-
-  static async start(kind: HttpKind): Promise<CountingHttp> {
-    const r = new CountingHttp(kind);
-    await new Promise<void>((resolve, reject) => {
-      r.server.once('error', reject);
-      r.server.listen(0, '127.0.0.1', resolve);
-    });
-    return r;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  reset(): void {
-    this.events = this.requests = this.unavailable = 0;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-
-  /** Events in one request, without parsing its JSON. */
-  private count(req: http.IncomingMessage, body: Buffer): number {
-    switch (this.kind) {
-      case 'webhook': // Idempotency-Key: <first event id>+<event count>
-        return Number(/\+(\d+)$/.exec(String(req.headers['idempotency-key']))?.[1] ?? 0);
-      case 'elasticsearch': // an action line and a document line per event
-        return occurrences(body, Buffer.from('\n')) / 2;
-      case 'splunk-hec': // concatenated envelopes, `time` first
-        return occurrences(body, SPLUNK_EVENT);
-      case 'alertmanager': // a JSON array of alerts
-        return occurrences(body, ALERT);
-    }
-  }
-}
-
-/** A TCP syslog receiver that reads octet-counted frames (RFC 6587: `LEN SP MSG`) and counts them. */
-class CountingSyslog {
-  frames = 0;
-  malformed = 0;
-  private readonly server: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-
-  private constructor() {
-    this.server = net.createServer((socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-      let length = 0; // the frame's length, while its digits arrive
-      let remaining = 0; // bytes of the current message still to skip
-      socket.on('data', (b: Buffer) => {
-        for (let i = 0; i < b.length;) {
-          if (remaining > 0) {
-            const take = Math.min(remaining, b.length - i);
-            remaining -= take;
-            i += take;
-            if (remaining === 0) this.frames++;
-            continue;
-          }
-          const c = b[i++]!;
-          if (c === 0x20) {
-            remaining = length;
-            length = 0;
-            if (remaining === 0) this.malformed++;
-          } else if (c >= 0x30 && c <= 0x39) {
-            length = length * 10 + (c - 0x30);
-          } else {
-            this.malformed++;
-          }
-        }
-      });
-      socket.on('error', () => undefined);
-    });
-  }
-
-  static async start(): Promise<CountingSyslog> {
-    const r = new CountingSyslog();
-    await r.listen(0);
-    return r;
-  }
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  /** Down: not listening (connections refused); up: listening on the same port again. */
-  async setDown(down: boolean): Promise<void> {
-    if (down && this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    else if (!down && !this.server.listening) await this.listen(this.port);
-  }
-
-  private port = 0;
-
-  private listen(port: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        this.port = (this.server.address() as AddressInfo).port;
-        resolve();
-      });
-    });
-  }
-
-  reset(): void {
-    this.frames = this.malformed = 0;
-  }
-
-  close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-    });
-  }
-}
-
 /** Lines in a file (a file sink's events), read in a stream. */
 async function lines(file: string): Promise<number> {
   let n = 0;
@@ -226,15 +53,6 @@ async function lines(file: string): Promise<number> {
 /** A file sink's file. */
 const outFile = (dir: string, sink: string) => path.join(dir, `sink-${sink}.jsonl`);
 
-interface Receivers {
-  webhook: CountingHttp;
-  elastic: CountingHttp;
-  splunk: CountingHttp;
-  oncall: CountingHttp;
-  syslog: CountingSyslog;
-  tokenFile: string;
-}
-
 /** One sink of the seven: its config under a run's name, and what its receiver counted. */
 interface SinkSpec {
   /** The sink's name in the issue's list (and its metric label in the "sinks" phase). */
@@ -243,45 +61,37 @@ interface SinkSpec {
   config(name: string, dir: string): Record<string, unknown>;
   /** Events the receiver counted (a file: its lines). */
   received(name: string, dir: string): Promise<number>;
-  reset(): void;
+  reset(): Promise<void>;
   /** Take the receiver down (503, or refusing connections) or up; a file is always up. */
   setDown(down: boolean): Promise<void>;
   /** A new cursor of this type starts at the newest event (Alertmanager's: it pages from now on). */
   startsAtNewest?: boolean;
 }
 
-function sinkSpecs(rx: Receivers): SinkSpec[] {
+function sinkSpecs(rx: Receivers, tokenFile: string): SinkSpec[] {
   const file = (type: string): SinkSpec => ({
     name: type, type,
     config: (name, dir) => ({ name, type, path: outFile(dir, name) }),
     received: (name, dir) => lines(outFile(dir, name)),
-    reset: () => undefined,
+    reset: async () => undefined,
     setDown: async () => undefined,
   });
-  const httpSink = (name: string, type: string, r: CountingHttp, keys: Record<string, unknown>): SinkSpec => ({
+  const remote = (name: string, type: string, r: ReceiverName, keys: Record<string, unknown>): SinkSpec => ({
     name, type,
     config: (n) => ({ name: n, type, ...keys }),
-    received: () => Promise.resolve(r.events),
-    reset: () => r.reset(),
-    setDown: async (down) => {
-      r.down = down;
-    },
+    received: () => rx.count(r),
+    reset: () => rx.reset(r),
+    setDown: (down) => rx.setDown(r, down),
   });
   return [
     file('jsonl'),
     file('ocsf'),
-    httpSink('webhook', 'webhook', rx.webhook, { url: `${rx.webhook.url}/nodewarden` }),
-    httpSink('elastic', 'elasticsearch', rx.elastic, { url: rx.elastic.url }),
-    httpSink('splunk', 'splunk-hec', rx.splunk, { url: rx.splunk.url, token: { file: rx.tokenFile } }),
-    {
-      name: 'syslog', type: 'syslog',
-      config: (n) => ({ name: n, type: 'syslog', address: rx.syslog.address, transport: 'tcp' }),
-      received: () => Promise.resolve(rx.syslog.frames),
-      reset: () => rx.syslog.reset(),
-      setDown: (down) => rx.syslog.setDown(down),
-    },
+    remote('webhook', 'webhook', 'webhook', { url: `${rx.urls.webhook}/nodewarden` }),
+    remote('elastic', 'elasticsearch', 'elastic', { url: rx.urls.elastic }),
+    remote('splunk', 'splunk-hec', 'splunk', { url: rx.urls.splunk, token: { file: tokenFile } }),
+    remote('syslog', 'syslog', 'syslog', { address: rx.syslogAddress, transport: 'tcp' }),
     // Every benchmark event is high: the filter passes them all, so on-call carries the full load.
-    { ...httpSink('oncall', 'alertmanager', rx.oncall, { urls: [rx.oncall.url], filter: { minSeverity: 'high' } }), startsAtNewest: true },
+    { ...remote('oncall', 'alertmanager', 'oncall', { urls: [rx.urls.oncall], filter: { minSeverity: 'high' } }), startsAtNewest: true },
   ];
 }
 
@@ -297,16 +107,18 @@ async function pacedPhase(dir: string, pki: Pki, id: string, label: string, spec
   try {
     await connectAgents(central, pki, AGENTS, agents);
     const at: Record<'start' | 'end', string> = { start: '', end: '' };
+    const rxCpu: Record<'start' | 'end', number> = { start: 0, end: 0 };
     const r = await runPaced(central, agents, {
       totalRate: RATE, everyMs: EVERY_MS, warmupMs: WARMUP_MS, seconds: SECONDS,
       mark: async (when) => {
+        if (rx) rxCpu[when] = rx.cpuSeconds();
         if (specs.length > 0) at[when] = await central.metrics();
       },
     });
     const lat = r.latenciesMs;
     const figures = { eventsPerS: r.eventsPerS, p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUsPerEvent: r.centralCpuUs / (r.eventsPerS * r.seconds) };
     console.log(`${label}: ${AGENTS} agents over mTLS paced at ${n0(RATE)} events/s, ${SECONDS} s: ${n0(r.eventsPerS)} events/s stored; ack p50 ${f1(figures.p50)} ms, p99 ${f1(figures.p99)} ms, max ${f1(lat[lat.length - 1] ?? NaN)} ms; ${n0(r.windowFull)} times an agent's window was full`);
-    console.log(`${label}: central at ${n0((r.centralCpuUs / 1e6 / r.seconds) * 100)}% of a core, ${f1(figures.cpuUsPerEvent)} µs/event, RSS ${n0(r.central.rssMb)} MB (peak ${n0(r.central.hwmMb)} MB); this process (agents${rx ? ', receivers' : ''}) at ${n0((r.generatorCpuUs / 1e6 / r.seconds) * 100)}% of a core`);
+    console.log(`${label}: central at ${n0((r.centralCpuUs / 1e6 / r.seconds) * 100)}% of a core, ${f1(figures.cpuUsPerEvent)} µs/event, RSS ${n0(r.central.rssMb)} MB (peak ${n0(r.central.hwmMb)} MB); this process (agents) at ${n0((r.generatorCpuUs / 1e6 / r.seconds) * 100)}% of a core${rx ? `, the receivers at ${n0(((rxCpu.end - rxCpu.start) / r.seconds) * 100)}%` : ''}`);
     await verify(label, central, agents);
     if (rx) await sinksDuring(dir, label, central, specs, rx, at, r.seconds);
     return figures;
@@ -332,7 +144,7 @@ async function sinksDuring(dir: string, label: string, central: CentralChild, sp
     const d = (text: string) => sample(text, DELIVERED, { sink: s.name }) ?? 0;
     const rate = (d(at.end) - d(at.start)) / seconds;
     const delivered = d(now);
-    const down = s.name === 'webhook' ? ` (down: ${n0(rx.webhook.unavailable)} requests answered 503)` : '';
+    const down = s.name === 'webhook' ? ` (down: ${n0(await rx.unavailable('webhook'))} requests answered 503)` : '';
     // Every event passes every filter and the log is fresh: a sink's lag is what it has not delivered.
     parts.push(`${s.name} ${n0(rate)}/s${down}, lag ${n0(stored - delivered)}`);
     // At-least-once: a receiver counts an event before its sink hears that it was taken.
@@ -341,7 +153,7 @@ async function sinksDuring(dir: string, label: string, central: CentralChild, sp
   }
   console.log(`${label}: each sink's deliveries in the window and lag 1 s after the last ack: ${parts.join('; ')}`);
   console.log(`${label}: check: every receiver counted at least what its sink delivered: ${short.length === 0 ? 'ok' : `MISMATCH (${short.join('; ')})`}`);
-  if (short.length > 0 || rx.syslog.malformed > 0) process.exitCode = 1;
+  if (short.length > 0 || (await rx.malformed()) > 0) process.exitCode = 1;
 }
 
 // ---- draining a backlog -------------------------------------------------------------------
@@ -386,7 +198,7 @@ interface Drain {
 async function drainRun(dir: string, pki: Pki, run: string, specs: SinkSpec[], total: number): Promise<Map<string, Drain>> {
   const name = (s: SinkSpec) => drainName(s, run);
   for (const s of specs) {
-    s.reset();
+    await s.reset();
     await s.setDown(true);
   }
   // Retries every 10-100 ms: a sink starts within 100 ms of its receiver coming up.
@@ -502,27 +314,16 @@ export default async function sinksBench(): Promise<void> {
     const pki = await makePki(dir, AGENTS);
     const tokenFile = path.join(dir, 'hec-token');
     writeFileSync(tokenFile, '6f1c7a8e-bench-hec-token\n', { mode: 0o600 });
-    const start = async <T extends { close(): Promise<void> }>(r: Promise<T>): Promise<T> => {
-      const x = await r;
-      closers.push(() => x.close());
-      return x;
-    };
-    const rx: Receivers = {
-      webhook: await start(CountingHttp.start('webhook')),
-      elastic: await start(CountingHttp.start('elasticsearch')),
-      splunk: await start(CountingHttp.start('splunk-hec')),
-      oncall: await start(CountingHttp.start('alertmanager')),
-      syslog: await start(CountingSyslog.start()),
-      tokenFile,
-    };
-    const specs = sinkSpecs(rx);
-    console.log(`note: 2 cores: this process (the agents and every receiver) competes with central for CPU; central's CPU and RSS are its own, from /proc/<pid>`);
+    const rx = await startReceivers();
+    closers.push(() => rx.close());
+    const specs = sinkSpecs(rx, tokenFile);
+    console.log(`note: 2 cores: this process (the agents) and the receivers' process (pid ${rx.pid}) compete with central for CPU; central's CPU and RSS are its own, from /proc/<pid>`);
     console.log(`setup: events of ${eventBytes} bytes, severity high; receivers count events and keep no bodies`);
 
     const base = await pacedPhase(dir, pki, 'baseline', 'baseline (no sinks)', [], null);
-    rx.webhook.down = true;
+    await rx.setDown('webhook', true);
     const with7 = await pacedPhase(dir, pki, 'sinks', 'sinks (7, webhook down)', specs, rx);
-    rx.webhook.down = false;
+    await rx.setDown('webhook', false);
     const rateRatio = with7.eventsPerS / base.eventsPerS;
     const p99Ratio = with7.p99 / base.p99;
     const met = rateRatio >= 1 - TARGET_SHARE && p99Ratio <= 1 + TARGET_SHARE;

@@ -1,7 +1,7 @@
 // `nodewarden check` as a user runs it: exit code, formats, and the runtime row.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/pipeline.js';
 import { cliPath } from '../helpers/paths.js';
@@ -16,7 +16,8 @@ t.test('a misconfigured worker fails: exit 1, failing ids in JSON, failures in J
   t.equal(json.status, 1, json.stderr);
   const doc = JSON.parse(json.stdout) as { results: { id: string; status: string }[] };
   const failing = new Set(doc.results.filter((r) => r.status === 'fail').map((r) => r.id));
-  for (const id of ['4.1.5', '4.1.9', '4.2.1', '4.2.2', '4.2.4']) t.ok(failing.has(id), `${id} fails`);
+  for (const id of ['4.1.5', '4.1.9', '4.2.1', '4.2.2']) t.ok(failing.has(id), `${id} fails`);
+  t.ok(doc.results.some((r) => r.id === '4.2.4' && r.status === 'warn'), '4.2.4, Manual in the benchmark, warns');
   t.ok(doc.results.some((r) => r.id === 'runtime.unavailable' && r.status === 'fail'), 'a configured but absent runtime socket is a failure');
 
   const junit = run(['--host-root', host.root, '--format', 'junit']);
@@ -56,4 +57,19 @@ t.test('--rules: a user pack judges the runtime too (here: disabling the unavail
   t.equal(r.status, 2);
   t.match(r.stderr, /broken\.yaml:2: rule runtime\.mine: condition: mount is only set in a rule with each: mounts/);
   t.equal(r.stdout, '', 'nothing checked');
+});
+
+t.test('Manual checks warn without failing the run; --strict makes warnings count', async (t) => {
+  const host = await prepareHost('hardened-worker');
+  t.teardown(() => host.cleanup());
+  // Only a Manual check broken: the read-only port (4.2.4) opened in the kubelet's config file.
+  const config = readFileSync(host.real('/var/lib/kubelet/config.yaml'), 'utf8');
+  await host.write('/var/lib/kubelet/config.yaml', `${config.trimEnd()}\nreadOnlyPort: 10255\n`, 0o600);
+  const relaxed = run(['--host-root', host.root, '--format', 'json']);
+  const doc = JSON.parse(relaxed.stdout) as { results: { id: string; status: string; manual?: boolean; severity?: string }[] };
+  const r = doc.results.find((x) => x.id === '4.2.4')!;
+  t.match(r, { status: 'warn', manual: true, severity: 'medium' });
+  t.same(doc.results.filter((x) => x.status === 'fail' || x.status === 'error').map((x) => x.id), [], 'nothing else fails');
+  t.equal(relaxed.status, 0, 'warnings alone: exit 0');
+  t.equal(run(['--host-root', host.root, '--format', 'json', '--strict']).status, 1, '--strict: exit 1');
 });

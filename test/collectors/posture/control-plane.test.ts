@@ -34,7 +34,7 @@ t.test('control plane: the only failure is the kubeadm CA being 644 for 4.1.7', 
   const host = await fixture(t);
   const e = await evaluateNode(host.fs, { now: host.now });
   const bad = e.results.filter((r) => r.status !== 'pass' && r.status !== 'na' && (host.owned || !OWNERSHIP_CHECK_IDS.has(r.id)));
-  t.same(bad.map((r) => `${r.id} ${r.status}`), ['4.1.7 fail']);
+  t.same(bad.map((r) => `${r.id} ${r.status}`), ['4.1.7 warn']);
 });
 
 t.test('control plane: the etcd data directory comes from the etcd manifest', async (t) => {
@@ -118,7 +118,7 @@ t.test('control plane: PKI rules list every offending file', async (t) => {
   if (host.owned) await host.chown('/etc/kubernetes/pki/etcd/ca.crt', 'ubuntu:ubuntu');
   const e = await evaluateNode(host.fs, { now: host.now });
   const certs = one(e, '1.1.20');
-  t.equal(certs.status, 'fail');
+  t.equal(certs.status, 'warn', 'Manual in the benchmark');
   t.equal(certs.subject, '/etc/kubernetes/pki');
   t.equal(certs.evidence, '1 of 5 certificates do not comply: /etc/kubernetes/pki/apiserver.crt (666)');
   const keys = one(e, '1.1.21');

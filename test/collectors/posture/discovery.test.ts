@@ -76,7 +76,7 @@ t.test('a running kubelet is found in /proc and its flags override its config fi
   t.same(e.discovery.kubelet.kubeconfig, { path: '/etc/kubernetes/kubelet.conf', hostPath: '/etc/kubernetes/kubelet.conf', source: 'cmdline' });
   t.equal(e.discovery.procfs, true);
   // The file says readOnlyPort: 0 and anonymous: false; the command line wins.
-  t.equal(status(e, '4.2.4'), 'fail');
+  t.equal(status(e, '4.2.4'), 'warn', 'Manual in the benchmark: a warning');
   t.equal(evidence(e, '4.2.4'), 'readOnlyPort is 10255 (--read-only-port=10255 on the kubelet command line)');
   t.equal(evidence(e, '4.2.1'), 'authentication.anonymous.enabled is true (--anonymous-auth=true on the kubelet command line)');
   // Everything the flags do not touch still comes from the fixture's config file.
@@ -167,7 +167,7 @@ t.test('kube-proxy in its own root: its config is read through /proc/<pid>/root'
   });
   t.equal(evidence(e, '4.3.1'), `metricsBindAddress is 0.0.0.0:10249 (in /proc/${child.pid}/root/var/lib/kube-proxy/config.conf)`);
   const kc = e.results.find((r) => r.id === '4.1.3')!;
-  t.equal(kc.status, 'fail');
+  t.equal(kc.status, 'warn', 'Manual in the benchmark');
   t.equal(kc.subject, 'kube-proxy:/var/lib/kube-proxy/kubeconfig.conf');
   t.match(kc.evidence, 'mode 640');
 });
@@ -237,7 +237,7 @@ t.test('the hyperkube form (hyperkube kubelet …) is recognised', async (t) => 
   const e = await evaluateNode(host.fs, { now: host.now });
   t.equal(e.discovery.kubelet.process?.pid, 77);
   t.same(e.discovery.kubelet.args, ['--config=/var/lib/kubelet/config.yaml', '--read-only-port=10255']);
-  t.equal(status(e, '4.2.4'), 'fail');
+  t.equal(status(e, '4.2.4'), 'warn', 'Manual in the benchmark: a warning');
 });
 
 t.test('--config-dir drop-ins override the config file and are checked as config files', async (t) => {

@@ -87,7 +87,7 @@ t.test('a new evaluation sees a changed config file and a replaced certificate',
   t.teardown(() => expired.cleanup());
   await host.write('/etc/kubernetes/pki/ca.crt', await fsp.readFile(expired.real('/var/lib/kubelet/pki/kubelet.crt'), 'utf8'));
   const second = await evaluateNode(host.fs, { now: host.now });
-  t.equal(second.results.find((r) => r.id === '4.2.4')!.status, 'fail');
+  t.equal(second.results.find((r) => r.id === '4.2.4')!.status, 'warn', 'Manual in the benchmark: a warning');
   const ca = second.results.find((r) => r.id === 'nw-cert-expiry' && r.subject === '/etc/kubernetes/pki/ca.crt')!;
   t.equal(ca.status, 'fail');
   t.match(ca.evidence, 'CN=node-2@1764000000 expired');

@@ -117,7 +117,9 @@ t.test('misconfigured worker: every worker check fails, each by id', async (t) =
     }
     const rs = byId(e, id);
     t.ok(rs.length > 0, `${id} has a result`);
-    for (const r of rs) t.equal(r.status, 'fail', `${id} fails: ${r.evidence}`);
+    // A check the benchmark marks Manual is a warning to review, never a failure.
+    const want = CATALOG.find((d) => d.id === id)?.manual ? 'warn' : 'fail';
+    for (const r of rs) t.equal(r.status, want, `${id} ${want}s: ${r.evidence}`);
   }
 });
 
