@@ -11,18 +11,23 @@
 
 namespace {
 
-Napi::Value SetThreadIdle(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// sched_setscheduler for thread `tid` (0: the calling thread); a failure becomes a JavaScript
+// error carrying the errno's name as `code`.
+void SetPolicy(Napi::Env env, int tid, int policy, const char* policyName) {
   struct sched_param param;
   memset(&param, 0, sizeof param);
-  if (sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
-    int err = errno;
-    const char* name = strerrorname_np(err);
-    Napi::Error e = Napi::Error::New(env, std::string("sched_setscheduler(SCHED_IDLE): ") + strerror(err));
-    e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-    e.Set("errno", Napi::Number::New(env, err));
-    e.ThrowAsJavaScriptException();
-  }
+  if (sched_setscheduler(tid, policy, &param) == 0) return;
+  int err = errno;
+  const char* name = strerrorname_np(err);
+  Napi::Error e = Napi::Error::New(env, std::string("sched_setscheduler(") + policyName + "): " + strerror(err));
+  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.ThrowAsJavaScriptException();
+}
+
+Napi::Value SetThreadIdle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SetPolicy(env, 0, SCHED_IDLE, "SCHED_IDLE");
   return env.Undefined();
 }
 
@@ -40,16 +45,7 @@ Napi::Value SetThreadNormal(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "setThreadNormal(tid): a positive thread id").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  struct sched_param param;
-  memset(&param, 0, sizeof param);
-  if (sched_setscheduler(tid, SCHED_OTHER, &param) != 0) {
-    int err = errno;
-    const char* name = strerrorname_np(err);
-    Napi::Error e = Napi::Error::New(env, std::string("sched_setscheduler(SCHED_OTHER): ") + strerror(err));
-    e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-    e.Set("errno", Napi::Number::New(env, err));
-    e.ThrowAsJavaScriptException();
-  }
+  SetPolicy(env, tid, SCHED_OTHER, "SCHED_OTHER");
   return env.Undefined();
 }
 
