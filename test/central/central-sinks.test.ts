@@ -63,7 +63,13 @@ t.test('an agent\'s events reach every sink through the sink thread, with its ho
   t.equal(device.os.kernel_release, os.release(), 'the agent\'s host facts, from its Hello, in the OCSF document');
 
   const addr = central.httpAddress!;
-  const metrics = await (await fetch(`http://${addr.address}:${addr.port}/metrics`)).text();
+  // The thread's metrics reach central in snapshots, a moment after the files have the lines.
+  const scrape = async () => (await fetch(`http://${addr.address}:${addr.port}/metrics`)).text();
+  let metrics = '';
+  await waitFor('the sink thread\'s metrics of the 50 deliveries', async () => {
+    metrics = await scrape();
+    return ['lake', 'hook', 'jsonl'].every((sink) => metrics.includes(`nodewarden_sink_events_delivered_total{sink="${sink}"} 50\n`)) && /^nodewarden_sink_lag_events\{sink="hook"\} 0$/m.test(metrics);
+  }, 20_000);
   for (const sink of ['lake', 'hook', 'jsonl']) t.match(metrics, new RegExp(`^nodewarden_sink_events_delivered_total\\{sink="${sink}"\\} 50$`, 'm'), `${sink}'s deliveries`);
   t.match(metrics, /^nodewarden_sink_lag_events\{sink="hook"\} 0$/m);
   t.match(metrics, /^nodewarden_sink_thread_up 1$/m);
