@@ -115,8 +115,9 @@ t.test('the sinks deliver from their cursors in their own thread, while central\
   t.same(h.worker.cursorNames, [fileCursor('jsonl', archive), 'hook'], 'the cursors retention must respect');
 
   h.store(3000);
-  // Block this thread (central's event loop) for a while: the file still fills meanwhile.
-  const until = Date.now() + 1500;
+  // Block this thread (central's event loop) until the file fills meanwhile (at idle priority the
+  // sink thread waits for a free CPU: on a machine busy with other work that can take seconds).
+  const until = Date.now() + 10_000;
   let sizeWhileBlocked = 0;
   while (Date.now() < until && sizeWhileBlocked === 0) {
     try {
