@@ -134,6 +134,11 @@ async function buildKubeletConfig(view: HostView, d: KubeletDiscovery): Promise<
     if (l) {
       layers.push(l);
       configExists = true;
+    } else if (d.configFile.source !== 'default') {
+      // Named (by --config, or the unit) but not there: what it would hold is unknown, which is
+      // an error for every setting the flags do not give, never a pass on the kubelet's defaults.
+      const where = d.configFile.source === 'unit' ? "in the kubelet's systemd unit" : 'on the kubelet command line';
+      layers.push({ label: d.configFile.hostPath, error: `the kubelet config file ${d.configFile.hostPath} named ${where} cannot be read: it does not exist under the host root (missing, or a dangling symlink)` });
     }
   }
   // A --config flag means v1beta1 defaulting applies even if the file has gone (the kubelet would

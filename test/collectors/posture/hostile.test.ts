@@ -187,3 +187,16 @@ t.test('unreadable /etc/passwd leaves numeric owners, and root is still root', a
     t.equal(one(e, '4.1.9').evidence, `/var/lib/kubelet/config.yaml: mode 644, owner ${process.getuid!()}:${process.getgid!()}`);
   }
 });
+
+t.test('a kubelet config file named on the command line that is missing or dangling makes its settings errors, never a pass on defaults', async (t) => {
+  for (const kind of ['missing', 'dangling'] as const) {
+    const host = await fixture(t);
+    await fsp.rm(host.real('/var/lib/kubelet/config.yaml'));
+    if (kind === 'dangling') await fsp.symlink('/var/lib/kubelet/gone.yaml', host.real('/var/lib/kubelet/config.yaml'));
+    const e = await evaluateNode(host.fs, { now: host.now });
+    for (const id of ['4.2.1', '4.2.2', '4.2.4', '4.2.6']) {
+      t.equal(one(e, id).status, 'error', `${kind}: ${id} is an error`);
+      t.match(one(e, id).evidence, /kubelet config file \/var\/lib\/kubelet\/config\.yaml named on the kubelet command line cannot be read/, `${kind}: ${id} says why`);
+    }
+  }
+});
