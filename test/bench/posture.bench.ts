@@ -6,6 +6,18 @@ import { HostFs } from '../../collectors/host/host-fs.js';
 import { evaluateNode, discoverNode } from '../../collectors/posture/index.js';
 import { prepareHost } from '../collectors/posture/fixture-host.js';
 import { readdirSync } from 'node:fs';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { checkObservation } from '../../collectors/posture/collector.js';
+import { RuleEngine } from '../../rules/engine.js';
+import { loadRuleset } from '../../rules/ruleset.js';
+
+const rules = (() => {
+  const r = loadRuleset({ dirs: [] });
+  if (!r.ok) throw new Error('the built-in rules do not load');
+  return r;
+})();
+const engine = new RuleEngine(rules.ruleset, { sink: { emit: async () => undefined }, logger: pino({ level: 'silent' }), registry: new Registry(), stateDir: null, repeatWindowMs: 0 });
 
 const WARMUP = 20;
 const RUNS = 200;
@@ -35,6 +47,13 @@ export default async function bench(): Promise<void> {
       const first = await evaluateNode(host.fs, { now: host.now });
       const samples = await time(() => evaluateNode(host.fs, { now: host.now }));
       console.log(`evaluateNode ${name} (${first.results.length} results): ${stats(samples)}`);
+      // What the agent adds: every result judged by the posture rules (a fresh observation each
+      // time, as the collector makes them, so nothing is memoised).
+      const config = first.discovery.kubelet.configFile?.hostPath ?? '';
+      const judge = await time(async () => {
+        for (const r of first.results) engine.judgeState(checkObservation(r, 'bench', config));
+      });
+      console.log(`  judged by the ${rules.ruleset.rules.filter((x) => x.source === 'posture').length} posture rules: ${stats(judge)}`);
     } finally {
       await host.cleanup();
     }
