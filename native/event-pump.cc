@@ -221,7 +221,7 @@ void Pump::NoteError(std::string message) {
 uint64_t Pump::MaybeFlush(uint64_t now) {
   if (!pending_ || !HasContent(*pending_)) return 0;
   uint64_t due = pending_since_ + kMaxDelayNs;
-  // Notices go out at once; events wait for company up to 5 ms.
+  // Notices go out at once; events wait for company up to kMaxDelayNs.
   bool notice = pending_->lost_socket || pending_->lost_agent ||
                 !pending_->config_changes.empty();
   if (notice || now >= due) {

@@ -59,6 +59,7 @@ export class ProcessCollector implements Collector {
   private stopped = false;
   private startError: string | null = null;
   private readonly execs: Counter<'source' | 'scope'>;
+  private readonly gone: Counter;
   private readonly execChildren = new Map<string, Counter.Internal>();
   private readonly interned = new Map<string, string>();
   /** Parsed /proc/PID/cgroup texts: the execs of one container share theirs. */
@@ -85,6 +86,10 @@ export class ProcessCollector implements Collector {
     this.namespaces = new Set(['kube-system', ...config.namespaces]);
     const reg = ctx.metrics;
     this.execs = new Counter({ name: 'nodewarden_exec_events_total', help: 'Execs received from the exec source, by source and whether they were in scope.', labelNames: ['source', 'scope'], registers: [reg] });
+    this.gone = new Counter({
+      name: 'nodewarden_exec_gone_before_read_total', registers: [reg],
+      help: 'Execs whose process was exiting or gone when its /proc entry was read (its container then comes from the parent; stdio, exe and namespace are not known).',
+    });
     this.sourceInfo = new Gauge({ name: 'nodewarden_exec_source', help: 'The active exec source (1) and the others (0).', labelNames: ['source'], registers: [reg] });
     this.lost = droppedCounter(reg);
     // The source's own counters, read when Prometheus scrapes (no work per exec).
@@ -129,8 +134,6 @@ export class ProcessCollector implements Collector {
     }
     for (const name of ['audit', 'connector', 'poller']) this.sourceInfo.set({ source: name }, name === src.name ? 1 : 0);
     this.ctx.facts.inventory.on('change', this.onInventoryChange);
-    this.pendingTimer = setInterval(() => this.settlePending(), 100);
-    this.pendingTimer.unref();
     await src.start((batch) => this.onBatch(batch), (n) => this.onNotice(n));
     this.ctx.logger.info({ source: src.name, skipped: this.skipped, limits: src.limits }, `Exec capture uses the ${src.name} source.`);
     if (src.name !== 'audit') {
@@ -160,8 +163,9 @@ export class ProcessCollector implements Collector {
     this.stopped = true;
     await this.source?.stop();
     this.ctx.facts.inventory.off('change', this.onInventoryChange);
-    if (this.pendingTimer) clearInterval(this.pendingTimer);
     this.settlePending(true);
+    if (this.pendingTimer) clearInterval(this.pendingTimer);
+    this.pendingTimer = null;
   }
 
   private onBatch(batch: ExecEvent[]): void {
@@ -238,6 +242,7 @@ export class ProcessCollector implements Collector {
       ? this.namespaces.has(namespace) || this.namespaces.has('*') || !container || container.origin === 'outside-cri' || !namespace
       : this.config.hostProcesses;
     this.execCounter(e.source, inScope).inc();
+    if (e.cgroup === null) this.gone.inc();
     if (!inScope || !e.success) return;
     const unknownContainer = inContainer && containerId !== null && container === null;
     if (unknownContainer) this.ctx.facts.emit('container-unknown', containerId!);
@@ -257,6 +262,11 @@ export class ProcessCollector implements Collector {
     if (unknownContainer && this.pending.length < MAX_PENDING) {
       // Hold it briefly: the runtime collector is refreshing and will name the pod.
       this.pending.push({ obs, facts, containerId: containerId!, until: Date.now() + this.config.enrichWaitMs });
+      if (!this.pendingTimer && !this.stopped) {
+        // Looked at every 100 ms while anything waits; no timer wakes the agent otherwise.
+        this.pendingTimer = setInterval(() => this.settlePending(), 100);
+        this.pendingTimer.unref();
+      }
       return;
     }
     out.push(obs);
@@ -284,6 +294,10 @@ export class ProcessCollector implements Collector {
       out.push(p.obs);
     }
     this.pending = keep;
+    if (keep.length === 0 && this.pendingTimer) {
+      clearInterval(this.pendingTimer);
+      this.pendingTimer = null;
+    }
     if (out.length > 0) this.ctx.sink.observe(out);
   }
 
