@@ -47,11 +47,21 @@ function usage(pid: number): { cpuUs: number; sysUs: number; mainUs: number; rea
   return { cpuUs: all.user + all.sys, sysUs: all.sys, mainUs, readerUs, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
 }
 
-async function metric(port: number, name: string, label: string): Promise<number> {
+/**
+ * Exec counts from one scrape of the agent's metrics: in scope, out of scope (execs elsewhere on
+ * the machine, which cost the agent too: shown so a run on a busy machine can be told apart), and
+ * those whose process was gone before /proc could be read.
+ */
+async function counts(port: number): Promise<{ inScope: number; outOfScope: number; gone: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let n = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) && line.includes(label)) n += Number(line.split(' ').pop());
-  return n;
+  const c = { inScope: 0, outOfScope: 0, gone: 0 };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('nodewarden_exec_events_total{')) {
+      if (line.includes('scope="in"')) c.inScope += Number(line.split(' ').pop());
+      else c.outOfScope += Number(line.split(' ').pop());
+    } else if (line.startsWith('nodewarden_exec_gone_before_read_total ')) c.gone = Number(line.split(' ').pop());
+  }
+  return c;
 }
 
 export default async function agentExecBench(): Promise<void> {
@@ -106,10 +116,6 @@ export default async function agentExecBench(): Promise<void> {
     copyFileSync(path.join(dir, 'spawner'), inside);
     chmodSync(inside, 0o755);
 
-    const inScope = () => metric(httpPort, 'nodewarden_exec_events_total', 'scope="in"');
-    // Execs elsewhere on the machine (out of scope) cost the agent too: shown, so a run on a busy
-    // machine can be told apart.
-    const outOfScope = () => metric(httpPort, 'nodewarden_exec_events_total', 'scope="out"');
     const quick = process.env.NW_BENCH_QUICK === '1';
     const phases = [
       { name: 'burst 1k', n: 1000, rate: 0 },
@@ -117,27 +123,27 @@ export default async function agentExecBench(): Promise<void> {
       { name: 'burst 10k', n: 10000, rate: 0 },
       { name: `1000/s for ${quick ? 10 : 60} s`, n: quick ? 10_000 : 60_000, rate: 1000 },
     ];
-    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  main  reader  other  kernel lost  agent RSS MB  execs elsewhere');
+    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  main  reader  other  kernel lost  agent RSS MB  execs elsewhere  gone before /proc read');
     for (const ph of phases) {
       const lost0 = native.addon.auditStatus().lost;
-      const seen0 = await inScope();
-      const out0 = await outOfScope();
+      const c0 = await counts(httpPort);
       const u0 = usage(pid);
       const r = await box.execSync(pod.containerId, ['/tmp/nw-spawner', String(ph.n), String(ph.rate), '/bin/true', `nwb-${ph.n}`], 600);
       const elapsed = Number(r.stdout.trim());
       const expected = ph.n + 1; // the spawner's own exec is in scope too
       let last = -1;
       await waitFor('the agent caught up', async () => {
-        const now = await inScope();
-        const done = now - seen0 >= expected || now === last;
+        const now = (await counts(httpPort)).inScope;
+        const done = now - c0.inScope >= expected || now === last;
         last = now;
         return done;
       }, 60_000, 500);
       const u1 = usage(pid);
-      const captured = (await inScope()) - seen0;
+      const c1 = await counts(httpPort);
+      const captured = c1.inScope - c0.inScope;
       const per = (a: number, b: number) => ((a - b) / captured).toFixed(1);
       const other = (u1.cpuUs - u1.mainUs - u1.readerUs) - (u0.cpuUs - u0.mainUs - u0.readerUs);
-      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}  ${String((await outOfScope()) - out0).padStart(15)}`);
+      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}  ${String(c1.outOfScope - c0.outOfScope).padStart(15)}  ${String(c1.gone - c0.gone).padStart(21)}`);
     }
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;
