@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <memory>
@@ -203,15 +204,14 @@ Napi::Value JsAssembleAuditRecords(const Napi::CallbackInfo& info) {
     assembler.OnRecord(type, text, now);
   }
   assembler.FlushAll();
-  Napi::Array out = Napi::Array::New(env, sink.events.size());
-  for (size_t i = 0; i < sink.events.size(); i++) out.Set(static_cast<uint32_t>(i), ExecToJs(env, sink.events[i]));
-  return out;
+  return Napi::Value(env, BatchToJs(env, sink.events, nullptr));
 }
 
 // Shared by the Reader and its thread-safe function's finalizer, which may outlive it.
 struct StopState {
   bool finalized = false;
   std::vector<napi_deferred> waiters;
+  std::shared_ptr<StringCache> strings;  // the pump's, released with the function
 };
 
 class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
@@ -264,11 +264,13 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
       return;
     }
     state_ = std::make_shared<StopState>();
+    state_->strings = reader_->pump.strings();
     auto* fin = new std::shared_ptr<StopState>(state_);
     tsfn_ = Napi::ThreadSafeFunction::New(
         env, info[2].As<Napi::Function>(), "nodewarden-exec-reader", 0, 1,
         [](Napi::Env env, std::shared_ptr<StopState>* s) {
           (*s)->finalized = true;
+          (*s)->strings->Release(env);
           // Raw calls: at environment teardown they may fail, which must not be fatal.
           for (napi_deferred d : (*s)->waiters) napi_resolve_deferred(env, d, env.Undefined());
           (*s)->waiters.clear();
@@ -351,7 +353,13 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     o.Set("lostAgent", static_cast<double>(s.lost_agent.load()));
     o.Set("queued", static_cast<double>(s.in_flight.load()));
     o.Set("rcvbuf", reader_->rcvbuf());
-    o.Set("threadCpuNs", static_cast<double>(s.thread_cpu_ns.load()));
+    uint64_t cpu = s.thread_cpu_ns.load();
+    clockid_t clock;
+    timespec ts;
+    if (running_ && pthread_getcpuclockid(thread_, &clock) == 0 && clock_gettime(clock, &ts) == 0) {
+      cpu = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    }
+    o.Set("threadCpuNs", static_cast<double>(cpu));
     return o;
   }
 

@@ -1,6 +1,7 @@
 // Batching and delivery of exec events to JavaScript (see event-pump.h).
 #include "event-pump.h"
 
+#include <string.h>
 #include <time.h>
 
 namespace nw {
@@ -36,51 +37,136 @@ bool HasContent(const Batch& b) {
          !b.error.empty();
 }
 
-Napi::Value Str(Napi::Env env, const ExecRecord& r, const Span& s) {
-  // napi_create_string_utf8 replaces invalid UTF-8 with U+FFFD: it never throws on bytes.
-  if (!s.set) return Napi::String::New(env, "", 0);
-  return Napi::String::New(env, r.strs.data() + s.off, s.len);
+}  // namespace
+
+namespace {
+
+uint64_t Load64(const char* p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+// A cheap slot for a byte string: its length and three words of it (start, middle, end). The
+// slot's bytes are compared in full before a cached string is reused, so a weak hash costs a
+// miss, never a wrong string.
+size_t SlotOf(const char* p, size_t n) {
+  uint64_t h = n * 0x9E3779B97F4A7C15ull;
+  if (n >= 8) {
+    h ^= Load64(p);
+    h = (h ^ (h >> 31)) * 0xBF58476D1CE4E5B9ull;
+    h ^= Load64(p + n - 8);
+    h = (h ^ (h >> 29)) * 0x94D049BB133111EBull;
+    h ^= Load64(p + (n - 8) / 2);
+  } else {
+    for (size_t i = 0; i < n; i++) h = (h ^ static_cast<unsigned char>(p[i])) * 0x100000001B3ull;
+  }
+  h ^= h >> 32;
+  return static_cast<size_t>(h) % StringCache::kSlots;
+}
+
+napi_value NewString(napi_env env, const char* p, size_t n) {
+  // napi_create_string_utf8 replaces invalid UTF-8 with U+FFFD: it never fails on bytes.
+  napi_value v;
+  napi_create_string_utf8(env, p, n, &v);
+  return v;
 }
 
 }  // namespace
 
-Napi::Object ExecToJs(Napi::Env env, const ExecRecord& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("source", r.source == Source::Audit ? "audit" : "connector");
-  o.Set("timeUnixNano", Napi::BigInt::New(env, r.time_ns));
-  if (r.has_serial) o.Set("serial", Napi::Number::New(env, static_cast<double>(r.serial)));
-  o.Set("pid", Napi::Number::New(env, r.pid));
-  o.Set("ppid", Napi::Number::New(env, r.ppid));
-  o.Set("uid", Napi::Number::New(env, r.uid));
-  o.Set("euid", Napi::Number::New(env, r.euid));
-  o.Set("gid", Napi::Number::New(env, r.gid));
-  o.Set("egid", Napi::Number::New(env, r.egid));
-  o.Set("auid", Napi::Number::New(env, r.auid));
-  o.Set("exe", Str(env, r, r.exe));
-  o.Set("comm", Str(env, r, r.comm));
-  Napi::Array argv = Napi::Array::New(env, r.argc);
-  uint32_t off = 0;
-  for (uint32_t i = 0; i < r.argc; i++) {
-    uint32_t len = r.ArgLen(i);
-    argv.Set(i, Napi::String::New(env, r.args.data() + off, len));
-    off += len;
+napi_value StringCache::Get(napi_env env, const char* p, size_t n) {
+  if (n == 0 || n > kMaxBytes) return NewString(env, p, n);
+  napi_value array = nullptr;
+  if (array_ != nullptr) napi_get_reference_value(env, array_, &array);
+  if (array == nullptr) {
+    napi_create_array_with_length(env, kSlots, &array);
+    if (array_ != nullptr) napi_delete_reference(env, array_);
+    napi_create_reference(env, array, 1, &array_);
+    for (bool& u : used_) u = false;
   }
-  o.Set("argv", argv);
-  o.Set("argvTruncated", Napi::Boolean::New(env, r.argv_truncated));
-  o.Set("argvMissing", Napi::Boolean::New(env, r.argv_missing));
-  o.Set("cwd", Str(env, r, r.cwd));
-  o.Set("success", Napi::Boolean::New(env, r.success));
-  o.Set("cgroup", r.cgroup.set ? Str(env, r, r.cgroup) : env.Null());
-  o.Set("startTime", r.has_start_time ? Napi::BigInt::New(env, r.start_time).As<Napi::Value>()
-                                      : env.Null());
-  if (r.stdin_link.set || r.stdout_link.set) {
-    Napi::Object stdio = Napi::Object::New(env);
-    stdio.Set("stdin", Str(env, r, r.stdin_link));
-    stdio.Set("stdout", Str(env, r, r.stdout_link));
-    o.Set("stdio", stdio);
+  size_t slot = SlotOf(p, n);
+  napi_value v;
+  if (used_[slot] && bytes_[slot].size() == n && memcmp(bytes_[slot].data(), p, n) == 0 &&
+      napi_get_element(env, array, static_cast<uint32_t>(slot), &v) == napi_ok) {
+    return v;
   }
-  if (r.key.set) o.Set("auditKey", Str(env, r, r.key));
-  return o;
+  v = NewString(env, p, n);
+  napi_set_element(env, array, static_cast<uint32_t>(slot), v);
+  bytes_[slot].assign(p, n);
+  used_[slot] = true;
+  return v;
+}
+
+void StringCache::Release(napi_env env) {
+  if (array_ != nullptr) napi_delete_reference(env, array_);
+  array_ = nullptr;
+  for (std::string& b : bytes_) std::string().swap(b);
+  for (bool& u : used_) u = false;
+}
+
+napi_value BatchToJs(napi_env env, const std::vector<ExecRecord>& recs, StringCache* cache) {
+  size_t n = recs.size();
+  size_t strings = 0;
+  for (const ExecRecord& r : recs) strings += kFixedStrings + r.argc;
+  void* data = nullptr;
+  napi_value buffer, nums, strs, out;
+  napi_create_arraybuffer(env, n * kNumFields * sizeof(double), &data, &buffer);
+  napi_create_typedarray(env, napi_float64_array, n * kNumFields, buffer, 0, &nums);
+  napi_create_array_with_length(env, strings, &strs);
+  double* d = static_cast<double*>(data);
+  uint32_t k = 0;
+  auto put = [&](napi_value v) { napi_set_element(env, strs, k++, v); };
+  auto span = [&](const ExecRecord& r, const Span& sp, bool repeat) {
+    if (!sp.set) return put(NewString(env, "", 0));
+    const char* p = r.strs.data() + sp.off;
+    put(repeat && cache ? cache->Get(env, p, sp.len) : NewString(env, p, sp.len));
+  };
+  for (size_t i = 0; i < n; i++, d += kNumFields) {
+    const ExecRecord& r = recs[i];
+    uint32_t flags = (r.source == Source::Connector ? kFlagConnector : 0) |
+                     (r.has_serial ? kFlagSerial : 0) | (r.success ? kFlagSuccess : 0) |
+                     (r.argv_truncated ? kFlagArgvTruncated : 0) |
+                     (r.argv_missing ? kFlagArgvMissing : 0) |
+                     (r.has_start_time ? kFlagStartTime : 0) |
+                     (r.has_exe_ctime ? kFlagExeCtime : 0) | (r.cgroup.set ? kFlagCgroup : 0) |
+                     (r.stdin_link.set || r.stdout_link.set ? kFlagStdio : 0) |
+                     (r.key.set ? kFlagKey : 0) |
+                     (static_cast<uint32_t>(r.ns_init + 1) << kNsInitShift);
+    d[kFlags] = flags;
+    d[kTimeSec] = static_cast<double>(r.time_ns / 1000000000ull);
+    d[kTimeNsec] = static_cast<double>(r.time_ns % 1000000000ull);
+    d[kSerial] = static_cast<double>(r.serial);
+    d[kPid] = r.pid;
+    d[kPpid] = r.ppid;
+    d[kUid] = r.uid;
+    d[kEuid] = r.euid;
+    d[kGid] = r.gid;
+    d[kEgid] = r.egid;
+    d[kAuid] = r.auid;
+    d[kArgc] = r.argc;
+    d[kStartTime] = static_cast<double>(r.start_time);
+    d[kExeCtimeSec] = static_cast<double>(r.exe_ctime_ns / 1000000000ull);
+    d[kExeCtimeNsec] = static_cast<double>(r.exe_ctime_ns % 1000000000ull);
+    span(r, r.exe, true);
+    span(r, r.comm, true);
+    span(r, r.cwd, true);
+    span(r, r.cgroup, true);
+    span(r, r.stdin_link, true);
+    span(r, r.stdout_link, true);
+    span(r, r.key, true);
+    uint32_t off = 0;
+    for (uint32_t a = 0; a < r.argc; a++) {
+      uint32_t len = r.ArgLen(a);
+      const char* p = r.args.data() + off;
+      // argv[0] repeats (the same program run again and again); the rest mostly do not.
+      put(a == 0 && cache ? cache->Get(env, p, len) : NewString(env, p, len));
+      off += len;
+    }
+  }
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "n", nums);
+  napi_set_named_property(env, out, "s", strs);
+  return out;
 }
 
 namespace {
@@ -135,7 +221,7 @@ void Pump::NoteError(std::string message) {
 uint64_t Pump::MaybeFlush(uint64_t now) {
   if (!pending_ || !HasContent(*pending_)) return 0;
   uint64_t due = pending_since_ + kMaxDelayNs;
-  // Notices go out at once; events wait for company up to 5 ms.
+  // Notices go out at once; events wait for company up to kMaxDelayNs.
   bool notice = pending_->lost_socket || pending_->lost_agent ||
                 !pending_->config_changes.empty();
   if (notice || now >= due) {
@@ -150,6 +236,7 @@ void Pump::Flush() {
   Batch* b = pending_.release();
   size_t n = b->events.size();
   b->stats = stats_;
+  b->strings = strings_;
   stats_->in_flight.fetch_add(n, std::memory_order_relaxed);
   napi_status st = tsfn_.NonBlockingCall(b, [](Napi::Env env, Napi::Function cb, Batch* batch) {
     Pump::Deliver(env, cb, batch);
@@ -166,8 +253,7 @@ void Pump::Deliver(Napi::Env env, Napi::Function cb, Batch* batch) {
   size_t n = batch->events.size();
   if (env != nullptr && cb != nullptr && CanCallIntoJs(env)) {
     Napi::HandleScope scope(env);
-    Napi::Array events = Napi::Array::New(env, n);
-    for (size_t i = 0; i < n; i++) events.Set(static_cast<uint32_t>(i), ExecToJs(env, batch->events[i]));
+    napi_value events = BatchToJs(env, batch->events, batch->strings.get());
     Napi::Object info = Napi::Object::New(env);
     info.Set("lostSocket", Napi::Number::New(env, static_cast<double>(batch->lost_socket)));
     info.Set("lostAgent", Napi::Number::New(env, static_cast<double>(batch->lost_agent)));

@@ -33,9 +33,13 @@ struct ExecRecord {
   bool argv_truncated = false;
   bool argv_missing = false;
   bool has_start_time = false;
+  bool has_exe_ctime = false;
+  // Pid 1 of its own pid namespace: -1 unknown (gone before /proc was read), 0 no, 1 yes.
+  int8_t ns_init = -1;
   uint64_t time_ns = 0;
   uint64_t serial = 0;
   uint64_t start_time = 0;
+  uint64_t exe_ctime_ns = 0;  // ctime of the file /proc/PID/exe leads to, read at exec time
   int32_t pid = 0;
   int32_t ppid = 0;
   uint32_t uid = kUnknownId, euid = kUnknownId, gid = kUnknownId, egid = kUnknownId,

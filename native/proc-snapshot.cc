@@ -3,6 +3,7 @@
 #include "proc-snapshot.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -127,22 +128,66 @@ void ProcSnapshot::ReadStatus(int32_t pid, ExecRecord& rec) {
   }
 }
 
-void ProcSnapshot::DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec) {
+bool ProcSnapshot::DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec) {
   // An exiting process (PF_EXITING, then zombie) may already report the root cgroup, which
   // would pin a container's exec on the host. cgroup is read before stat, so a stat showing
   // the process not yet exiting vouches for it.
   if (!stat_ok || last_exiting_ || last_state_ == 'Z' || last_state_ == 'X' || last_state_ == 'x') {
     rec.cgroup = Span();
+    return false;
   }
+  return true;
+}
+
+void ProcSnapshot::ReadExeAndNamespace(int32_t pid, ExecRecord& rec) {
+  struct stat st;
+  // The file the process runs, whatever its path says now: rules compare its ctime with the
+  // container's start (a binary written after the start is not from the image).
+  if (fstatat(dir_fd_, "exe", &st, 0) == 0) {
+    rec.exe_ctime_ns = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000ull +
+                       static_cast<uint64_t>(st.st_ctim.tv_nsec);
+    rec.has_exe_ctime = true;
+  }
+  // Pid 1 of its pid namespace. A namespace's first process always has its parent outside
+  // the namespace, so a process sharing its parent's namespace is not one: two stats decide
+  // for nearly every exec. Otherwise (the runtime entering a container, a parent gone, no
+  // ptrace access to the namespace links) NSpid in status, which anyone may read, decides.
+  struct stat own;
+  if (rec.ppid > 0 && fstatat(dir_fd_, "ns/pid", &own, 0) == 0) {
+    snprintf(path_, sizeof(path_), "%s/%d/ns/pid", root_.c_str(), rec.ppid);
+    if (stat(path_, &st) == 0 && st.st_ino == own.st_ino && st.st_dev == own.st_dev) {
+      rec.ns_init = 0;
+      return;
+    }
+  }
+  ssize_t n = Read(pid, "status", sizeof(scratch_) - 1);
+  if (n <= 0) return;
+  scratch_[n] = '\0';
+  const char* p = strstr(scratch_, "\nNSpid:");
+  if (!p) return;
+  p += 7;
+  // "NSpid:\t<pid in the outermost namespace>\t...\t<pid in its own>"
+  int levels = 0;
+  unsigned long last = 0;
+  while (*p && *p != '\n') {
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p < '0' || *p > '9') break;
+    char* end;
+    last = strtoul(p, &end, 10);
+    p = end;
+    levels++;
+  }
+  if (levels > 0) rec.ns_init = levels > 1 && last == 1 ? 1 : 0;
 }
 
 void ProcSnapshot::AddContext(int32_t pid, ExecRecord& rec) {
   if (!OpenPid(pid)) return;
   ReadCgroup(pid, rec);
   bool stat_ok = ReadStat(pid, rec, false);
-  DropCgroupUnlessAlive(stat_ok, rec);
+  bool alive = DropCgroupUnlessAlive(stat_ok, rec);
   Link(pid, "fd/0", rec.stdin_link, rec);
   Link(pid, "fd/1", rec.stdout_link, rec);
+  if (alive) ReadExeAndNamespace(pid, rec);
   ClosePid();
 }
 
@@ -172,7 +217,7 @@ bool ProcSnapshot::ReadAll(int32_t pid, ExecBuilder& b) {
   }
   ReadCgroup(pid, rec);
   bool alive = ReadStat(pid, rec, true);
-  DropCgroupUnlessAlive(alive, rec);
+  bool running = DropCgroupUnlessAlive(alive, rec);
   ReadStatus(pid, rec);
   ssize_t l = Read(pid, "loginuid", 32);
   if (l > 0) {
@@ -183,6 +228,7 @@ bool ProcSnapshot::ReadAll(int32_t pid, ExecBuilder& b) {
   Link(pid, "cwd", rec.cwd, rec);
   Link(pid, "fd/0", rec.stdin_link, rec);
   Link(pid, "fd/1", rec.stdout_link, rec);
+  if (running) ReadExeAndNamespace(pid, rec);
   ClosePid();
   if (!have_cmdline) rec.argv_missing = true;
   return alive && have_cmdline;

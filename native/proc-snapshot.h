@@ -1,6 +1,7 @@
 // Reads what /proc still knows about a process the instant its exec is reported: cgroup,
-// start time, stdio links and, for the connector, the whole identity. Runs on a reader
-// thread; every read is bounded and a vanished process simply leaves fields unset.
+// start time, stdio links, the executable's ctime, whether it is pid 1 of its pid namespace
+// and, for the connector, the whole identity. Runs on a reader thread; every read is bounded
+// and a vanished process simply leaves fields unset.
 #pragma once
 
 #include <sys/types.h>
@@ -15,7 +16,7 @@ class ProcSnapshot {
  public:
   explicit ProcSnapshot(std::string proc_root);
 
-  // What audit does not carry: cgroup, start time, fd 0/1 links.
+  // What audit does not carry: cgroup, start time, fd 0/1 links, exe ctime, namespace init.
   void AddContext(int32_t pid, ExecRecord& rec);
   // Everything, for sources whose event carries only a pid. Returns false when the process
   // was already gone (argv_missing is then set).
@@ -29,7 +30,10 @@ class ProcSnapshot {
   bool ReadStat(int32_t pid, ExecRecord& rec, bool want_comm_ppid);
   void ReadStatus(int32_t pid, ExecRecord& rec);
   void ReadCgroup(int32_t pid, ExecRecord& rec);
-  void DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec);
+  // False (and the cgroup dropped) when the process is exiting or gone.
+  bool DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec);
+  // The exe's ctime and whether the process is pid 1 of its pid namespace (rec.ppid set).
+  void ReadExeAndNamespace(int32_t pid, ExecRecord& rec);
   bool OpenPid(int32_t pid);
   void ClosePid();
 

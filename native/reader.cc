@@ -57,7 +57,6 @@ void Reader::Run(int wake_fd) {
         if (n < batch) break;
       }
     }
-    pump.stats()->thread_cpu_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
     {
       uint64_t a = Tick(now);
       uint64_t p = pump.MaybeFlush(MonotonicNs());
@@ -66,6 +65,9 @@ void Reader::Run(int wake_fd) {
   }
 out:
   Finish();
+  // While the thread runs its CPU time is read from outside (ReaderWrap::Stats): a clock
+  // syscall per wake-up would cost as much as a /proc read.
+  pump.stats()->thread_cpu_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
   pump.Flush();
 }
 

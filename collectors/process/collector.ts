@@ -13,11 +13,12 @@ import path from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import type { Collector, CollectorContext, CollectorStatus } from '../collector.js';
 import type { Finding } from '../../core/finding.js';
-import type { AncestorObservation, ContainerObservation, ExecObservation, KubernetesObservation } from '../../core/observation.js';
+import type { AncestorObservation, ContainerObservation, ExecObservation, KubernetesObservation, ProcessObservation } from '../../core/observation.js';
+import { ExecContainer, LazyExecObservation } from './exec-observation.js';
 import type { ContainerRecord } from '../runtime/inventory.js';
 import { UNKNOWN_ID, type ExecEvent, type ExecSource, type SourceNotice } from './sources/exec-source.js';
 import { openExecSource } from './sources/select.js';
-import { parseCgroup, lastComponent } from './cgroup.js';
+import { parseCgroup, lastComponent, type CgroupInfo } from './cgroup.js';
 import { containerFromRuntimeParent } from './runtime-parent.js';
 import { ProcessTable, type ProcessRecord } from './process-table.js';
 import { droppedCounter } from '../../core/metrics.js';
@@ -31,11 +32,22 @@ const RUNTIME_EXEC_WINDOW_MS = 5_000;
 /** An exec in a container the inventory does not know yet, waiting briefly for its pod's name. */
 interface PendingExec {
   obs: ExecObservation;
+  facts: ExecFacts;
   containerId: string;
   until: number;
 }
 
+/** What the exec source read of the process at exec time for container.init and container.drift. */
+interface ExecFacts {
+  nsInit: boolean | null | undefined;
+  exeCtimeSec: number | null | undefined;
+  exeCtimeNsec: number;
+}
+
 const HOST_COMPONENTS = new Set(['kubelet', 'kube-proxy', 'containerd', 'crio', 'dockerd']);
+/** Placeholders an observation holds only until its container part is made. */
+const NO_CONTAINER: ContainerObservation = Object.freeze({ id: '', name: '', image: '', imageDigest: '', origin: '', privileged: false, init: false, drift: false });
+const NO_POD: KubernetesObservation = Object.freeze({ namespace: '', pod: '', podUid: '', container: '' });
 const ANCESTOR_DEPTH = 5;
 
 export class ProcessCollector implements Collector {
@@ -47,8 +59,11 @@ export class ProcessCollector implements Collector {
   private stopped = false;
   private startError: string | null = null;
   private readonly execs: Counter<'source' | 'scope'>;
+  private readonly gone: Counter;
   private readonly execChildren = new Map<string, Counter.Internal>();
   private readonly interned = new Map<string, string>();
+  /** Parsed /proc/PID/cgroup texts: the execs of one container share theirs. */
+  private readonly cgroups = new Map<string, CgroupInfo>();
   /** shim pid → the container its latest `runc exec` entered, and when. */
   private readonly runtimeExecs = new Map<number, { containerId: string; at: number }>();
   private readonly lost: Counter<'component' | 'reason'>;
@@ -57,6 +72,8 @@ export class ProcessCollector implements Collector {
   private pending: PendingExec[] = [];
   private pendingTimer: NodeJS.Timeout | null = null;
   private readonly onInventoryChange = () => this.settlePending();
+  /** The parent chain of an exec, read by an observation when a rule or a finding wants it. */
+  private readonly chainOf = (e: ExecEvent) => this.ancestors(e);
 
   constructor(
     private readonly config: ProcessConfig,
@@ -69,6 +86,10 @@ export class ProcessCollector implements Collector {
     this.namespaces = new Set(['kube-system', ...config.namespaces]);
     const reg = ctx.metrics;
     this.execs = new Counter({ name: 'nodewarden_exec_events_total', help: 'Execs received from the exec source, by source and whether they were in scope.', labelNames: ['source', 'scope'], registers: [reg] });
+    this.gone = new Counter({
+      name: 'nodewarden_exec_gone_before_read_total', registers: [reg],
+      help: 'Execs whose process was exiting or gone when its /proc entry was read (its container then comes from the parent; stdio, exe and namespace are not known).',
+    });
     this.sourceInfo = new Gauge({ name: 'nodewarden_exec_source', help: 'The active exec source (1) and the others (0).', labelNames: ['source'], registers: [reg] });
     this.lost = droppedCounter(reg);
     // The source's own counters, read when Prometheus scrapes (no work per exec).
@@ -113,8 +134,6 @@ export class ProcessCollector implements Collector {
     }
     for (const name of ['audit', 'connector', 'poller']) this.sourceInfo.set({ source: name }, name === src.name ? 1 : 0);
     this.ctx.facts.inventory.on('change', this.onInventoryChange);
-    this.pendingTimer = setInterval(() => this.settlePending(), 100);
-    this.pendingTimer.unref();
     await src.start((batch) => this.onBatch(batch), (n) => this.onNotice(n));
     this.ctx.logger.info({ source: src.name, skipped: this.skipped, limits: src.limits }, `Exec capture uses the ${src.name} source.`);
     if (src.name !== 'audit') {
@@ -144,8 +163,9 @@ export class ProcessCollector implements Collector {
     this.stopped = true;
     await this.source?.stop();
     this.ctx.facts.inventory.off('change', this.onInventoryChange);
-    if (this.pendingTimer) clearInterval(this.pendingTimer);
     this.settlePending(true);
+    if (this.pendingTimer) clearInterval(this.pendingTimer);
+    this.pendingTimer = null;
   }
 
   private onBatch(batch: ExecEvent[]): void {
@@ -166,7 +186,7 @@ export class ProcessCollector implements Collector {
   }
 
   private handle(e: ExecEvent, out: ExecObservation[]): void {
-    const cg = e.cgroup !== null ? parseCgroup(e.cgroup) : null;
+    const cg = e.cgroup !== null ? this.cgroupOf(e.cgroup) : null;
     const parent = this.table.parentOf(e.ppid, e.startTime);
     // `runc exec … ID` run by a shim: remember which container that shim just entered.
     const entered = containerFromRuntimeParent(e);
@@ -222,6 +242,7 @@ export class ProcessCollector implements Collector {
       ? this.namespaces.has(namespace) || this.namespaces.has('*') || !container || container.origin === 'outside-cri' || !namespace
       : this.config.hostProcesses;
     this.execCounter(e.source, inScope).inc();
+    if (e.cgroup === null) this.gone.inc();
     if (!inScope || !e.success) return;
     const unknownContainer = inContainer && containerId !== null && container === null;
     if (unknownContainer) this.ctx.facts.emit('container-unknown', containerId!);
@@ -236,10 +257,16 @@ export class ProcessCollector implements Collector {
         enteredFromHost = pcg !== null && pcg.containerId !== containerId;
       }
     }
-    const obs = this.observation(e, parent, name, inContainer, containerId, container, enteredFromHost);
+    const facts: ExecFacts = { nsInit: e.nsInit, exeCtimeSec: e.exeCtimeSec, exeCtimeNsec: e.exeCtimeNsec ?? 0 };
+    const obs = this.observation(e, parent, name, inContainer, containerId, container, enteredFromHost, facts);
     if (unknownContainer && this.pending.length < MAX_PENDING) {
       // Hold it briefly: the runtime collector is refreshing and will name the pod.
-      this.pending.push({ obs, containerId: containerId!, until: Date.now() + this.config.enrichWaitMs });
+      this.pending.push({ obs, facts, containerId: containerId!, until: Date.now() + this.config.enrichWaitMs });
+      if (!this.pendingTimer && !this.stopped) {
+        // Looked at every 100 ms while anything waits; no timer wakes the agent otherwise.
+        this.pendingTimer = setInterval(() => this.settlePending(), 100);
+        this.pendingTimer.unref();
+      }
       return;
     }
     out.push(obs);
@@ -262,77 +289,76 @@ export class ProcessCollector implements Collector {
         const ns = c.namespace;
         const inScope = this.namespaces.has(ns) || this.namespaces.has('*') || c.origin === 'outside-cri' || !ns;
         if (!inScope) continue;
-        this.attach(p.obs, c);
+        this.attach(p.obs, c, p.facts);
       }
       out.push(p.obs);
     }
     this.pending = keep;
+    if (keep.length === 0 && this.pendingTimer) {
+      clearInterval(this.pendingTimer);
+      this.pendingTimer = null;
+    }
     if (out.length > 0) this.ctx.sink.observe(out);
   }
 
   /**
-   * The exec as rules see it. The container's `init` and `drift` read /proc and stat a file, so
-   * they are worked out only when a rule reads them (most execs never make one do).
+   * The exec as rules see it. The container's `init` and `drift` come from what the exec source
+   * read at exec time; where it read nothing they need /proc and a stat, and are worked out only
+   * when a rule reads them.
    */
-  private observation(e: ExecEvent, parent: ProcessRecord | undefined, name: string, inContainer: boolean, containerId: string | null, c: ContainerRecord | null, enteredFromHost: boolean): ExecObservation {
+  private observation(e: ExecEvent, parent: ProcessRecord | undefined, name: string, inContainer: boolean, containerId: string | null, c: ContainerRecord | null, enteredFromHost: boolean, facts: ExecFacts): ExecObservation {
     const stdin = e.stdio?.stdin ?? '';
     const stdout = e.stdio?.stdout ?? '';
     const args = argsText(e.argv);
-    const obs: ExecObservation = {
-      kind: 'exec',
-      timeUnixNano: e.timeUnixNano,
-      process: {
-        pid: e.pid, ppid: e.ppid, uid: e.uid, euid: e.euid, gid: e.gid, egid: e.egid, auid: e.auid,
-        exe: e.exe, exeName: basename(e.exe), name, comm: e.comm, argv: e.argv, args,
-        argvTruncated: e.argvTruncated, argvMissing: e.argvMissing, cwd: e.cwd, stdin, stdout,
-        tty: isTerminal(stdin) || isTerminal(stdout),
-        fileless: e.exe.startsWith('/memfd:') || e.exe.endsWith(' (deleted)'),
-        enteredFromHost,
-        capture: e.source,
-      },
-      parent: parent ? ancestorOf(parent) : { pid: e.ppid, uid: UNKNOWN_ID, euid: UNKNOWN_ID, exe: '', name: '', comm: '', argv: [] },
-      ancestors: [],
-      inContainer,
-      container: { id: containerId ?? '', name: '', image: '', imageDigest: '', origin: inContainer ? 'unknown' : '', privileged: false, init: false, drift: false },
-      kubernetes: { namespace: '', pod: '', podUid: '', container: '' },
-      node: this.ctx.node,
+    const process: ProcessObservation = {
+      pid: e.pid, ppid: e.ppid, uid: e.uid, euid: e.euid, gid: e.gid, egid: e.egid, auid: e.auid,
+      exe: e.exe, exeName: basename(e.exe), name, comm: e.comm, argv: e.argv, args,
+      argvTruncated: e.argvTruncated, argvMissing: e.argvMissing, cwd: e.cwd, stdin, stdout,
+      tty: isTerminal(stdin) || isTerminal(stdout),
+      fileless: e.exe.startsWith('/memfd:') || e.exe.endsWith(' (deleted)'),
+      enteredFromHost,
+      capture: e.source,
     };
-    let ancestors: AncestorObservation[] | undefined;
-    Object.defineProperty(obs, 'ancestors', { enumerable: true, configurable: true, get: () => (ancestors ??= this.ancestors(e)) });
-    if (c) this.attach(obs, c);
-    else this.lazyContainerFacts(obs, null);
+    const obs = new LazyExecObservation(
+      e.timeUnixNano, process,
+      parent ? ancestorOf(parent) : { pid: e.ppid, uid: UNKNOWN_ID, euid: UNKNOWN_ID, exe: '', name: '', comm: '', argv: [] },
+      inContainer, NO_CONTAINER, NO_POD, this.ctx.node, e, this.chainOf,
+    );
+    if (c) this.attach(obs, c, facts);
+    else obs.container = this.containerFacts(obs, containerId ?? '', '', '', '', inContainer ? 'unknown' : '', false, null, facts);
     return obs;
   }
 
   /** Fill in what the inventory knows of the container. */
-  private attach(obs: ExecObservation, c: ContainerRecord): void {
-    const co: ContainerObservation = {
-      id: c.id, name: c.name, image: c.image, imageDigest: c.imageDigest, origin: c.origin,
-      privileged: c.security?.privileged ?? false, init: false, drift: false,
-    };
-    obs.container = co;
+  private attach(obs: ExecObservation, c: ContainerRecord, facts: ExecFacts): void {
+    obs.container = this.containerFacts(obs, c.id, c.name, c.image, c.imageDigest, c.origin, c.security?.privileged ?? false, c, facts);
     const k: KubernetesObservation = { namespace: c.namespace, pod: c.pod, podUid: c.podUid, container: c.namespace ? c.name : '' };
     obs.kubernetes = k;
-    this.lazyContainerFacts(obs, c);
   }
 
-  private lazyContainerFacts(obs: ExecObservation, c: ContainerRecord | null): void {
-    const co = obs.container;
+  /**
+   * The container part, with container.init and container.drift from the exec source's facts,
+   * else worked out from /proc when first read.
+   */
+  private containerFacts(
+    obs: ExecObservation, id: string, name: string, image: string, imageDigest: string, origin: string, privileged: boolean,
+    c: ContainerRecord | null, facts: ExecFacts,
+  ): ExecContainer {
     const pid = obs.process.pid;
     const exe = obs.process.exe;
-    let init: boolean | undefined;
-    let drift: boolean | undefined;
     const inContainer = obs.inContainer;
-    Object.defineProperty(co, 'init', {
-      enumerable: true, configurable: true,
-      // The container's own entrypoint is pid 1 of its pid namespace (the inventory may not
-      // know the container yet when its first process execs).
-      get: () => (init ??= inContainer && ((c !== null && c.pid === pid) || this.isNamespaceInit(pid))),
-    });
-    Object.defineProperty(co, 'drift', {
-      enumerable: true, configurable: true,
-      get: () => (drift ??= this.binaryDrift(exe, c) === true),
-    });
+    // The container's own entrypoint is pid 1 of its pid namespace (the inventory may not know
+    // the container yet when its first process execs). A source that found the process gone
+    // (null) leaves nothing to read: /proc would describe nobody, or a stranger with its pid.
+    const { nsInit, exeCtimeSec } = facts;
+    const init = !inContainer || (c !== null && c.pid === pid) ? inContainer
+      : nsInit !== undefined ? nsInit === true
+      : () => this.isNamespaceInit(pid);
+    // The file the process ran was written after the container started: not from its image.
+    const drift = c === null || c.startedAtNs <= 0n ? false
+      : exeCtimeSec !== undefined && exeCtimeSec !== null ? after(exeCtimeSec, facts.exeCtimeNsec, c)
+      : () => this.binaryDrift(exe, c) === true;
+    return new ExecContainer(id, name, image, imageDigest, origin, privileged, init, drift);
   }
 
   /** True when the process is pid 1 of its own pid namespace (NSpid in /proc/PID/status). */
@@ -358,6 +384,19 @@ export class ProcessCollector implements Collector {
   private recentRuntimeExec(shimPid: number): string | null {
     const r = this.runtimeExecs.get(shimPid);
     return r && Date.now() - r.at < RUNTIME_EXEC_WINDOW_MS ? r.containerId : null;
+  }
+
+  /** The parsed cgroup text, from a bounded cache (what it holds is small and owns its strings). */
+  private cgroupOf(text: string): CgroupInfo {
+    let info = this.cgroups.get(text);
+    if (info === undefined) {
+      const p = parseCgroup(text);
+      info = { containerId: p.containerId && this.intern(p.containerId), podUid: p.podUid && this.intern(p.podUid), path: this.intern(p.path), kubepods: p.kubepods };
+      // Bounded: past 256 different texts (containers with execs) it starts again.
+      if (this.cgroups.size >= 256) this.cgroups.clear();
+      this.cgroups.set(text, info);
+    }
+    return info;
   }
 
   /** One copy of each container id or cgroup path, detached from the text it was cut from. */
@@ -436,7 +475,7 @@ export class ProcessCollector implements Collector {
   private readCgroup(pid: number) {
     try {
       const text = readFileSync(path.join(this.procRoot, String(pid), 'cgroup')).subarray(0, 8192).toString('utf8');
-      return parseCgroup(text);
+      return this.cgroupOf(text);
     } catch {
       return null;
     }
@@ -446,8 +485,8 @@ export class ProcessCollector implements Collector {
   private binaryDrift(exe: string, c: ContainerRecord | null): boolean | null {
     if (!c || c.pid <= 0 || c.startedAtNs <= 0n || !exe.startsWith('/')) return null;
     try {
-      const st = statSync(path.join(this.procRoot, String(c.pid), 'root', exe), { bigint: true });
-      return st.ctimeNs > c.startedAtNs;
+      const st = statSync(path.join(this.procRoot, String(c.pid), 'root', exe), { bigint: true, throwIfNoEntry: false });
+      return st ? st.ctimeNs > c.startedAtNs : null;
     } catch {
       return null;
     }
@@ -479,6 +518,19 @@ export class ProcessCollector implements Collector {
         : 'Run the agent as root with hostPID and hostNetwork and CAP_AUDIT_READ/CAP_AUDIT_CONTROL, on a kernel with CONFIG_AUDITSYSCALL.',
     };
   }
+}
+
+/** A container's start as seconds and nanoseconds, made once per record. */
+const startOf = new WeakMap<ContainerRecord, [number, number]>();
+
+/** True when sec.nsec (a file's ctime) is later than the container's start. */
+function after(sec: number, nsec: number, c: ContainerRecord): boolean {
+  let start = startOf.get(c);
+  if (start === undefined) {
+    start = [Number(c.startedAtNs / 1_000_000_000n), Number(c.startedAtNs % 1_000_000_000n)];
+    startOf.set(c, start);
+  }
+  return sec > start[0] || (sec === start[0] && nsec > start[1]);
 }
 
 /** argv as remembered for parent chains: enough to name a runtime's container argument. */

@@ -1,6 +1,6 @@
 // What the agent remembers of processes it saw exec, keyed by pid AND start time so a reused
-// pid never inherits another process's identity. Bounded: the least recently touched entries
-// go first. Used for parent chains and for attributing a process that was gone before its
+// pid never inherits another process's identity. Bounded: roughly the least recently used
+// entries go first. Used for parent chains and for attributing a process that was gone before its
 // /proc entry could be read (its parent's container is its container).
 
 export interface ProcessRecord {
@@ -19,8 +19,20 @@ export interface ProcessRecord {
 }
 
 export class ProcessTable {
-  /** Insertion order doubles as recency order: touching an entry re-inserts it. */
   private readonly byPid = new Map<number, ProcessRecord>();
+  /**
+   * Eviction order: records in the order they were put (or given a second chance), read from
+   * `head`. A record replaced or deleted stays here until eviction reaches it and finds the map
+   * holding another (stale: skipped). A record used since it was queued is queued again once
+   * instead of evicted (the "second chance" of the clock algorithm): the least recently used go
+   * first, roughly, at O(1) a lookup. Moving an entry to the end of the map on every lookup, as an
+   * exact LRU does, filled V8's hash table with holes it had to skip and rehash: on a node with a
+   * busy parent it cost more than the rest of the exec's enrichment.
+   */
+  private queue: ProcessRecord[] = [];
+  private head = 0;
+  /** Records looked up as a parent since they were last queued. */
+  private readonly used = new Set<ProcessRecord>();
 
   constructor(private readonly max = 32_768) {}
 
@@ -30,12 +42,18 @@ export class ProcessTable {
 
   /** Record a process; an older process with the same pid is replaced. */
   put(rec: ProcessRecord): void {
-    this.byPid.delete(rec.pid);
+    const old = this.byPid.get(rec.pid);
+    if (old !== undefined) this.used.delete(old);
     this.byPid.set(rec.pid, rec);
-    if (this.byPid.size > this.max) {
-      const oldest = this.byPid.keys().next().value as number;
-      this.byPid.delete(oldest);
+    this.queue.push(rec);
+    while (this.byPid.size > this.max && this.head < this.queue.length) {
+      const r = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as ProcessRecord;
+      if (this.byPid.get(r.pid) !== r) continue;
+      if (this.used.delete(r)) this.queue.push(r);
+      else this.byPid.delete(r.pid);
     }
+    this.compact();
   }
 
   /**
@@ -46,8 +64,7 @@ export class ProcessTable {
     const rec = this.byPid.get(ppid);
     if (!rec) return undefined;
     if (childStart !== null && rec.startTime !== null && rec.startTime > childStart) return undefined;
-    this.byPid.delete(ppid);
-    this.byPid.set(ppid, rec);
+    this.used.add(rec);
     return rec;
   }
 
@@ -60,6 +77,27 @@ export class ProcessTable {
   }
 
   delete(pid: number): void {
+    const rec = this.byPid.get(pid);
+    if (rec === undefined) return;
     this.byPid.delete(pid);
+    this.used.delete(rec);
+  }
+
+  /** Keeps the queue within a small multiple of the table: read entries and stale ones go. */
+  private compact(): void {
+    const length = this.queue.length;
+    if (this.head > 4096 && this.head * 2 > length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    } else if (length - this.head > 2 * this.max + 4096) {
+      // Replaced and deleted records pile up while the table is below its bound.
+      const live: ProcessRecord[] = [];
+      for (let i = this.head; i < length; i++) {
+        const r = this.queue[i]!;
+        if (this.byPid.get(r.pid) === r) live.push(r);
+      }
+      this.queue = live;
+      this.head = 0;
+    }
   }
 }

@@ -5,7 +5,7 @@
 // arguments), so every one of them is in scope and attributed. Central runs in this process.
 // Bursts of 1k, 5k and 10k, then a sustained 1,000/s for 60 s (10 s with NW_BENCH_QUICK=1).
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Central } from '../../central/central.js';
 import { loadNative } from '../../collectors/process/sources/native.js';
@@ -17,20 +17,51 @@ import { freePort, quietLogger, tempDir, testConfig, waitFor } from '../helpers/
 const KEY = 'nw-bench-agent';
 const TICK_US = 1e6 / 100; // USER_HZ
 
-/** CPU seconds (user + system) and peak RSS of a process, from /proc. */
-function usage(pid: number): { cpuUs: number; sysUs: number; hwmMb: number; rssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+/** utime and stime (µs) from a /proc stat file. */
+function times(file: string): { user: number; sys: number } {
+  const stat = readFileSync(file, 'latin1');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { cpuUs: (Number(f[11]) + Number(f[12])) * TICK_US, sysUs: Number(f[12]) * TICK_US, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+  return { user: Number(f[11]) * TICK_US, sys: Number(f[12]) * TICK_US };
 }
 
-async function metric(port: number, name: string, label: string): Promise<number> {
+/**
+ * CPU time (user + system, and system alone) and peak RSS of a process, from /proc; and the CPU
+ * of its main thread (JavaScript) and of the native exec reader thread, the rest being V8's
+ * helper threads (GC, compiler) and libuv's pool.
+ */
+function usage(pid: number): { cpuUs: number; sysUs: number; mainUs: number; readerUs: number; hwmMb: number; rssMb: number } {
+  const all = times(`/proc/${pid}/stat`);
+  let mainUs = 0;
+  let readerUs = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const t = times(`/proc/${pid}/task/${tid}/stat`);
+      if (Number(tid) === pid) mainUs = t.user + t.sys;
+      else if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').startsWith('nw-')) readerUs += t.user + t.sys;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { cpuUs: all.user + all.sys, sysUs: all.sys, mainUs, readerUs, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+}
+
+/**
+ * Exec counts from one scrape of the agent's metrics: in scope, out of scope (execs elsewhere on
+ * the machine, which cost the agent too: shown so a run on a busy machine can be told apart), and
+ * those whose process was gone before /proc could be read.
+ */
+async function counts(port: number): Promise<{ inScope: number; outOfScope: number; gone: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let n = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) && line.includes(label)) n += Number(line.split(' ').pop());
-  return n;
+  const c = { inScope: 0, outOfScope: 0, gone: 0 };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('nodewarden_exec_events_total{')) {
+      if (line.includes('scope="in"')) c.inScope += Number(line.split(' ').pop());
+      else c.outOfScope += Number(line.split(' ').pop());
+    } else if (line.startsWith('nodewarden_exec_gone_before_read_total ')) c.gone = Number(line.split(' ').pop());
+  }
+  return c;
 }
 
 export default async function agentExecBench(): Promise<void> {
@@ -85,7 +116,6 @@ export default async function agentExecBench(): Promise<void> {
     copyFileSync(path.join(dir, 'spawner'), inside);
     chmodSync(inside, 0o755);
 
-    const inScope = () => metric(httpPort, 'nodewarden_exec_events_total', 'scope="in"');
     const quick = process.env.NW_BENCH_QUICK === '1';
     const phases = [
       { name: 'burst 1k', n: 1000, rate: 0 },
@@ -93,24 +123,27 @@ export default async function agentExecBench(): Promise<void> {
       { name: 'burst 10k', n: 10000, rate: 0 },
       { name: `1000/s for ${quick ? 10 : 60} s`, n: quick ? 10_000 : 60_000, rate: 1000 },
     ];
-    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  kernel lost  agent RSS MB');
+    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  main  reader  other  kernel lost  agent RSS MB  execs elsewhere  gone before /proc read');
     for (const ph of phases) {
       const lost0 = native.addon.auditStatus().lost;
-      const seen0 = await inScope();
+      const c0 = await counts(httpPort);
       const u0 = usage(pid);
       const r = await box.execSync(pod.containerId, ['/tmp/nw-spawner', String(ph.n), String(ph.rate), '/bin/true', `nwb-${ph.n}`], 600);
       const elapsed = Number(r.stdout.trim());
       const expected = ph.n + 1; // the spawner's own exec is in scope too
       let last = -1;
       await waitFor('the agent caught up', async () => {
-        const now = await inScope();
-        const done = now - seen0 >= expected || now === last;
+        const now = (await counts(httpPort)).inScope;
+        const done = now - c0.inScope >= expected || now === last;
         last = now;
         return done;
       }, 60_000, 500);
       const u1 = usage(pid);
-      const captured = (await inScope()) - seen0;
-      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${((u1.cpuUs - u0.cpuUs) / captured).toFixed(1).padStart(17)} ${`(${((u1.sysUs - u0.sysUs) / captured).toFixed(1)})`.padStart(15)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}`);
+      const c1 = await counts(httpPort);
+      const captured = c1.inScope - c0.inScope;
+      const per = (a: number, b: number) => ((a - b) / captured).toFixed(1);
+      const other = (u1.cpuUs - u1.mainUs - u1.readerUs) - (u0.cpuUs - u0.mainUs - u0.readerUs);
+      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}  ${String(c1.outOfScope - c0.outOfScope).padStart(15)}  ${String(c1.gone - c0.gone).padStart(21)}`);
     }
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;

@@ -5,7 +5,7 @@
 // thread (native/audit-reader.cc); this module holds the policy.
 //
 //   kernel audit ──records──▶ native reader thread (group by serial, /proc context)
-//        ▲                          │ batches (≤256 events / 5 ms)
+//        ▲                          │ batches (≤256 events / 50 ms)
 //   rules, status (1 s / 2 s)       ▼
 //        └──────────────── AuditSource ──▶ onBatch / onNotice
 

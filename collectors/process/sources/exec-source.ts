@@ -35,6 +35,18 @@ export interface ExecEvent {
   startTime: bigint | null;
   /** Targets of /proc/PID/fd/0 and fd/1 ("socket:[123]", "/dev/pts/0"…) when readable. */
   stdio?: { stdin: string; stdout: string };
+  /**
+   * Pid 1 of its own pid namespace, read when the exec arrived; null: the process was already
+   * gone; absent: the source does not tell (the collector reads /proc when a rule asks).
+   */
+  nsInit?: boolean | null;
+  /**
+   * ctime of the executable file the process runs (/proc/PID/exe), read when the exec arrived:
+   * seconds since the epoch and nanoseconds (two numbers: no BigInt per exec); null when not
+   * readable, absent when the source does not tell.
+   */
+  exeCtimeSec?: number | null;
+  exeCtimeNsec?: number;
   /** audit: the rule key on the record (ours, or that of another rule that matched first). */
   auditKey?: string;
 }

@@ -1,6 +1,8 @@
 // Loads the nodewarden_native addon (native/, built by node-gyp into build/Release) and gives
 // its exports TypeScript types. Loading is lazy and never throws: a source that needs the
-// addon reports why it is unavailable instead, and the poller works without it.
+// addon reports why it is unavailable instead, and the poller works without it. Batches of
+// execs cross from the addon in columns (a Float64Array and an array of strings: cheaper to
+// build natively than an object per exec) and become exec objects here, in decodeExecBatch.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +68,76 @@ export interface NativeReader {
   stats(): NativeReaderStats;
 }
 
+/** A batch as the addon hands it over: numbers per exec in `n`, strings in `s` (native/event-pump.h). */
+export interface RawExecBatch {
+  n: Float64Array;
+  s: string[];
+}
+
+/** The addon's own exports, before batches are decoded. */
+interface RawAddon extends Omit<NativeAddon, 'assembleAuditRecords' | 'Reader'> {
+  assembleAuditRecords(records: { type: number; text: string }[], key: string, procRoot?: string): RawExecBatch;
+  Reader: new (kind: 'audit' | 'connector', options: NativeReaderOptions, onBatch: (batch: RawExecBatch, info: NativeBatchInfo) => void) => NativeReader;
+}
+
+// Positions in RawExecBatch.n, per exec (kNumFields and NumField in native/event-pump.h).
+const F = 15;
+const FLAGS = 0, TIME_SEC = 1, TIME_NSEC = 2, SERIAL = 3, PID = 4, PPID = 5, UID = 6, EUID = 7, GID = 8, EGID = 9, AUID = 10, ARGC = 11,
+  START_TIME = 12, EXE_CTIME_SEC = 13, EXE_CTIME_NSEC = 14;
+const CONNECTOR = 1, HAS_SERIAL = 2, SUCCESS = 4, ARGV_TRUNCATED = 8, ARGV_MISSING = 16, HAS_START_TIME = 32, HAS_EXE_CTIME = 64,
+  HAS_CGROUP = 128, HAS_STDIO = 256, HAS_KEY = 512, NS_INIT_SHIFT = 10;
+/** Strings per exec before its argv: exe, comm, cwd, cgroup, stdin, stdout, key. */
+const FIXED_STRINGS = 7;
+const NS = 1_000_000_000n;
+
+/** The exec objects of a raw batch. */
+export function decodeExecBatch(raw: RawExecBatch): NativeExecEvent[] {
+  const { n, s } = raw;
+  const count = n.length / F;
+  const out = new Array<NativeExecEvent>(count);
+  let sec = -1;
+  let secNs = 0n;
+  for (let i = 0, o = 0, k = 0; i < count; i++, o += F) {
+    const flags = n[o + FLAGS]!;
+    const argc = n[o + ARGC]!;
+    // Execs of one batch mostly share their second: its BigInt is made once.
+    if (n[o + TIME_SEC] !== sec) {
+      sec = n[o + TIME_SEC]!;
+      secNs = BigInt(sec) * NS;
+    }
+    const nsInit = (flags >> NS_INIT_SHIFT) & 3;
+    const e: NativeExecEvent = {
+      source: flags & CONNECTOR ? 'connector' : 'audit',
+      timeUnixNano: secNs + BigInt(n[o + TIME_NSEC]!),
+      pid: n[o + PID]!,
+      ppid: n[o + PPID]!,
+      uid: n[o + UID]!,
+      euid: n[o + EUID]!,
+      gid: n[o + GID]!,
+      egid: n[o + EGID]!,
+      auid: n[o + AUID]!,
+      exe: s[k]!,
+      comm: s[k + 1]!,
+      argv: s.slice(k + FIXED_STRINGS, k + FIXED_STRINGS + argc),
+      argvTruncated: (flags & ARGV_TRUNCATED) !== 0,
+      argvMissing: (flags & ARGV_MISSING) !== 0,
+      cwd: s[k + 2]!,
+      success: (flags & SUCCESS) !== 0,
+      cgroup: flags & HAS_CGROUP ? s[k + 3]! : null,
+      startTime: flags & HAS_START_TIME ? BigInt(n[o + START_TIME]!) : null,
+      nsInit: nsInit === 0 ? null : nsInit === 2,
+      exeCtimeSec: flags & HAS_EXE_CTIME ? n[o + EXE_CTIME_SEC]! : null,
+      exeCtimeNsec: n[o + EXE_CTIME_NSEC]!,
+    };
+    if (flags & HAS_SERIAL) e.serial = n[o + SERIAL]!;
+    if (flags & HAS_STDIO) e.stdio = { stdin: s[k + 4]!, stdout: s[k + 5]! };
+    if (flags & HAS_KEY) e.auditKey = s[k + 6]!;
+    out[i] = e;
+    k += FIXED_STRINGS + argc;
+  }
+  return out;
+}
+
 export interface NativeAddon {
   auditStatus(): AuditStatus;
   auditSetEnabled(enabled: 0 | 1): void;
@@ -103,9 +175,21 @@ export function loadNative(): { addon: NativeAddon } | { error: Error } {
   if (cached) return cached;
   try {
     const require = createRequire(import.meta.url);
-    cached = { addon: require(nativeAddonPath) as NativeAddon };
+    cached = { addon: decoding(require(nativeAddonPath) as RawAddon) };
   } catch (err) {
     cached = { error: err instanceof Error ? err : new Error(String(err)) };
   }
   return cached;
+}
+
+/** The addon with its batches decoded into exec objects. */
+function decoding(raw: RawAddon): NativeAddon {
+  const RawReader = raw.Reader;
+  return {
+    ...raw,
+    assembleAuditRecords: (records, key, procRoot) => decodeExecBatch(raw.assembleAuditRecords(records, key, procRoot)),
+    Reader: function Reader(kind: 'audit' | 'connector', options: NativeReaderOptions, onBatch: (events: NativeExecEvent[], info: NativeBatchInfo) => void) {
+      return new RawReader(kind, options, (batch, info) => onBatch(decodeExecBatch(batch), info));
+    } as unknown as NativeAddon['Reader'],
+  };
 }

@@ -138,6 +138,30 @@ t.test('scope: another namespace is quiet unless configured; the allow-list sile
   await waitFor('in scope once configured', () => wide.emitted.find((f) => f.ruleId === 'process.network-tool-in-container'));
 });
 
+t.test('container.init and container.drift come from what the source read at exec time', async (t) => {
+  const { facts, emitted, source } = await setup(t);
+  // Started at 1,700,000,000.5 s; the inventory's pid is another process (999999).
+  facts.inventory.replace([{ ...container(CID, 'kube-system', 'coredns-1'), startedAtNs: 1_700_000_000_500_000_000n }], []);
+  const at = (sec: number, nsec: number) => ({ exeCtimeSec: sec, exeCtimeNsec: nsec });
+  source.onBatch!([
+    // Pid 1 of its namespace (a nested one): the entrypoint case, so in_container is false.
+    exec(800, 1, ['sh', '-c', 'marker-init'], { cgroup: cgroupOf(CID), nsInit: true, ...at(1, 0) }),
+    exec(801, 1, ['sh', '-c', 'marker-plain'], { cgroup: cgroupOf(CID), nsInit: false, ...at(1, 0) }),
+    // Gone before /proc was read: not the entrypoint, and nothing is read for it.
+    exec(802, 1, ['sh', '-c', 'marker-gone'], { cgroup: cgroupOf(CID), nsInit: null, exeCtimeSec: null }),
+    // Changed a nanosecond after the container's start, and exactly at it.
+    exec(803, 1, ['/app/tool', 'marker-after'], { exe: '/app/tool', cgroup: cgroupOf(CID), nsInit: false, ...at(1_700_000_000, 500_000_001) }),
+    exec(804, 1, ['/app/tool', 'marker-before'], { exe: '/app/tool', cgroup: cgroupOf(CID), nsInit: false, ...at(1_700_000_000, 500_000_000) }),
+  ]);
+  const withArg = (a: string) => emitted.filter((f) => f.process?.argv.includes(a));
+  await waitFor('the plain shell', () => withArg('marker-plain').find((f) => f.ruleId === 'process.shell-in-container'));
+  await waitFor('the gone shell', () => withArg('marker-gone').find((f) => f.ruleId === 'process.shell-in-container'));
+  const drifted = await waitFor('the drifted binary', () => withArg('marker-after')[0]);
+  t.same(drifted.ruleIds ?? [drifted.ruleId], ['process.binary-not-in-image'], 'changed a nanosecond after the start');
+  t.same(withArg('marker-init'), [], "the namespace's first process is the entrypoint: no shell finding");
+  t.same(withArg('marker-before'), [], 'a file as old as the container is from its image');
+});
+
 t.test('losses and rule restores reported by the source become agent events', async (t) => {
   const { emitted, source, collector } = await setup(t);
   source.onNotice!({ kind: 'loss', count: 7, where: 'kernel', detail: 'audit lost counter rose by 7' });
@@ -168,11 +192,20 @@ t.test('the observation the collector builds has exactly the fields of the rules
   facts.inventory.replace([container(CID, 'kube-system', 'coredns-1')], []);
   source.onBatch!([exec(700, 1, ['/bin/true']), exec(701, 700, ['sh', '-c', 'x'], { cgroup: cgroupOf(CID) })]);
   const obs = got[0] as Record<string, unknown>;
+  // What a rule can read: own properties and the getters of the object's class (the facts read
+  // from /proc on first use).
+  const keysOf = (v: object): string[] => {
+    const keys = new Set(Object.keys(v));
+    for (let p = Object.getPrototypeOf(v); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(p))) if (d.get) keys.add(k);
+    }
+    return [...keys];
+  };
   const typeOf = (v: unknown): unknown => Array.isArray(v)
     ? (v.length && typeof v[0] === 'object' ? [typeOf(v[0])] : 'list<string>')
-    : typeof v === 'object' && v !== null ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, typeOf(x)]))
+    : typeof v === 'object' && v !== null ? Object.fromEntries(keysOf(v).map((k) => [k, typeOf((v as Record<string, unknown>)[k])]))
       : typeof v === 'number' ? 'int' : typeof v === 'boolean' ? 'bool' : 'string';
-  const { kind: _k, timeUnixNano: _t, ...fields } = obs;
+  const { kind: _k, timeUnixNano: _t, ...fields } = Object.fromEntries(keysOf(obs).map((k) => [k, obs[k]]));
   const want = shape(EXEC_FIELDS as Record<string, F>) as Record<string, unknown>;
   delete want.baseline; // filled in by the rule engine
   t.equal(got.length, 1, 'the host exec is out of scope; the pod one is observed');

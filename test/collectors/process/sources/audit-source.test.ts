@@ -1,6 +1,6 @@
 // The audit exec source against the real kernel: real execs, real rules. Rules are
 // machine-wide, so every test uses a key of its own and removes its rules in teardown.
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 
@@ -220,6 +220,23 @@ t.test('audit source on the real kernel', { skip: skipReason }, async (t) => {
     t.match(e.cgroup!, /^0::/m);
     t.type(e.startTime, 'bigint');
     t.match(e.stdio, { stdin: '/dev/null', stdout: /^(pipe|socket):\[\d+\]$/ });
+    await sh.done;
+  });
+
+  t.test('reads at once whether a process is pid 1 of its pid namespace, and its executable file\'s ctime', async (t) => {
+    const { c } = await startSource(t);
+    const marker = `ns-${Date.now()}`;
+    // unshare's child is pid 1 of a new pid namespace; the shell it runs starts `sleep` inside it.
+    const sh = runShell(`exec unshare --pid --fork /bin/sh -c 'sleep 1.5; true' ${marker}`);
+    const init = await c.waitForEvent((e) => e.argv[0] === '/bin/sh' && e.argv.includes(marker));
+    const inside = await c.waitForEvent((e) => e.argv[0] === 'sleep' && e.ppid === init.pid);
+    const plain = await c.waitForEvent((e) => e.pid === sh.pid && e.argv[0] === 'unshare');
+    t.equal(init.nsInit, true, 'the first process of the new namespace');
+    t.equal(inside.nsInit, false, 'its child, in the same namespace');
+    t.equal(plain.nsInit, false, 'unshare itself, in the namespace of its parent');
+    const st = statSync('/bin/sh', { bigint: true });
+    t.equal(init.exeCtimeSec, Number(st.ctimeNs / 1_000_000_000n), 'ctime of the file /proc/PID/exe leads to, seconds');
+    t.equal(init.exeCtimeNsec, Number(st.ctimeNs % 1_000_000_000n), 'and nanoseconds');
     await sh.done;
   });
 
