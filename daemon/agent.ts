@@ -92,7 +92,9 @@ export class Agent {
 
   async start(): Promise<void> {
     const cfg = this.config;
-    collectDefaultMetrics({ register: this.registry, prefix: 'nodewarden_agent_' });
+    // The event loop's delay is sampled by a timer: prom-client's default of every 10 ms woke the
+    // agent a hundred times a second, idle or not; ten samples a second still catch any stall.
+    collectDefaultMetrics({ register: this.registry, prefix: 'nodewarden_agent_', eventLoopMonitoringPrecision: 100 });
     const dropped = droppedCounter(this.registry);
     const emitted = new Counter({ name: 'nodewarden_events_emitted_total', help: 'Events written to the spool, by source.', labelNames: ['source'], registers: [this.registry] });
     const envelope = { agentId: this.agentId, node: cfg.node, cluster: cfg.cluster, agentVersion: VERSION };
