@@ -1,5 +1,5 @@
 // State rules: a collector offers the whole state of a scope (the runtime and every container;
-// later the posture results), and every rule of the observation's source that holds is a problem
+// every posture check result), and every rule of the observation's source that holds is a problem
 // of its own — unlike an exec, where the matches are one event. A rule with `each: LIST` is
 // evaluated once per element of the list (a container's mounts), each match its own problem.
 // The findings made here go through the open/resolved lifecycle (lifecycle.ts).
