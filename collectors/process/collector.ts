@@ -310,7 +310,7 @@ export class ProcessCollector implements Collector {
     const stdin = e.stdio?.stdin ?? '';
     const stdout = e.stdio?.stdout ?? '';
     const args = argsText(e.argv);
-    const process: ProcessObservation = {
+    const proc: ProcessObservation = {
       pid: e.pid, ppid: e.ppid, uid: e.uid, euid: e.euid, gid: e.gid, egid: e.egid, auid: e.auid,
       exe: e.exe, exeName: basename(e.exe), name, comm: e.comm, argv: e.argv, args,
       argvTruncated: e.argvTruncated, argvMissing: e.argvMissing, cwd: e.cwd, stdin, stdout,
@@ -320,7 +320,7 @@ export class ProcessCollector implements Collector {
       capture: e.source,
     };
     const obs = new LazyExecObservation(
-      e.timeUnixNano, process,
+      e.timeUnixNano, proc,
       parent ? ancestorOf(parent) : { pid: e.ppid, uid: UNKNOWN_ID, euid: UNKNOWN_ID, exe: '', name: '', comm: '', argv: [] },
       inContainer, NO_CONTAINER, NO_POD, this.ctx.node, e, this.chainOf,
     );
