@@ -535,6 +535,10 @@ function after(sec: number, nsec: number, c: ContainerRecord): boolean {
 
 /** argv as remembered for parent chains: enough to name a runtime's container argument. */
 function boundArgv(argv: string[]): string[] {
+  let fits = argv.length <= 24;
+  for (let i = 0; fits && i < argv.length; i++) fits = argv[i]!.length <= 256;
+  // Within the bounds (nearly always): the exec's own array, shared (nothing changes it).
+  if (fits) return argv;
   const n = Math.min(argv.length, 24);
   const out = new Array<string>(n);
   for (let i = 0; i < n; i++) out[i] = argv[i]!.length > 256 ? argv[i]!.slice(0, 256) : argv[i]!;
