@@ -74,8 +74,8 @@ napi_value NewString(napi_env env, const char* p, size_t n) {
 
 }  // namespace
 
-napi_value StringCache::Get(napi_env env, const char* p, size_t n) {
-  if (n == 0 || n > kMaxBytes) return NewString(env, p, n);
+napi_value StringCache::Begin(napi_env env) {
+  handed_.reset();
   napi_value array = nullptr;
   if (array_ != nullptr) napi_get_reference_value(env, array_, &array);
   if (array == nullptr) {
@@ -84,17 +84,23 @@ napi_value StringCache::Get(napi_env env, const char* p, size_t n) {
     napi_create_reference(env, array, 1, &array_);
     for (bool& u : used_) u = false;
   }
+  return array;
+}
+
+int StringCache::Slot(napi_env env, napi_value array, const char* p, size_t n) {
+  if (n > kMaxBytes) return -1;
   size_t slot = SlotOf(p, n);
-  napi_value v;
-  if (used_[slot] && bytes_[slot].size() == n && memcmp(bytes_[slot].data(), p, n) == 0 &&
-      napi_get_element(env, array, static_cast<uint32_t>(slot), &v) == napi_ok) {
-    return v;
+  if (used_[slot] && bytes_[slot].size() == n && memcmp(bytes_[slot].data(), p, n) == 0) {
+    handed_.set(slot);
+    return static_cast<int>(slot);
   }
-  v = NewString(env, p, n);
-  napi_set_element(env, array, static_cast<uint32_t>(slot), v);
+  // An exec earlier in this batch points at what the slot holds: leave it be.
+  if (handed_.test(slot)) return -1;
+  if (napi_set_element(env, array, static_cast<uint32_t>(slot), NewString(env, p, n)) != napi_ok) return -1;
   bytes_[slot].assign(p, n);
   used_[slot] = true;
-  return v;
+  handed_.set(slot);
+  return static_cast<int>(slot);
 }
 
 void StringCache::Release(napi_env env) {
@@ -106,20 +112,25 @@ void StringCache::Release(napi_env env) {
 
 napi_value BatchToJs(napi_env env, const std::vector<ExecRecord>& recs, StringCache* cache) {
   size_t n = recs.size();
-  size_t strings = 0;
-  for (const ExecRecord& r : recs) strings += kFixedStrings + r.argc;
   void* data = nullptr;
-  napi_value buffer, nums, strs, out;
+  napi_value buffer, nums, strs, cached, out;
   napi_create_arraybuffer(env, n * kNumFields * sizeof(double), &data, &buffer);
   napi_create_typedarray(env, napi_float64_array, n * kNumFields, buffer, 0, &nums);
-  napi_create_array_with_length(env, strings, &strs);
+  napi_create_array(env, &strs);
+  if (cache) cached = cache->Begin(env);
+  else napi_create_array(env, &cached);
   double* d = static_cast<double*>(data);
   uint32_t k = 0;
-  auto put = [&](napi_value v) { napi_set_element(env, strs, k++, v); };
-  auto span = [&](const ExecRecord& r, const Span& sp, bool repeat) {
-    if (!sp.set) return put(NewString(env, "", 0));
-    const char* p = r.strs.data() + sp.off;
-    put(repeat && cache ? cache->Get(env, p, sp.len) : NewString(env, p, sp.len));
+  auto put = [&](const char* p, size_t len) { napi_set_element(env, strs, k++, NewString(env, p, len)); };
+  // A string that repeats: its cache slot, else appended to the batch's own strings.
+  auto repeated = [&](double* at, const char* p, size_t len) {
+    if (len == 0) {
+      *at = -2;
+      return;
+    }
+    int slot = cache ? cache->Slot(env, cached, p, len) : -1;
+    *at = slot;
+    if (slot < 0) put(p, len);
   };
   for (size_t i = 0; i < n; i++, d += kNumFields) {
     const ExecRecord& r = recs[i];
@@ -147,25 +158,26 @@ napi_value BatchToJs(napi_env env, const std::vector<ExecRecord>& recs, StringCa
     d[kStartTime] = static_cast<double>(r.start_time);
     d[kExeCtimeSec] = static_cast<double>(r.exe_ctime_ns / 1000000000ull);
     d[kExeCtimeNsec] = static_cast<double>(r.exe_ctime_ns % 1000000000ull);
-    span(r, r.exe, true);
-    span(r, r.comm, true);
-    span(r, r.cwd, true);
-    span(r, r.cgroup, true);
-    span(r, r.stdin_link, true);
-    span(r, r.stdout_link, true);
-    span(r, r.key, true);
+    const Span* fixed[kRepeatedStrings - 1] = {&r.exe, &r.comm, &r.cwd, &r.cgroup, &r.stdin_link, &r.stdout_link, &r.key};
+    for (size_t f = 0; f < kRepeatedStrings - 1; f++) {
+      const Span& sp = *fixed[f];
+      repeated(&d[kStrings + f], r.strs.data() + sp.off, sp.set ? sp.len : 0);
+    }
     uint32_t off = 0;
     for (uint32_t a = 0; a < r.argc; a++) {
       uint32_t len = r.ArgLen(a);
       const char* p = r.args.data() + off;
       // argv[0] repeats (the same program run again and again); the rest mostly do not.
-      put(a == 0 && cache ? cache->Get(env, p, len) : NewString(env, p, len));
+      if (a == 0) repeated(&d[kStrings + kRepeatedStrings - 1], p, len);
+      else put(p, len);
       off += len;
     }
+    if (r.argc == 0) d[kStrings + kRepeatedStrings - 1] = -2;
   }
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "n", nums);
   napi_set_named_property(env, out, "s", strs);
+  napi_set_named_property(env, out, "c", cached);
   return out;
 }
 

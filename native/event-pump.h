@@ -15,6 +15,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <bitset>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,13 +34,18 @@ struct PumpStats {
 };
 
 // JavaScript strings recently handed over, by their bytes: a direct-mapped table whose values
-// live in one JavaScript array (one reference for the lot). Main thread only.
+// live in one JavaScript array (one reference for the lot), which a batch hands over too, so a
+// repeated string costs JavaScript an array read instead of a string made and stored through
+// N-API. Main thread only.
 class StringCache {
  public:
   static constexpr size_t kSlots = 256;
   static constexpr size_t kMaxBytes = 8192;
-  // The string for these bytes: the cached one when the slot holds the same bytes.
-  napi_value Get(napi_env env, const char* p, size_t n);
+  // Starts a batch: returns the array (made on first use); no slot is handed out yet.
+  napi_value Begin(napi_env env);
+  // The slot holding these bytes (stored now if it did not), or -1 when they are not cached:
+  // too long, or their slot holds other bytes already handed out in this batch.
+  int Slot(napi_env env, napi_value array, const char* p, size_t n);
   // Drops the reference to the array (the thread-safe function's finalizer calls it).
   void Release(napi_env env);
 
@@ -47,6 +53,7 @@ class StringCache {
   napi_ref array_ = nullptr;
   std::string bytes_[kSlots];
   bool used_[kSlots] = {};
+  std::bitset<kSlots> handed_;
 };
 
 struct ConfigNote {
@@ -103,7 +110,7 @@ class Pump {
 
 // Numbers per exec in a batch's Float64Array, and what each slot holds; decodeExecBatch in
 // collectors/process/sources/native.ts reads them by the same positions.
-constexpr size_t kNumFields = 15;
+constexpr size_t kNumFields = 23;
 enum NumField : size_t {
   kFlags = 0,      // kFlag* bits below, and ns_init + 1 shifted by kNsInitShift
   kTimeSec = 1,    // time_ns split so neither part loses precision in a double
@@ -120,7 +127,12 @@ enum NumField : size_t {
   kStartTime = 12,
   kExeCtimeSec = 13,
   kExeCtimeNsec = 14,
+  // Where the strings that repeat are: exe, comm, cwd, cgroup, stdin, stdout, key, argv[0]. A
+  // slot of the batch's string cache (>= 0), the next string of the batch's own array (-1), or
+  // the empty string (-2). The rest of argv is always in the batch's own array, in order.
+  kStrings = 15,
 };
+constexpr size_t kRepeatedStrings = 8;
 constexpr uint32_t kFlagConnector = 1;
 constexpr uint32_t kFlagSerial = 2;
 constexpr uint32_t kFlagSuccess = 4;
@@ -132,10 +144,9 @@ constexpr uint32_t kFlagCgroup = 128;
 constexpr uint32_t kFlagStdio = 256;
 constexpr uint32_t kFlagKey = 512;
 constexpr uint32_t kNsInitShift = 10;
-// Strings per exec before its argv: exe, comm, cwd, cgroup, stdin, stdout, key.
-constexpr size_t kFixedStrings = 7;
 
-// The JavaScript form of a batch: { n: Float64Array, s: string[] } (cache may be null).
+// The JavaScript form of a batch: { n: Float64Array, s: string[], c: string[] (the cache's
+// array, or an empty one when cache is null) }.
 napi_value BatchToJs(napi_env env, const std::vector<ExecRecord>& recs, StringCache* cache);
 
 uint64_t MonotonicNs();

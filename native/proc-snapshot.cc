@@ -149,13 +149,17 @@ void ProcSnapshot::ReadExeAndNamespace(int32_t pid, ExecRecord& rec) {
     rec.has_exe_ctime = true;
   }
   // Pid 1 of its pid namespace. A namespace's first process always has its parent outside
-  // the namespace, so a process sharing its parent's namespace is not one: two stats decide
+  // the namespace, so a process sharing its parent's namespace is not one: two links decide
   // for nearly every exec. Otherwise (the runtime entering a container, a parent gone, no
   // ptrace access to the namespace links) NSpid in status, which anyone may read, decides.
-  struct stat own;
-  if (rec.ppid > 0 && fstatat(dir_fd_, "ns/pid", &own, 0) == 0) {
+  // The links are read, not stat'ed: a stat makes the kernel build an nsfs inode and dentry
+  // each time; "pid:[inode]" names the namespace as well.
+  char own[64], parent[64];
+  ssize_t on = rec.ppid > 0 ? readlinkat(dir_fd_, "ns/pid", own, sizeof(own)) : -1;
+  if (on > 0) {
     snprintf(path_, sizeof(path_), "%s/%d/ns/pid", root_.c_str(), rec.ppid);
-    if (stat(path_, &st) == 0 && st.st_ino == own.st_ino && st.st_dev == own.st_dev) {
+    ssize_t pn = readlink(path_, parent, sizeof(parent));
+    if (pn == on && memcmp(own, parent, static_cast<size_t>(on)) == 0) {
       rec.ns_init = 0;
       return;
     }

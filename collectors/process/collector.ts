@@ -310,7 +310,7 @@ export class ProcessCollector implements Collector {
     const stdin = e.stdio?.stdin ?? '';
     const stdout = e.stdio?.stdout ?? '';
     const args = argsText(e.argv);
-    const process: ProcessObservation = {
+    const proc: ProcessObservation = {
       pid: e.pid, ppid: e.ppid, uid: e.uid, euid: e.euid, gid: e.gid, egid: e.egid, auid: e.auid,
       exe: e.exe, exeName: basename(e.exe), name, comm: e.comm, argv: e.argv, args,
       argvTruncated: e.argvTruncated, argvMissing: e.argvMissing, cwd: e.cwd, stdin, stdout,
@@ -320,7 +320,7 @@ export class ProcessCollector implements Collector {
       capture: e.source,
     };
     const obs = new LazyExecObservation(
-      e.timeUnixNano, process,
+      e.timeUnixNano, proc,
       parent ? ancestorOf(parent) : { pid: e.ppid, uid: UNKNOWN_ID, euid: UNKNOWN_ID, exe: '', name: '', comm: '', argv: [] },
       inContainer, NO_CONTAINER, NO_POD, this.ctx.node, e, this.chainOf,
     );
@@ -535,6 +535,10 @@ function after(sec: number, nsec: number, c: ContainerRecord): boolean {
 
 /** argv as remembered for parent chains: enough to name a runtime's container argument. */
 function boundArgv(argv: string[]): string[] {
+  let fits = argv.length <= 24;
+  for (let i = 0; fits && i < argv.length; i++) fits = argv[i]!.length <= 256;
+  // Within the bounds (nearly always): the exec's own array, shared (nothing changes it).
+  if (fits) return argv;
   const n = Math.min(argv.length, 24);
   const out = new Array<string>(n);
   for (let i = 0; i < n; i++) out[i] = argv[i]!.length > 256 ? argv[i]!.slice(0, 256) : argv[i]!;

@@ -26,7 +26,9 @@ const CGROUP = [
   'blkio', 'cpu,cpuacct', 'cpuset', 'devices', 'freezer', 'hugetlb', 'memory', 'net_cls,net_prio', 'perf_event', 'pids', 'rdma', 'misc',
 ].map((c, i) => `${13 - i}:${c}:/kubepods/besteffort/pod${POD_UID}/${CID}`).concat([`1:name=systemd:/kubepods/besteffort/pod${POD_UID}/${CID}`, `0::/kubepods/besteffort/pod${POD_UID}/${CID}`]).join('\n') + '\n';
 
-const F = 15;
+const F = 23;
+// The addon's string cache as a batch hands it over: the strings that repeat, by slot.
+const CACHE = ['/bin/busybox', 'true', '/', CGROUP, '/dev/null', 'pipe:[2561426]', 'nw-bench', '/bin/true'];
 
 /** A raw batch like the reader's: the spawner (pid 500) running /bin/true ARG. */
 function rawBatch(first: number, n: number): RawExecBatch {
@@ -46,9 +48,10 @@ function rawBatch(first: number, n: number): RawExecBatch {
     nums[o + 11] = 2;
     nums[o + 12] = 100_000 + first + i;
     nums[o + 13] = 1_600_000_000;
-    s.push('/bin/busybox', 'true', '/', CGROUP, '/dev/null', 'pipe:[2561426]', 'nw-bench', '/bin/true', `nwb-${first + i}`);
+    for (let k = 0; k < CACHE.length; k++) nums[o + 15 + k] = k;
+    s.push(`nwb-${first + i}`);
   }
-  return { n: nums, s };
+  return { n: nums, s, c: CACHE };
 }
 
 class Replay implements ExecSource {

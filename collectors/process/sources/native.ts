@@ -68,10 +68,15 @@ export interface NativeReader {
   stats(): NativeReaderStats;
 }
 
-/** A batch as the addon hands it over: numbers per exec in `n`, strings in `s` (native/event-pump.h). */
+/**
+ * A batch as the addon hands it over (native/event-pump.h): numbers per exec in `n`; the strings
+ * that repeat (exe, comm, cwd, cgroup, stdio, key, argv[0]) by their slot in `c`, the addon's
+ * cache of strings, unless `n` says they are next in `s`, the batch's other strings, in order.
+ */
 export interface RawExecBatch {
   n: Float64Array;
   s: string[];
+  c: string[];
 }
 
 /** The addon's own exports, before batches are decoded. */
@@ -81,23 +86,25 @@ interface RawAddon extends Omit<NativeAddon, 'assembleAuditRecords' | 'Reader'> 
 }
 
 // Positions in RawExecBatch.n, per exec (kNumFields and NumField in native/event-pump.h).
-const F = 15;
+const F = 23;
 const FLAGS = 0, TIME_SEC = 1, TIME_NSEC = 2, SERIAL = 3, PID = 4, PPID = 5, UID = 6, EUID = 7, GID = 8, EGID = 9, AUID = 10, ARGC = 11,
-  START_TIME = 12, EXE_CTIME_SEC = 13, EXE_CTIME_NSEC = 14;
+  START_TIME = 12, EXE_CTIME_SEC = 13, EXE_CTIME_NSEC = 14, EXE = 15, COMM = 16, CWD = 17, CGROUP = 18, STDIN = 19, STDOUT = 20, KEY = 21,
+  ARGV0 = 22;
 const CONNECTOR = 1, HAS_SERIAL = 2, SUCCESS = 4, ARGV_TRUNCATED = 8, ARGV_MISSING = 16, HAS_START_TIME = 32, HAS_EXE_CTIME = 64,
   HAS_CGROUP = 128, HAS_STDIO = 256, HAS_KEY = 512, NS_INIT_SHIFT = 10;
-/** Strings per exec before its argv: exe, comm, cwd, cgroup, stdin, stdout, key. */
-const FIXED_STRINGS = 7;
 const NS = 1_000_000_000n;
 
 /** The exec objects of a raw batch. */
 export function decodeExecBatch(raw: RawExecBatch): NativeExecEvent[] {
-  const { n, s } = raw;
+  const { n, s, c } = raw;
   const count = n.length / F;
   const out = new Array<NativeExecEvent>(count);
   let sec = -1;
   let secNs = 0n;
-  for (let i = 0, o = 0, k = 0; i < count; i++, o += F) {
+  let k = 0;
+  // A repeated string: a cache slot, the next of the batch's own strings (-1), or '' (-2).
+  const str = (at: number): string => (at >= 0 ? c[at]! : at === -1 ? s[k++]! : '');
+  for (let i = 0, o = 0; i < count; i++, o += F) {
     const flags = n[o + FLAGS]!;
     const argc = n[o + ARGC]!;
     // Execs of one batch mostly share their second: its BigInt is made once.
@@ -106,34 +113,46 @@ export function decodeExecBatch(raw: RawExecBatch): NativeExecEvent[] {
       secNs = BigInt(sec) * NS;
     }
     const nsInit = (flags >> NS_INIT_SHIFT) & 3;
+    // In the order the addon appended them to s.
+    const exe = str(n[o + EXE]!);
+    const comm = str(n[o + COMM]!);
+    const cwd = str(n[o + CWD]!);
+    const cgroup = str(n[o + CGROUP]!);
+    const stdin = str(n[o + STDIN]!);
+    const stdout = str(n[o + STDOUT]!);
+    const key = str(n[o + KEY]!);
+    const argv = new Array<string>(argc);
+    if (argc > 0) argv[0] = str(n[o + ARGV0]!);
+    for (let a = 1; a < argc; a++) argv[a] = s[k++]!;
     const e: NativeExecEvent = {
       source: flags & CONNECTOR ? 'connector' : 'audit',
       timeUnixNano: secNs + BigInt(n[o + TIME_NSEC]!),
-      pid: n[o + PID]!,
-      ppid: n[o + PPID]!,
-      uid: n[o + UID]!,
-      euid: n[o + EUID]!,
-      gid: n[o + GID]!,
-      egid: n[o + EGID]!,
-      auid: n[o + AUID]!,
-      exe: s[k]!,
-      comm: s[k + 1]!,
-      argv: s.slice(k + FIXED_STRINGS, k + FIXED_STRINGS + argc),
+      // Small integers made so: a double from the Float64Array would be boxed in every object
+      // that keeps it (the process table keeps pid and ppid of 16,384 processes).
+      pid: n[o + PID]! | 0,
+      ppid: n[o + PPID]! | 0,
+      uid: n[o + UID]! >>> 0,
+      euid: n[o + EUID]! >>> 0,
+      gid: n[o + GID]! >>> 0,
+      egid: n[o + EGID]! >>> 0,
+      auid: n[o + AUID]! >>> 0,
+      exe,
+      comm,
+      argv,
       argvTruncated: (flags & ARGV_TRUNCATED) !== 0,
       argvMissing: (flags & ARGV_MISSING) !== 0,
-      cwd: s[k + 2]!,
+      cwd,
       success: (flags & SUCCESS) !== 0,
-      cgroup: flags & HAS_CGROUP ? s[k + 3]! : null,
+      cgroup: flags & HAS_CGROUP ? cgroup : null,
       startTime: flags & HAS_START_TIME ? BigInt(n[o + START_TIME]!) : null,
       nsInit: nsInit === 0 ? null : nsInit === 2,
       exeCtimeSec: flags & HAS_EXE_CTIME ? n[o + EXE_CTIME_SEC]! : null,
       exeCtimeNsec: n[o + EXE_CTIME_NSEC]!,
     };
     if (flags & HAS_SERIAL) e.serial = n[o + SERIAL]!;
-    if (flags & HAS_STDIO) e.stdio = { stdin: s[k + 4]!, stdout: s[k + 5]! };
-    if (flags & HAS_KEY) e.auditKey = s[k + 6]!;
+    if (flags & HAS_STDIO) e.stdio = { stdin, stdout };
+    if (flags & HAS_KEY) e.auditKey = key;
     out[i] = e;
-    k += FIXED_STRINGS + argc;
   }
   return out;
 }

@@ -223,6 +223,19 @@ t.test('audit source on the real kernel', { skip: skipReason }, async (t) => {
     await sh.done;
   });
 
+  t.test('strings that repeat or not, many to a batch, all arrive as they were', async (t) => {
+    const { c, key } = await startSource(t);
+    // 300 different argv[0] (and cwd): more than the addon's cache of repeated strings has slots,
+    // so strings of one batch contend for slots; and the same exe throughout.
+    const sh = runShell(`exec /bin/bash -c 'for i in $(seq 1 300); do (cd /tmp && exec -a "z$i-${key}" /bin/true "x$i"); done; (exec -a same-${key} /bin/true last)'`);
+    await sh.done;
+    await c.waitForEvent((e) => e.argv[0] === `same-${key}`);
+    const got = c.events.filter((e) => e.argv[0]?.endsWith(`-${key}`) && e.argv[0] !== `same-${key}`);
+    t.equal(got.length, 300);
+    t.same(got.filter((e) => e.argv[0] !== `z${e.argv[1]!.slice(1)}-${key}` || e.cwd !== '/tmp' || !e.exe.endsWith('true')).map((e) => e.argv), [],
+      'each argv[0] with its own argument, the cwd and the exe');
+  });
+
   t.test('reads at once whether a process is pid 1 of its pid namespace, and its executable file\'s ctime', async (t) => {
     const { c } = await startSource(t);
     const marker = `ns-${Date.now()}`;
