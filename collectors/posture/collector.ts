@@ -114,7 +114,7 @@ export class PostureCollector implements Collector {
     const end = this.duration.startTimer();
     let evaluation: Evaluation;
     try {
-      evaluation = await evaluateNode(this.fs);
+      evaluation = await evaluateNode(this.fs, { benchmark: this.config.benchmark });
     } catch (err) {
       // evaluateNode turns bad host input into results; reaching here is a bug, not a host
       // problem: say so and keep the previous state rather than resolving everything.

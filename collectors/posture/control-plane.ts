@@ -100,6 +100,6 @@ export const CONTROL_PLANE_CHECKS: Record<string, CheckFn> = {
   '1.1.17': kubeconfigs(CONTROLLER_MANAGER_CONF, MODE_600),
   '1.1.18': kubeconfigs(CONTROLLER_MANAGER_CONF, ROOT_OWNER),
   '1.1.19': pkiRule((t) => [...t.dirs, ...t.files], ROOT_OWNER, 'files and directories'),
-  '1.1.20': pkiRule((t) => t.files.filter((f) => f.endsWith('.crt')), MODE_644, 'certificates'),
+  '1.1.20': (ctx) => pkiRule((t) => t.files.filter((f) => f.endsWith('.crt')), ctx.benchmark === 'cis-1.10' ? MODE_600 : MODE_644, 'certificates')(ctx),
   '1.1.21': pkiRule((t) => t.files.filter((f) => f.endsWith('.key')), MODE_600, 'keys'),
 };
