@@ -96,8 +96,20 @@ export async function discoverControlPlane(
   return Object.fromEntries(entries) as ControlPlaneDiscovery;
 }
 
+/** Parsed once per discovery: some fifty checks read the same components. */
+const parsedFlags = new WeakMap<ComponentDiscovery, EffectiveFlags>();
+
 /** The flags a check judges: the running process's; the manifest's when it does not run. */
 export function effectiveFlags(c: ComponentDiscovery): EffectiveFlags {
+  let f = parsedFlags.get(c);
+  if (!f) {
+    f = parseEffective(c);
+    parsedFlags.set(c, f);
+  }
+  return f;
+}
+
+function parseEffective(c: ComponentDiscovery): EffectiveFlags {
   if (c.process) {
     return { source: 'process', parsed: parseArgs(c.args, CONTROL_PLANE_BOOLEANS), env: c.env, origin: `running ${c.name}, pid ${c.process.pid}` };
   }
