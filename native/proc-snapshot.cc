@@ -2,6 +2,8 @@
 // no allocation beyond appending to the record's arena.
 #include "proc-snapshot.h"
 
+#include "event-pump.h"  // MonotonicNs
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -154,15 +156,11 @@ void ProcSnapshot::ReadExeAndNamespace(int32_t pid, ExecRecord& rec) {
   // ptrace access to the namespace links) NSpid in status, which anyone may read, decides.
   // The links are read, not stat'ed: a stat makes the kernel build an nsfs inode and dentry
   // each time; "pid:[inode]" names the namespace as well.
-  char own[64], parent[64];
+  char own[64];
   ssize_t on = rec.ppid > 0 ? readlinkat(dir_fd_, "ns/pid", own, sizeof(own)) : -1;
-  if (on > 0) {
-    snprintf(path_, sizeof(path_), "%s/%d/ns/pid", root_.c_str(), rec.ppid);
-    ssize_t pn = readlink(path_, parent, sizeof(parent));
-    if (pn == on && memcmp(own, parent, static_cast<size_t>(on)) == 0) {
-      rec.ns_init = 0;
-      return;
-    }
+  if (on > 0 && SameNamespaceAsParent(rec.ppid, own, static_cast<size_t>(on))) {
+    rec.ns_init = 0;
+    return;
   }
   ssize_t n = Read(pid, "status", sizeof(scratch_) - 1);
   if (n <= 0) return;
@@ -182,6 +180,32 @@ void ProcSnapshot::ReadExeAndNamespace(int32_t pid, ExecRecord& rec) {
     levels++;
   }
   if (levels > 0) rec.ns_init = levels > 1 && last == 1 ? 1 : 0;
+}
+
+bool ProcSnapshot::SameNamespaceAsParent(int32_t ppid, const char* own, size_t own_len) {
+  // A remembered link can only ever answer "same namespace, so not its init" (a different link
+  // is read again). It would answer wrongly only if the parent's pid had since passed to another
+  // process AND the child were the init of a new namespace that got the number of the old
+  // parent's namespace back: pid reuse and namespace-number reuse both take the old process's
+  // death first, so an entry younger than a second cannot see that happen in practice.
+  ParentNs& slot = parents_[static_cast<uint32_t>(ppid) % kParentSlots];
+  uint64_t now = MonotonicNs();
+  if (slot.pid == ppid && now - slot.read_ns < kParentTtlNs && slot.len == own_len &&
+      memcmp(slot.link, own, own_len) == 0) {
+    return true;
+  }
+  char parent[sizeof(slot.link)];
+  snprintf(path_, sizeof(path_), "%s/%d/ns/pid", root_.c_str(), ppid);
+  ssize_t pn = readlink(path_, parent, sizeof(parent));
+  if (pn <= 0 || static_cast<size_t>(pn) >= sizeof(parent)) {
+    slot.pid = 0;
+    return false;
+  }
+  slot.pid = ppid;
+  slot.len = static_cast<uint8_t>(pn);
+  slot.read_ns = now;
+  memcpy(slot.link, parent, static_cast<size_t>(pn));
+  return static_cast<size_t>(pn) == own_len && memcmp(parent, own, own_len) == 0;
 }
 
 void ProcSnapshot::AddContext(int32_t pid, ExecRecord& rec) {

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 #include "exec-record.h"
@@ -37,7 +38,22 @@ class ProcSnapshot {
   bool OpenPid(int32_t pid);
   void ClosePid();
 
+  // The pid namespace link of recent parents, by pid. A process never changes its own pid
+  // namespace, so a parent's link read once serves its next children: most execs come from a
+  // few long-lived parents (shells, shims, the kubelet). See ReadExeAndNamespace for why an entry
+  // is trusted only briefly.
+  struct ParentNs {
+    int32_t pid = 0;
+    uint8_t len = 0;
+    uint64_t read_ns = 0;  // monotonic
+    char link[48];
+  };
+  static constexpr size_t kParentSlots = 64;
+  static constexpr uint64_t kParentTtlNs = 1000ull * 1000 * 1000;
+  bool SameNamespaceAsParent(int32_t ppid, const char* own, size_t own_len);
+
   std::string root_;
+  ParentNs parents_[kParentSlots];
   int dir_fd_ = -1;  // /proc/PID of the process being read
   char last_state_ = '?';       // field 3 of the last stat read
   bool last_exiting_ = false;   // PF_EXITING in field 9 of the last stat read
