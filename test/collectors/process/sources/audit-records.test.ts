@@ -223,3 +223,16 @@ t.test('pid 1 of its pid namespace: a child of the same parent in a new namespac
     [1062, false, 12345n],
   ]);
 });
+
+t.test('a process gone before /proc is read leaves its context unset; the next exec is read in full', async (t) => {
+  const root = fakeProc([
+    { pid: 50, ppid: 1, ns: 'pid:[4026531836]', nspid: '50' },
+    { pid: 1071, ppid: 50, ns: 'pid:[4026531836]', nspid: '1071' },
+  ]);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const one = (serial: number) => [syscall(serial, { ppid: '50' }), rec(EOE, serial, '')];
+  const [gone, there] = addon.assembleAuditRecords([...one(70), ...one(71)], 'nw', root);
+  t.same([gone!.pid, gone!.cgroup, gone!.startTime, gone!.nsInit, gone!.exeCtimeSec, gone!.stdio], [1070, null, null, null, null, undefined]);
+  t.same([there!.pid, there!.cgroup, there!.startTime, there!.nsInit, there!.stdio], [1071, '0::/kubepods/pod1/c1\n', 12345n, false, { stdin: '/dev/null', stdout: '/dev/null' }]);
+  t.type(there!.exeCtimeSec, 'number');
+});
