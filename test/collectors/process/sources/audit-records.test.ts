@@ -1,6 +1,9 @@
 // The audit record assembler (native/audit-assembler.cc) over record texts in the kernel's
 // exact format: grouping by serial, decoding, split arguments and the fallbacks. It is the
 // code the reader thread runs, called synchronously through assembleAuditRecords.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 
 import { loadNative } from '../../../../collectors/process/sources/native.js';
@@ -178,4 +181,58 @@ t.test('garbage records are ignored without harm', async (t) => {
   ]);
   t.equal(events.length, 1, 'the record with our (cut) key still counts as ours');
   t.same(events[0]!.argv, []);
+});
+
+/**
+ * A /proc of our own making for the reads that follow a SYSCALL record: per pid a cgroup, a stat
+ * of a running process, stdio links, exe, the pid namespace link and NSpid in status.
+ */
+function fakeProc(procs: { pid: number; ppid: number; ns: string; nspid: string }[]): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'nw-fake-proc-'));
+  for (const p of procs) {
+    const dir = path.join(root, String(p.pid));
+    mkdirSync(path.join(dir, 'fd'), { recursive: true });
+    mkdirSync(path.join(dir, 'ns'));
+    writeFileSync(path.join(dir, 'cgroup'), '0::/kubepods/pod1/c1\n');
+    const fields = ['R', String(p.ppid), ...Array<string>(17).fill('0'), '12345', '0'];
+    writeFileSync(path.join(dir, 'stat'), `${p.pid} (true) ${fields.join(' ')}\n`);
+    writeFileSync(path.join(dir, 'status'), `Name:\ttrue\nUid:\t0\t0\t0\t0\nNSpid:\t${p.nspid}\n`);
+    symlinkSync('/dev/null', path.join(dir, 'fd', '0'));
+    symlinkSync('/dev/null', path.join(dir, 'fd', '1'));
+    symlinkSync(process.execPath, path.join(dir, 'exe'));
+    symlinkSync(p.ns, path.join(dir, 'ns', 'pid'));
+  }
+  return root;
+}
+
+t.test('pid 1 of its pid namespace: a child of the same parent in a new namespace is told apart from its siblings', async (t) => {
+  // Parent 50 in namespace A; children 1060 and 1062 share it, 1061 is the first process of B.
+  // The parent's link is remembered after the first child: the one in B must still be found out.
+  const root = fakeProc([
+    { pid: 50, ppid: 1, ns: 'pid:[4026531836]', nspid: '50' },
+    { pid: 1060, ppid: 50, ns: 'pid:[4026531836]', nspid: '1060' },
+    { pid: 1061, ppid: 50, ns: 'pid:[4026532999]', nspid: '1061\t1' },
+    { pid: 1062, ppid: 50, ns: 'pid:[4026531836]', nspid: '1062' },
+  ]);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const one = (serial: number) => [syscall(serial, { ppid: '50' }), rec(EOE, serial, '')];
+  const events = addon.assembleAuditRecords([...one(60), ...one(61), ...one(62)], 'nw', root);
+  t.same(events.map((e) => [e.pid, e.nsInit, e.startTime]), [
+    [1060, false, 12345n],
+    [1061, true, 12345n],
+    [1062, false, 12345n],
+  ]);
+});
+
+t.test('a process gone before /proc is read leaves its context unset; the next exec is read in full', async (t) => {
+  const root = fakeProc([
+    { pid: 50, ppid: 1, ns: 'pid:[4026531836]', nspid: '50' },
+    { pid: 1071, ppid: 50, ns: 'pid:[4026531836]', nspid: '1071' },
+  ]);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const one = (serial: number) => [syscall(serial, { ppid: '50' }), rec(EOE, serial, '')];
+  const [gone, there] = addon.assembleAuditRecords([...one(70), ...one(71)], 'nw', root);
+  t.same([gone!.pid, gone!.cgroup, gone!.startTime, gone!.nsInit, gone!.exeCtimeSec, gone!.stdio], [1070, null, null, null, null, undefined]);
+  t.same([there!.pid, there!.cgroup, there!.startTime, there!.nsInit, there!.stdio], [1071, '0::/kubepods/pod1/c1\n', 12345n, false, { stdin: '/dev/null', stdout: '/dev/null' }]);
+  t.type(there!.exeCtimeSec, 'number');
 });
