@@ -60,6 +60,7 @@ function pkiRule(select: (tree: { dirs: string[]; files: string[] }) => string[]
     const offenders: string[] = [];
     const errors: string[] = [];
     for (const p of paths) {
+      ctx.view.watch(p);
       const st = await ctx.view.stat(p);
       if (st.kind === 'error') errors.push(`${p}: ${st.message}`);
       if (st.kind !== 'ok') continue;

@@ -236,3 +236,37 @@ t.test('a process gone before /proc is read leaves its context unset; the next e
   t.same([there!.pid, there!.cgroup, there!.startTime, there!.nsInit, there!.stdio], [1071, '0::/kubepods/pod1/c1\n', 12345n, false, { stdin: '/dev/null', stdout: '/dev/null' }]);
   t.type(there!.exeCtimeSec, 'number');
 });
+
+t.test('a watch rule\'s records (key "<key>-w:<path>") are a file change, not an exec', async (t) => {
+  const records = [
+    syscall(77, { syscall: '268', key: hex('nw-w:/etc/kubernetes/kubelet.conf'), comm: '"chmod"', exe: '"/usr/bin/chmod"', auid: '1000', uid: '0', pid: '4242', ppid: '4000' }),
+    rec(CWD, 77, 'cwd="/root"'),
+    rec(PATH, 77, 'item=0 name="/etc/kubernetes/kubelet.conf" inode=12 dev=fd:01 mode=0100600 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL'),
+    rec(PROCTITLE, 77, `proctitle=${hex('chmod\u0000644\u0000/etc/kubernetes/kubelet.conf')}`),
+    rec(EOE, 77, ''),
+    syscall(78),
+    rec(EOE, 78, ''),
+  ];
+  const execs = assemble(records);
+  t.equal(execs.length, 1, 'the exec alone is an exec');
+  const [c, ...rest] = addon.assembleAuditFileChanges(records, 'nw', NO_PROC);
+  t.equal(rest.length, 0);
+  t.match(c, {
+    syscall: 268, arch: 0xc000003e, success: true, pid: 4242, ppid: 4000, uid: 0, auid: 1000, comm: 'chmod', exe: '/usr/bin/chmod', cwd: '/root',
+    key: 'nw-w:/etc/kubernetes/kubelet.conf', paths: ['/etc/kubernetes/kubelet.conf'],
+  });
+  t.equal(typeof c!.timeUnixNano, 'bigint');
+  // Another agent's watch key, or an exec of a watched file, is not ours to report as a change.
+  const others = addon.assembleAuditFileChanges([
+    syscall(79, { syscall: '90', key: '"other-w:/etc/x"' }), rec(EOE, 79, ''),
+    syscall(80, { syscall: '59', key: hex('nw-w:/usr/bin/kubelet') }), rec(EOE, 80, ''),
+  ], 'nw', NO_PROC);
+  t.same(others, []);
+});
+
+t.test('a file change whose EOE never comes is still reported, with at most 8 paths', async (t) => {
+  const paths = Array.from({ length: 12 }, (_, i) => rec(PATH, 90, `item=${i} name="/etc/a${i}" nametype=NORMAL`));
+  const [c] = addon.assembleAuditFileChanges([syscall(90, { syscall: '82', key: '"nw-w:/etc/a0"', success: 'no', exit: '-13' }), ...paths], 'nw', NO_PROC);
+  t.match(c, { syscall: 82, success: false, exit: -13 });
+  t.equal(c!.paths.length, 8);
+});
