@@ -148,7 +148,12 @@ export function resolvedNow(rs: Ruleset, observations: readonly StateObservation
         const evidence = r.evidence?.(obs);
         if (!evidence) return undefined;
         const gone = obs.kind === 'posture' && obs.check.status === 'na';
-        return { evidence, message: gone ? `Resolved: ${r.title}: the check no longer applies: ${evidence}.` : `Resolved: ${r.title}: ${evidence}.` };
+        const message = gone ? `Resolved: ${r.title}: the check no longer applies: ${evidence}.` : `Resolved: ${r.title}: ${evidence}.`;
+        if (obs.kind !== 'posture' || !obs.change.note) return { evidence, message };
+        // Who fixed it, when the audit record says.
+        const who = { attributes: { node: obs.node } } as unknown as Finding;
+        shapeChange(who, obs.change);
+        return { evidence, message: message + obs.change.note, attributes: who.attributes, ...(who.process ? { process: who.process } : {}), ...(who.kubernetes ? { kubernetes: who.kubernetes } : {}), ...(who.container ? { container: who.container } : {}) };
       }
     }
     return undefined;

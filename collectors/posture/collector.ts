@@ -39,6 +39,8 @@ export function checkObservation(r: CheckResult, node: string, kubeletConfig: st
 }
 
 const FAILING = new Set(['fail', 'warn', 'error']);
+/** How long an evaluation that saw a verdict change waits for the audit record of the change. */
+const AUDIT_GRACE_MS = 300;
 
 export class PostureCollector implements Collector {
   readonly name = 'posture';
@@ -150,7 +152,14 @@ export class PostureCollector implements Collector {
     // Every result is offered, passing ones too: the rules decide which are problems, and a
     // problem that resolves is told what is true now.
     const config = evaluation.discovery.kubelet.configFile?.hostPath ?? '';
-    const observations = evaluation.results.map((r) => checkObservation(r, this.ctx.node, config, this.whoChanged(r, evaluation)));
+    let changes = evaluation.results.map((r) => this.whoChanged(r, evaluation));
+    if (changes.some((c) => c === null)) {
+      // A verdict changed and the audit record of the change has not arrived yet (inotify can be
+      // quicker than the audit stream): give it a moment, once.
+      await new Promise((resolve) => setTimeout(resolve, AUDIT_GRACE_MS));
+      changes = evaluation.results.map((r) => this.whoChanged(r, evaluation, true));
+    }
+    const observations = evaluation.results.map((r, i) => checkObservation(r, this.ctx.node, config, changes[i] ?? NO_CHANGE));
     try {
       const transitions = await this.ctx.sink.state([{ scope: SCOPE, observations }]);
       this.verdicts = new Map(evaluation.results.map((r) => [`${r.id}\0${r.subject}`, r.status]));
@@ -174,8 +183,9 @@ export class PostureCollector implements Collector {
    * evaluation (or a subject new since then), the latest audit record of a change to the files
    * behind it since that evaluation began (a second's slack for clocks). Nothing for a steady
    * verdict; at the first evaluation, a failing result says that any change predates the agent.
+   * null: no record yet (the caller waits a moment and asks again with `last`).
    */
-  private whoChanged(r: CheckResult, e: Evaluation): ChangeAttribution {
+  private whoChanged(r: CheckResult, e: Evaluation, last = false): ChangeAttribution | null {
     const failing = FAILING.has(r.status);
     if (this.verdicts === null) {
       return failing ? unattributed('the check did not pass when the agent started; a change made while the agent was not running has no record') : NO_CHANGE;
@@ -187,6 +197,7 @@ export class PostureCollector implements Collector {
     const paths = checkPaths(r, e.discovery);
     const c = this.ledger.latest(paths, this.verdictsSinceNs - 1_000_000_000n);
     if (c) return attribute(c);
+    if (!last) return null;
     return unattributed(`no audit record of a change to ${paths.length > 0 ? paths.join(', ') : 'its files'} since the previous evaluation (a change through a mount the watch does not see, or of a file not watched)`);
   }
 

@@ -171,8 +171,10 @@ export class ProcessCollector implements Collector {
       return;
     }
     fw.onChange((c) => {
+      // The cgroup read when the record arrived; a process gone by then (chmod lives a
+      // millisecond) is found in the process table, from its exec.
       const cg = c.cgroup ? parseCgroup(c.cgroup) : null;
-      const id = cg?.containerId ?? '';
+      const id = cg?.containerId ?? this.table.get(c.pid)?.containerId ?? '';
       const rec = id ? facts.inventory.lookup(id) : undefined;
       facts.emit('file-change', {
         hostPath: c.hostPath, timeUnixNano: c.timeUnixNano, syscall: c.syscall, success: c.success, pid: c.pid, ppid: c.ppid,

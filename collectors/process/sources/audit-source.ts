@@ -322,7 +322,6 @@ export class AuditSource implements ExecSource {
         this.removedAtMs = this.removedAtMs === undefined ? at : Math.min(this.removedAtMs, at);
       }
     }
-    for (const fc of info.fileChanges ?? []) this.onFileChange(fc);
     if (info.configChanges.length > 0 && !this.rulesCheckQueued && this.running) {
       // Any configuration change may have been the removal of our rules: look now.
       this.rulesCheckQueued = true;
@@ -332,6 +331,9 @@ export class AuditSource implements ExecSource {
       });
     }
     this.counters.delivered += deliverNativeBatch('the audit socket', this.opts.maxQueue ?? DEFAULT_MAX_QUEUE, events, info, { onBatch: this.onBatch, notice: this.notice });
+    // After the execs of the same batch: the process that changed a file was often exec'd just
+    // before, and the collector's process table then knows its container.
+    for (const fc of info.fileChanges ?? []) this.onFileChange(fc);
   }
 
   /** Adds whichever of our two rules is missing; returns the arches it had to add. */
