@@ -26,6 +26,8 @@ export class NodeFacts extends EventEmitter<NodeFactEvents> {
   readonly inventory = new Inventory();
   /** The pods the API server binds to this node (owner workload, service account, labels); empty while the kube collector is off or has no API access. */
   readonly pods = new PodDirectory();
+  /** This node's Node object uid in the API server ('' until the kube collector has read it). */
+  nodeUid = '';
   /** The container runtime's name and version ("containerd 1.6.20"), once the runtime collector asked; '' before. */
   runtime = '';
 }

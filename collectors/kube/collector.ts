@@ -214,6 +214,7 @@ export class KubeCollector implements Collector {
       if (this.nodes.synced && this.nodes.reachable) {
         const n = [...this.nodes.items.values()].find((x) => x.name === node);
         const v = n ? parseVersion(n.kubeletVersion) : null;
+        if (n) this.ctx.facts.nodeUid = n.uid;
         changes.push({
           scope: 'kube:node',
           observations: n ? [{
