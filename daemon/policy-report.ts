@@ -97,8 +97,8 @@ export interface PublisherOptions {
   logger: Logger;
   /** How a posture observation is judged (the rule engine's judgeState). */
   judge: (o: PostureObservation) => Finding[];
-  /** The Node object's uid, once known ('' until then). */
-  nodeUid?: () => string;
+  /** The Node object's uid, once the API has shown it ('' until then: nothing is published). */
+  nodeUid: () => string;
   debounceMs?: number;
 }
 
@@ -136,6 +136,13 @@ export class PolicyReportPublisher {
   private async publish(): Promise<void> {
     const obs = this.latest;
     if (!obs || this.stopped) return;
+    // A report is scoped to this node's Node object: none is written before the API has shown
+    // it (an agent started with a kubeconfig on a machine that is no node of that cluster).
+    const nodeUid = this.o.nodeUid?.() ?? '';
+    if (!nodeUid) {
+      this.schedule(5_000);
+      return;
+    }
     const now = new Date();
     const results = reportResults(obs, this.o.judge, now).map((r) => {
       const id = `${r.policy}|${r.rule}`;
@@ -147,7 +154,7 @@ export class PolicyReportPublisher {
     });
     const ids = new Set(results.map((r) => `${r.policy}|${r.rule}`));
     for (const id of this.since.keys()) if (!ids.has(id)) this.since.delete(id);
-    const report = clusterPolicyReport(this.o.node, this.o.nodeUid?.() ?? '', results);
+    const report = clusterPolicyReport(this.o.node, nodeUid, results);
     const key = JSON.stringify(report);
     if (key === this.appliedKey) return;
     const name = reportName(this.o.node);

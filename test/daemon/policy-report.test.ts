@@ -66,6 +66,25 @@ t.test('results name the CIS check and carry what was measured; a failing check 
   t.equal(reportName('Worker_1.example'), 'nodewarden-node-worker-1.example');
 });
 
+t.test('no report before the API has shown this node\'s Node object', async (t) => {
+  const server = new KubeListWatchServer();
+  await server.start();
+  const client = clientFor(server);
+  let uid = '';
+  const p = new PolicyReportPublisher({ client, node: 'worker-1', logger: pino({ level: 'silent' }), judge, debounceMs: 10, nodeUid: () => uid });
+  t.teardown(async () => {
+    await p.stop();
+    client.close();
+    await server.stop();
+  });
+  p.offer([{ observations: await postureOf('hardened-worker') }]);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(p.applied, 0);
+  t.notOk(server.requests.some((q) => q.startsWith('PATCH')));
+  uid = 'node-uid';
+  await waitFor('applied once the Node is known', () => p.applied === 1, 10_000);
+});
+
 t.test('the publisher applies the report (server-side apply) once per change, and says once when the CRD is missing', async (t) => {
   const server = new KubeListWatchServer({ validate: (_r, o) => validateObject(o, schema).join('; ') || null });
   await server.start();
@@ -105,7 +124,7 @@ t.test('the publisher applies the report (server-side apply) once per change, an
   const kc = new KubeConfig();
   kc.loadFromString(missing.kubeconfig().replace(missing.url, `${missing.url}/nothing-here`));
   const c2 = new KubeApiClient(kc, `${missing.url}/nothing-here`);
-  const p2 = new PolicyReportPublisher({ client: c2, node: 'worker-1', logger, judge, debounceMs: 10 });
+  const p2 = new PolicyReportPublisher({ client: c2, node: 'worker-1', logger, judge, debounceMs: 10, nodeUid: () => 'uid-n' });
   t.teardown(async () => {
     await p2.stop();
     c2.close();
