@@ -66,8 +66,8 @@ export class Agent {
     private readonly logger: Logger,
     /** The built-in packs' folder (tests replace it). */
     private readonly builtinRules?: string,
-    /** Where API access is looked for (tests replace them): the environment and the service account folder. */
-    private readonly kubeEnv: { env?: NodeJS.ProcessEnv; serviceAccountDir?: string } = {},
+    /** Where API access is looked for (tests replace them): the environment, and a root the service account folder is under. */
+    private readonly kubeEnv: { env?: NodeJS.ProcessEnv; serviceAccountRoot?: string } = {},
   ) {
     this.agentId = loadAgentId(config.stateDir, config.node);
   }
@@ -137,7 +137,7 @@ export class Agent {
     // $KUBECONFIG): one client for the kube collector and the PolicyReport.
     let kubeApi: CollectorContext['kubeApi'];
     try {
-      const access = resolveApiAccess({ kubeconfig: cfg.kube.kubeconfig, env: this.kubeEnv.env ?? process.env, serviceAccountDir: this.kubeEnv.serviceAccountDir });
+      const access = resolveApiAccess({ kubeconfig: cfg.kube.kubeconfig, env: this.kubeEnv.env ?? process.env, serviceAccountRoot: this.kubeEnv.serviceAccountRoot });
       if (access.ok) {
         this.kubeClient = new KubeApiClient(access.kubeConfig, access.server);
         kubeApi = { client: this.kubeClient, source: access.source };

@@ -16,6 +16,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { existsSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { NwError, describeError } from '../../core/errors.js';
 
@@ -32,16 +33,25 @@ export type ApiAccess =
  * token); else $KUBECONFIG. Never ~/.kube/config: on a node that is root's kubeconfig, often
  * the cluster admin's, which an agent meant to hold least privilege must not pick up by itself.
  */
-export function resolveApiAccess(o: { kubeconfig?: string; env: NodeJS.ProcessEnv; serviceAccountDir?: string }): ApiAccess {
+export function resolveApiAccess(o: { kubeconfig?: string; env: NodeJS.ProcessEnv; serviceAccountRoot?: string }): ApiAccess {
   const kc = new KubeConfig();
-  const saDir = o.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
+  // A root prefix for tests; client-node reads <root>/var/run/secrets/kubernetes.io/serviceaccount.
+  const root = o.serviceAccountRoot ?? '';
+  const saDir = `${root}${SERVICE_ACCOUNT_DIR}`;
   let source: string;
   try {
     if (o.kubeconfig) {
       kc.loadFromFile(o.kubeconfig);
       source = `kubeconfig ${o.kubeconfig}`;
     } else if (o.env['KUBERNETES_SERVICE_HOST'] && existsSync(`${saDir}/token`)) {
-      kc.loadFromCluster(saDir === SERVICE_ACCOUNT_DIR ? '' : saDir.slice(0, -SERVICE_ACCOUNT_DIR.length));
+      // As client-node's loadFromCluster, from the environment given (not process.env).
+      const host = o.env['KUBERNETES_SERVICE_HOST'];
+      const port = o.env['KUBERNETES_SERVICE_PORT'] || '443';
+      const server = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
+      kc.loadFromClusterAndUser(
+        { name: 'inCluster', server, caFile: `${saDir}/ca.crt`, skipTLSVerify: false },
+        { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: `${saDir}/token` } } },
+      );
       source = 'in-cluster service account';
     } else if (o.env['KUBECONFIG']) {
       const first = o.env['KUBECONFIG'].split(':').find(Boolean)!;

@@ -10,7 +10,7 @@ import { Agent } from '../../daemon/agent.js';
 import { addPodContext } from '../../daemon/pod-context.js';
 import { PodDirectory } from '../../collectors/kube/pod-directory.js';
 import { decodePod } from '../../collectors/kube/pod-info.js';
-import { resolveApiAccess } from '../../collectors/kube/api-client.js';
+import { SERVICE_ACCOUNT_DIR, resolveApiAccess } from '../../collectors/kube/api-client.js';
 import type { Finding } from '../../core/finding.js';
 import { KubeListWatchServer } from '../helpers/kube-list-watch-server.js';
 import { tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
@@ -25,7 +25,7 @@ t.test('no token mounted and no kubeconfig: the agent runs and logs once which c
   const { logger, lines } = capture();
   const state = tempDir('kube-agent');
   const agent = new Agent(testConfig({ stateDir: state, hostRoot: tempDir('kube-host'), 'agent.central': '127.0.0.1:1', 'agent.collectors': { kube: { enabled: true, resyncMs: 100 } } }), logger, undefined,
-    { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: path.join(state, 'no-such-dir') });
+    { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountRoot: path.join(state, 'no-such-root') });
   t.teardown(() => agent.stop());
   await agent.start();
   await new Promise((r) => setTimeout(r, 300));
@@ -52,6 +52,13 @@ t.test('API access comes from kube.kubeconfig, else the pod\'s service account, 
   writeFileSync(kcFile, server.kubeconfig());
   const a = resolveApiAccess({ kubeconfig: kcFile, env: {} });
   t.ok(a.ok && a.source === `kubeconfig ${kcFile}`);
+  const sa = path.join(dir, 'sa-root');
+  mkdirSync(path.join(sa, SERVICE_ACCOUNT_DIR), { recursive: true });
+  writeFileSync(path.join(sa, SERVICE_ACCOUNT_DIR, 'token'), 'a-token');
+  const inCluster = resolveApiAccess({ kubeconfig: undefined, env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', KUBECONFIG: kcFile }, serviceAccountRoot: sa });
+  t.ok(inCluster.ok && inCluster.source === 'in-cluster service account' && inCluster.server === 'https://10.96.0.1:443', 'in a pod with a token: its service account, before $KUBECONFIG');
+  const kcWins = resolveApiAccess({ kubeconfig: kcFile, env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountRoot: sa });
+  t.ok(kcWins.ok && kcWins.source === `kubeconfig ${kcFile}`, 'kube.kubeconfig wins over in-cluster');
   const b = resolveApiAccess({ env: { KUBECONFIG: `${kcFile}:/other` } });
   t.ok(b.ok && /\$KUBECONFIG/.test(b.source));
   mkdirSync(path.join(dir, '.kube'));
