@@ -34,7 +34,8 @@ const DEBOUNCE_MS = 200;
 /** The checks that need the API server, as the no-access log line names them. */
 export const API_CHECKS = ['kube.hidden-container', 'kube.image-mismatch', 'kube.kubelet-outdated', 'kube.api-unreachable', 'the PolicyReport'];
 
-const EMPTY: Omit<KubeObservation, 'key' | 'subject' | 'node'> = Object.freeze({
+/** Every field empty: what each observation starts from (a test checks it has exactly the schema's fields). */
+export const EMPTY: Omit<KubeObservation, 'key' | 'subject' | 'node'> = Object.freeze({
   kind: 'kube' as const,
   api: { reachable: false, error: '', server: '' },
   kubelet: { version: '', minimumVersion: '', belowMinimum: false },
