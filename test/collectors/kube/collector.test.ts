@@ -114,6 +114,15 @@ t.test('static pod manifests: added, changed and removed open findings; back as 
   t.equal(s.emitted.filter((f) => f.ruleId === 'kube.static-pod-added').length, 2, 'each transition once: open, resolved');
 });
 
+t.test('a manifest added is seen within a second through inotify, long before the next periodic comparison', async (t) => {
+  const s = await setup(t, { api: false, config: { resyncMs: 600_000 } });
+  await s.c.start();
+  const began = Date.now();
+  writeFileSync(path.join(s.root, 'etc/kubernetes/manifests/late.yaml'), 'kind: Pod\n');
+  await waitFor('added', () => s.open().get('kube:static-pod-added:/etc/kubernetes/manifests/late.yaml'), 3000);
+  t.ok(Date.now() - began < 1500, `seen after ${Date.now() - began} ms`);
+});
+
 t.test('a manifest change is accepted after acceptManifestAfterMs, and the finding resolves', async (t) => {
   const s = await setup(t, { api: false, config: { acceptManifestAfterMs: 500 } });
   await s.c.start();
