@@ -13,6 +13,7 @@ import { HostFs } from '../collectors/host/host-fs.js';
 import { evaluateNode } from '../collectors/posture/evaluate.js';
 import { renderJson, renderJunit, renderTable } from '../collectors/posture/report.js';
 import type { CheckResult } from '../collectors/posture/types.js';
+import type { BenchmarkChoice } from '../collectors/posture/benchmark.js';
 import type { Finding, Severity } from '../core/finding.js';
 import { checkObservation } from '../collectors/posture/collector.js';
 import { matchState } from '../rules/state.js';
@@ -32,6 +33,8 @@ export interface CheckFlags {
   rules?: string[];
   /** Warnings (Manual checks not met, certificates about to expire) count as failures too. */
   strict?: boolean;
+  /** The CIS version to follow ('auto', the default: the one for the node's Kubernetes version). */
+  benchmark?: BenchmarkChoice;
 }
 
 export async function runCheck(flags: CheckFlags): Promise<number> {
@@ -41,7 +44,7 @@ export async function runCheck(flags: CheckFlags): Promise<number> {
     process.stderr.write(`nodewarden check: the rules have ${loaded.problems.length} problem(s); nothing was checked.\n`);
     return 2;
   }
-  const evaluation = await evaluateNode(new HostFs(flags.hostRoot));
+  const evaluation = await evaluateNode(new HostFs(flags.hostRoot), { benchmark: flags.benchmark ?? 'auto' });
   evaluation.results = judgePosture(evaluation.results, loaded.ruleset, flags.node, evaluation.discovery.kubelet.configFile?.hostPath ?? '');
   evaluation.results.push(...(await runtimeResults(flags, loaded.ruleset)));
   const render = { table: renderTable, json: renderJson, junit: renderJunit }[flags.format];

@@ -195,7 +195,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
     .option('--node <name>', 'node name used in findings', os.hostname())
     .option('--strict', 'warnings (Manual checks not met, certificates about to expire) make the exit code 1 too')
-    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit'; criSocket?: string; node: string; rules?: string[]; strict?: boolean }) => {
+    .addOption(new Option('--benchmark <version>', "CIS benchmark version (default: the one for the node's Kubernetes version)").choices(['auto', 'cis-1.10', 'cis-1.12']).default('auto'))
+    .action(async (flags: { hostRoot: string; format: 'table' | 'json' | 'junit'; criSocket?: string; node: string; rules?: string[]; strict?: boolean; benchmark: 'auto' | 'cis-1.10' | 'cis-1.12' }) => {
       const { runCheck } = await import('./check.js');
       process.exitCode = await runCheck(flags);
     });

@@ -1,8 +1,10 @@
 // What collectors share about the node, so none has to know another: the runtime collector
 // fills the container inventory, the process collector looks containers up in it and announces
 // host component execs (a kubelet restarted with new flags) and asks for a refresh when it sees a
-// container the inventory does not know yet; the posture and runtime collectors listen. The kube
-// collector fills the pod directory from the API server.
+// container the inventory does not know yet; the posture and runtime collectors listen. The
+// posture collector names the files its checks read; the process collector has the audit source
+// watch them and says who changed one. The kube collector fills the pod directory from the API
+// server.
 
 import { EventEmitter } from 'node:events';
 import { Inventory } from './runtime/inventory.js';
@@ -15,10 +17,35 @@ export interface ComponentExec {
   argv: string[];
 }
 
+/** A watched file written to or changed, and by whom (the audit source's watch rules). */
+export interface FileChange {
+  /** Host path of the watched file. */
+  hostPath: string;
+  timeUnixNano: bigint;
+  syscall: string;
+  success: boolean;
+  pid: number;
+  ppid: number;
+  /** -1 when unset. */
+  uid: number;
+  euid: number;
+  auid: number;
+  comm: string;
+  exe: string;
+  /** The container and pod the process ran in ('' on the host, or when it was gone before its cgroup was read). */
+  containerId: string;
+  container: string;
+  namespace: string;
+  pod: string;
+}
+
 interface NodeFactEvents {
   'component-exec': [ComponentExec];
   /** A process ran in a container the inventory does not know yet: refresh it soon. */
   'container-unknown': [string];
+  /** The host paths whose changes should be attributed (the posture checks' files); replaces the last set. */
+  'watch-files': [string[]];
+  'file-change': [FileChange];
 }
 
 export class NodeFacts extends EventEmitter<NodeFactEvents> {
@@ -30,4 +57,8 @@ export class NodeFacts extends EventEmitter<NodeFactEvents> {
   nodeUid = '';
   /** The container runtime's name and version ("containerd 1.6.20"), once the runtime collector asked; '' before. */
   runtime = '';
+  /** The last set of files asked to be watched ('watch-files'), for a collector that starts later. */
+  watchFiles: string[] = [];
+  /** Whether changes to those files are attributed: 'active', or why not ('' while nobody has said). */
+  fileWatch = '';
 }

@@ -248,6 +248,26 @@ export interface PostureObservation {
   };
   /** The file the check read, when it is about one. */
   file: { path: string; exists: boolean; mode: number; uid: number; gid: number; kind: string };
+  /**
+   * Who changed the verdict, when it changed: from the audit record of the change to one of the
+   * check's files (`known`), else why no actor is known; empty for a verdict that did not change.
+   */
+  change: {
+    known: boolean;
+    /** A sentence starting with a space, or '' (templates end with it). */
+    note: string;
+    syscall: string;
+    pid: number;
+    exe: string;
+    comm: string;
+    uid: number;
+    auid: number;
+    container: string;
+    namespace: string;
+    pod: string;
+    path: string;
+    time: string;
+  };
 }
 
 /** What the Kubernetes API server says about one of this node's containers (source `kube`). */

@@ -156,6 +156,21 @@ Napi::Value JsAuditAddExecRule(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// auditAddWatchRule(path, key): "-w PATH -p wa -k KEY".
+Napi::Value JsAuditAddWatchRule(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].ToString().Utf8Value();
+  std::string key = info[1].ToString().Utf8Value();
+  std::string rule = BuildWatchRule(path, key);
+  if (rule.empty()) {
+    Napi::Error::New(env, "no watch rule for this path and key (absolute path, no trailing '/', key of at most 256 bytes)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  WithControl(env, "AUDIT_ADD_RULE", [&](int fd) { return AuditAddRule(fd, rule); });
+  return env.Undefined();
+}
+
 Napi::Value JsAuditDelRule(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsBuffer()) {
@@ -180,8 +195,10 @@ Napi::Value JsAuditExecRuleArch(const Napi::CallbackInfo& info) {
 class CollectSink : public AssemblerSink {
  public:
   std::vector<ExecRecord> events;
+  std::vector<FileChangeNote> files;
   void Emit(ExecRecord& rec) override { events.push_back(std::move(rec)); }
   void ConfigChange(uint64_t, std::string_view) override {}
+  void FileChange(FileChangeNote& note) override { files.push_back(std::move(note)); }
 };
 
 Napi::Value JsAssembleAuditRecords(const Napi::CallbackInfo& info) {
@@ -204,7 +221,12 @@ Napi::Value JsAssembleAuditRecords(const Napi::CallbackInfo& info) {
     assembler.OnRecord(type, text, now);
   }
   assembler.FlushAll();
-  return Napi::Value(env, BatchToJs(env, sink.events, nullptr));
+  Napi::Value events(env, BatchToJs(env, sink.events, nullptr));
+  // The file changes our watch rules' records made, beside the execs.
+  Napi::Array files = Napi::Array::New(env, sink.files.size());
+  for (size_t i = 0; i < sink.files.size(); i++) files.Set(static_cast<uint32_t>(i), FileChangeToJs(env, sink.files[i]));
+  if (events.IsObject()) events.As<Napi::Object>().Set("fileChanges", files);
+  return events;
 }
 
 // Shared by the Reader and its thread-safe function's finalizer, which may outlive it.
@@ -381,6 +403,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("auditListRules", Napi::Function::New(env, JsAuditListRules, "auditListRules"));
   exports.Set("auditAddExecRule", Napi::Function::New(env, JsAuditAddExecRule, "auditAddExecRule"));
   exports.Set("auditDelRule", Napi::Function::New(env, JsAuditDelRule, "auditDelRule"));
+  exports.Set("auditAddWatchRule", Napi::Function::New(env, JsAuditAddWatchRule, "auditAddWatchRule"));
   exports.Set("auditExecRuleArch", Napi::Function::New(env, JsAuditExecRuleArch, "auditExecRuleArch"));
   exports.Set("assembleAuditRecords",
               Napi::Function::New(env, JsAssembleAuditRecords, "assembleAuditRecords"));

@@ -67,7 +67,7 @@ AuditAssembler::Group* AuditAssembler::Allocate(uint64_t serial, uint64_t now) {
   return oldest;
 }
 
-bool AuditAssembler::KeyMatches(std::string_view v) const {
+int AuditAssembler::KeyKind(std::string_view v) const {
   char buf[512];
   size_t n = 0;
   DecodeValue(v, [&](const char* p, size_t len) {
@@ -78,11 +78,12 @@ bool AuditAssembler::KeyMatches(std::string_view v) const {
   while (!all.empty()) {
     size_t cut = all.find('\x01');
     std::string_view one = all.substr(0, cut);
-    if (one == key_) return true;
+    if (one == key_) return 1;
+    if (one.size() > watch_prefix_.size() && one.substr(0, watch_prefix_.size()) == watch_prefix_) return 2;
     if (cut == std::string_view::npos) break;
     all.remove_prefix(cut + 1);
   }
-  return false;
+  return 0;
 }
 
 bool AuditAssembler::OnSyscall(const AuditHeader& h, Group* g) {
@@ -91,13 +92,15 @@ bool AuditAssembler::OnSyscall(const AuditHeader& h, Group* g) {
   rec.serial = h.serial;
   rec.has_serial = true;
   uint64_t arch = 0, nr = UINT64_MAX;
-  bool ours = false;
+  int64_t exit = 0;
+  int kind = 0;
   FieldIter it(h.body);
   std::string_view k, v;
   while (it.Next(&k, &v)) {
     if (k == "arch") arch = ParseUnsigned(v, 16, 0);
     else if (k == "syscall") nr = ParseUnsigned(v, 10, UINT64_MAX);
     else if (k == "success") rec.success = v == "yes";
+    else if (k == "exit") exit = ParseSigned(v, 0);
     else if (k == "ppid") rec.ppid = static_cast<int32_t>(ParseSigned(v, 0));
     else if (k == "pid") rec.pid = static_cast<int32_t>(ParseSigned(v, 0));
     else if (k == "auid") rec.auid = ParseId(v);
@@ -108,13 +111,21 @@ bool AuditAssembler::OnSyscall(const AuditHeader& h, Group* g) {
     else if (k == "comm") rec.comm = PutDecoded(rec, v);
     else if (k == "exe") rec.exe = PutDecoded(rec, v);
     else if (k == "key") {
-      ours = KeyMatches(v);
+      kind = KeyKind(v);
       rec.key = PutDecoded(rec, v);
     }
   }
+  if (kind == 2) {
+    // One of our file watches: who changed the file. (An exec of a watched file is an exec.)
+    g->watch = !IsExecSyscall(arch, nr);
+    g->arch = arch;
+    g->syscall = nr;
+    g->exit = exit;
+    g->paths.clear();
+  }
   // Any exec is wanted, whatever rule matched first: a rule of someone else's listed before
   // ours puts its key on the record instead of ours (audit keeps the first match only).
-  if (!ours && !IsExecSyscall(arch, nr)) return false;
+  if (!g->watch && kind != 1 && !IsExecSyscall(arch, nr)) return false;
   // The reason this runs natively and right now: the process may be gone in a millisecond.
   if (rec.pid > 0) proc_->AddContext(rec.pid, rec);
   return true;
@@ -159,6 +170,7 @@ void AuditAssembler::OnRecord(uint16_t type, std::string_view text, uint64_t now
     case AUDIT_SYSCALL: {
       if (Find(h.serial)) return;  // a repeated serial: keep the first
       Group* g = Allocate(h.serial, now);
+      g->watch = false;
       if (!OnSyscall(h, g)) {
         g->used = false;
         used_--;
@@ -167,6 +179,7 @@ void AuditAssembler::OnRecord(uint16_t type, std::string_view text, uint64_t now
     }
     case AUDIT_EXECVE:
     case AUDIT_CWD:
+    case AUDIT_PATH:
     case AUDIT_PROCTITLE:
     case AUDIT_EOE:
       break;
@@ -184,6 +197,18 @@ void AuditAssembler::OnRecord(uint16_t type, std::string_view text, uint64_t now
     OnExecve(h, b);
     return;
   }
+  if (type == AUDIT_PATH) {
+    if (!g->watch || g->paths.size() >= kMaxPaths) return;
+    FieldIter pit(h.body);
+    std::string_view pk, pv;
+    while (pit.Next(&pk, &pv)) {
+      if (pk != "name") continue;
+      std::string name;
+      DecodeValue(pv, [&](const char* p, size_t n) { if (name.size() + n <= 4096) name.append(p, n); });
+      g->paths.push_back(std::move(name));
+    }
+    return;
+  }
   FieldIter it(h.body);
   std::string_view k, v;
   while (it.Next(&k, &v)) {
@@ -195,6 +220,20 @@ void AuditAssembler::OnRecord(uint16_t type, std::string_view text, uint64_t now
 void AuditAssembler::Finish(Group* g) {
   ExecBuilder& b = g->b;
   ExecRecord& rec = b.rec;
+  if (g->watch) {
+    FileChangeNote note;
+    note.arch = g->arch;
+    note.syscall = g->syscall;
+    note.exit = g->exit;
+    note.rec = std::move(rec);
+    note.paths = std::move(g->paths);
+    g->paths.clear();
+    g->watch = false;
+    sink_->FileChange(note);
+    g->used = false;
+    used_--;
+    return;
+  }
   if (rec.argc == 0 && b.announced_argc != 0) {
     if (b.proctitle.set && b.proctitle.len > 0) {
       // No EXECVE record reached us: the proctitle holds argv joined by NULs, cut at 128

@@ -1,6 +1,8 @@
 // Audit netlink request/reply plumbing (see audit-control.h).
 #include "audit-control.h"
 
+#include <climits>
+
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/netlink.h>
@@ -170,6 +172,32 @@ std::string BuildExecRule(bool b64, const std::string& key) {
   r->values[1] = static_cast<uint32_t>(key.size());
   r->buflen = static_cast<uint32_t>(key.size());
   memcpy(r->buf, key.data(), key.size());
+  return raw;
+}
+
+std::string BuildWatchRule(const std::string& path, const std::string& key) {
+  if (path.empty() || path[0] != '/' || path.back() == '/' || path.size() > PATH_MAX) return std::string();
+  if (key.empty() || key.size() > AUDIT_MAX_KEY_LEN) return std::string();
+  std::string raw(sizeof(audit_rule_data) + path.size() + key.size(), '\0');
+  audit_rule_data* r = reinterpret_cast<audit_rule_data*>(&raw[0]);
+  r->flags = AUDIT_FILTER_EXIT;
+  r->action = AUDIT_ALWAYS;
+  // A watch applies to every syscall; AUDIT_PERM narrows it to the classes that write or
+  // change attributes, as auditctl -w does.
+  for (int i = 0; i < AUDIT_BITMASK_SIZE; i++) r->mask[i] = ~0u;
+  r->field_count = 3;
+  r->fields[0] = AUDIT_WATCH;
+  r->fieldflags[0] = AUDIT_EQUAL;
+  r->values[0] = static_cast<uint32_t>(path.size());
+  r->fields[1] = AUDIT_PERM;
+  r->fieldflags[1] = AUDIT_EQUAL;
+  r->values[1] = AUDIT_PERM_WRITE | AUDIT_PERM_ATTR;
+  r->fields[2] = AUDIT_FILTERKEY;
+  r->fieldflags[2] = AUDIT_EQUAL;
+  r->values[2] = static_cast<uint32_t>(key.size());
+  r->buflen = static_cast<uint32_t>(path.size() + key.size());
+  memcpy(r->buf, path.data(), path.size());
+  memcpy(r->buf + path.size(), key.data(), key.size());
   return raw;
 }
 

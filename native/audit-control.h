@@ -30,5 +30,9 @@ int AuditDelRule(int fd, const std::string& rule);
 std::string BuildExecRule(bool b64, const std::string& key);
 // The native arch ids and exec syscall numbers of this machine, for describing rules.
 uint32_t ExecRuleArch(bool b64);
+// "-w PATH -p wa -k KEY" as struct audit_rule_data: every syscall that writes to the file or
+// changes its attributes (open for write, truncate, chmod, chown, rename, unlink, setxattr...).
+// Empty when the path is not absolute, ends in '/', or path or key is too long.
+std::string BuildWatchRule(const std::string& path, const std::string& key);
 
 }  // namespace nw

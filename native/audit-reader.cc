@@ -113,6 +113,7 @@ class AuditReader final : public Reader, private AssemblerSink {
   void ConfigChange(uint64_t time_ns, std::string_view body) override {
     pump.NoteConfigChange(time_ns, body);
   }
+  void FileChange(FileChangeNote& note) override { pump.NoteFileChange(note); }
 
   bool unicast_ = false;
   bool registered_ = false;

@@ -34,10 +34,41 @@ Batch* NewBatch() {
 
 bool HasContent(const Batch& b) {
   return !b.events.empty() || b.lost_socket || b.lost_agent || !b.config_changes.empty() ||
-         !b.error.empty();
+         !b.file_changes.empty() || !b.error.empty();
 }
 
 }  // namespace
+
+static Napi::Value SpanString(Napi::Env env, const ExecRecord& rec, const Span& s) {
+  if (!s.set) return Napi::String::New(env, "");
+  return Napi::String::New(env, rec.strs.data() + s.off, s.len);
+}
+
+Napi::Object FileChangeToJs(Napi::Env env, const FileChangeNote& n) {
+  const ExecRecord& r = n.rec;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("timeUnixNano", Napi::BigInt::New(env, r.time_ns));
+  o.Set("arch", Napi::Number::New(env, static_cast<double>(n.arch)));
+  o.Set("syscall", Napi::Number::New(env, static_cast<double>(n.syscall)));
+  o.Set("success", Napi::Boolean::New(env, r.success));
+  o.Set("exit", Napi::Number::New(env, static_cast<double>(n.exit)));
+  o.Set("pid", Napi::Number::New(env, r.pid));
+  o.Set("ppid", Napi::Number::New(env, r.ppid));
+  auto id = [&](uint32_t v) { return Napi::Number::New(env, v == kUnknownId ? -1 : static_cast<double>(v)); };
+  o.Set("uid", id(r.uid));
+  o.Set("euid", id(r.euid));
+  o.Set("auid", id(r.auid));
+  o.Set("comm", SpanString(env, r, r.comm));
+  o.Set("exe", SpanString(env, r, r.exe));
+  o.Set("cwd", SpanString(env, r, r.cwd));
+  o.Set("cgroup", SpanString(env, r, r.cgroup));
+  o.Set("key", SpanString(env, r, r.key));
+  Napi::Array paths = Napi::Array::New(env, n.paths.size());
+  for (size_t i = 0; i < n.paths.size(); i++) paths.Set(static_cast<uint32_t>(i), Napi::String::New(env, n.paths[i]));
+  o.Set("paths", paths);
+  return o;
+}
+
 
 namespace {
 
@@ -224,6 +255,13 @@ void Pump::NoteConfigChange(uint64_t time_ns, std::string_view body) {
   }
 }
 
+void Pump::NoteFileChange(FileChangeNote& note) {
+  if (!pending_) pending_.reset(NewBatch());
+  if (!HasContent(*pending_)) pending_since_ = MonotonicNs();
+  // Watched files change rarely; a storm of writes keeps the first ones (who started it).
+  if (pending_->file_changes.size() < 256) pending_->file_changes.push_back(std::move(note));
+}
+
 void Pump::NoteError(std::string message) {
   if (!pending_) pending_.reset(NewBatch());
   pending_->error = std::move(message);
@@ -235,7 +273,7 @@ uint64_t Pump::MaybeFlush(uint64_t now) {
   uint64_t due = pending_since_ + kMaxDelayNs;
   // Notices go out at once; events wait for company up to kMaxDelayNs.
   bool notice = pending_->lost_socket || pending_->lost_agent ||
-                !pending_->config_changes.empty();
+                !pending_->config_changes.empty() || !pending_->file_changes.empty();
   if (notice || now >= due) {
     Flush();
     return 0;
@@ -277,6 +315,11 @@ void Pump::Deliver(Napi::Env env, Napi::Function cb, Batch* batch) {
       changes.Set(static_cast<uint32_t>(i), c);
     }
     info.Set("configChanges", changes);
+    Napi::Array files = Napi::Array::New(env, batch->file_changes.size());
+    for (size_t i = 0; i < batch->file_changes.size(); i++) {
+      files.Set(static_cast<uint32_t>(i), FileChangeToJs(env, batch->file_changes[i]));
+    }
+    info.Set("fileChanges", files);
     if (!batch->error.empty()) info.Set("error", batch->error);
     // Counted before the call: JS may call stats() from inside the callback.
     batch->stats->delivered.fetch_add(n, std::memory_order_relaxed);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "audit-assembler.h"
 #include "exec-record.h"
 
 namespace nw {
@@ -66,10 +67,14 @@ struct Batch {
   uint64_t lost_socket = 0;  // ENOBUFS seen since the previous batch
   uint64_t lost_agent = 0;   // execs dropped by the bound since the previous batch
   std::vector<ConfigNote> config_changes;
+  std::vector<FileChangeNote> file_changes;
   std::string error;  // a reader failure that ended the thread
   std::shared_ptr<PumpStats> stats;
   std::shared_ptr<StringCache> strings;
 };
+
+// A file change as the JavaScript object the reader's callback receives (info.fileChanges).
+Napi::Object FileChangeToJs(Napi::Env env, const FileChangeNote& note);
 
 class Pump {
  public:
@@ -91,6 +96,7 @@ class Pump {
   void Push(ExecRecord& rec, uint64_t now_mono_ns);  // moves from rec
   void NoteSocketLoss();
   void NoteConfigChange(uint64_t time_ns, std::string_view body);
+  void NoteFileChange(FileChangeNote& note);  // moves from note
   void NoteError(std::string message);
   // Flushes when due; returns the monotonic time the pending batch falls due, or 0.
   uint64_t MaybeFlush(uint64_t now_mono_ns);

@@ -2,6 +2,8 @@
 // no allocation beyond appending to the record's arena.
 #include "proc-snapshot.h"
 
+#include "event-pump.h"  // MonotonicNs
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,26 +29,44 @@ ProcSnapshot::ProcSnapshot(std::string proc_root) : root_(std::move(proc_root)) 
   // A trailing slash would only double up in the paths built below.
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
   if (root_.size() > 256) root_.resize(256);
+  // /proc itself is opened once; each file is then "PID/name" relative to it: one openat per
+  // file and no descriptor of /proc/PID to open and close per exec (two syscalls, each several
+  // microseconds on a virtual machine). A /proc missing here leaves every exec without context.
+  proc_fd_ = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+ProcSnapshot::~ProcSnapshot() {
+  if (proc_fd_ >= 0) close(proc_fd_);
 }
 
 bool ProcSnapshot::OpenPid(int32_t pid) {
-  snprintf(path_, sizeof(path_), "%s/%d", root_.c_str(), pid);
-  // One lookup of /proc/PID, then every read relative to it: cheaper than walking the path
-  // each time, and the handle pins this process: were the pid reused meanwhile, reads fail
-  // rather than describe a stranger.
-  dir_fd_ = open(path_, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  return dir_fd_ >= 0;
+  // Every path below names the pid again rather than a handle of /proc/PID. Were the pid reused
+  // between two reads, they would describe different processes; but pids are handed out in
+  // turn up to pid_max (32768 at the least), so reuse within the few microseconds of one exec's
+  // reads would take tens of thousands of forks in between.
+  int n = snprintf(path_, sizeof(path_), "%d/", pid);
+  prefix_len_ = n > 0 ? static_cast<size_t>(n) : 0;
+  gone_ = false;
+  return proc_fd_ >= 0 && n > 0;
 }
 
-void ProcSnapshot::ClosePid() {
-  if (dir_fd_ >= 0) close(dir_fd_);
-  dir_fd_ = -1;
+const char* ProcSnapshot::At(const char* name) {
+  size_t room = sizeof(path_) - prefix_len_;
+  size_t len = strlen(name);
+  if (len >= room) len = room - 1;
+  memcpy(path_ + prefix_len_, name, len);
+  path_[prefix_len_ + len] = '\0';
+  return path_;
 }
 
 ssize_t ProcSnapshot::Read(int32_t, const char* name, size_t cap) {
-  if (dir_fd_ < 0) return -1;
-  int fd = openat(dir_fd_, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return -1;
+  if (proc_fd_ < 0) return -1;
+  int fd = openat(proc_fd_, At(name), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    // The process has gone (or never was): no other file of it will open either.
+    if (errno == ENOENT || errno == ESRCH) gone_ = true;
+    return -1;
+  }
   if (cap > sizeof(scratch_)) cap = sizeof(scratch_);
   size_t got = 0;
   while (got < cap) {
@@ -66,8 +86,8 @@ ssize_t ProcSnapshot::Read(int32_t, const char* name, size_t cap) {
 }
 
 bool ProcSnapshot::Link(int32_t, const char* name, Span& out, ExecRecord& rec) {
-  if (dir_fd_ < 0) return false;
-  ssize_t n = readlinkat(dir_fd_, name, scratch_, 4096);
+  if (proc_fd_ < 0) return false;
+  ssize_t n = readlinkat(proc_fd_, At(name), scratch_, 4096);
   if (n < 0) return false;
   out = rec.Put(scratch_, static_cast<size_t>(n));
   return true;
@@ -143,7 +163,7 @@ void ProcSnapshot::ReadExeAndNamespace(int32_t pid, ExecRecord& rec) {
   struct stat st;
   // The file the process runs, whatever its path says now: rules compare its ctime with the
   // container's start (a binary written after the start is not from the image).
-  if (fstatat(dir_fd_, "exe", &st, 0) == 0) {
+  if (fstatat(proc_fd_, At("exe"), &st, 0) == 0) {
     rec.exe_ctime_ns = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000ull +
                        static_cast<uint64_t>(st.st_ctim.tv_nsec);
     rec.has_exe_ctime = true;
@@ -154,15 +174,11 @@ void ProcSnapshot::ReadExeAndNamespace(int32_t pid, ExecRecord& rec) {
   // ptrace access to the namespace links) NSpid in status, which anyone may read, decides.
   // The links are read, not stat'ed: a stat makes the kernel build an nsfs inode and dentry
   // each time; "pid:[inode]" names the namespace as well.
-  char own[64], parent[64];
-  ssize_t on = rec.ppid > 0 ? readlinkat(dir_fd_, "ns/pid", own, sizeof(own)) : -1;
-  if (on > 0) {
-    snprintf(path_, sizeof(path_), "%s/%d/ns/pid", root_.c_str(), rec.ppid);
-    ssize_t pn = readlink(path_, parent, sizeof(parent));
-    if (pn == on && memcmp(own, parent, static_cast<size_t>(on)) == 0) {
-      rec.ns_init = 0;
-      return;
-    }
+  char own[64];
+  ssize_t on = rec.ppid > 0 ? readlinkat(proc_fd_, At("ns/pid"), own, sizeof(own)) : -1;
+  if (on > 0 && SameNamespaceAsParent(rec.ppid, own, static_cast<size_t>(on))) {
+    rec.ns_init = 0;
+    return;
   }
   ssize_t n = Read(pid, "status", sizeof(scratch_) - 1);
   if (n <= 0) return;
@@ -184,15 +200,42 @@ void ProcSnapshot::ReadExeAndNamespace(int32_t pid, ExecRecord& rec) {
   if (levels > 0) rec.ns_init = levels > 1 && last == 1 ? 1 : 0;
 }
 
+bool ProcSnapshot::SameNamespaceAsParent(int32_t ppid, const char* own, size_t own_len) {
+  // A remembered link can only ever answer "same namespace, so not its init" (a different link
+  // is read again). It would answer wrongly only if the parent's pid had since passed to another
+  // process AND the child were the init of a new namespace that got the number of the old
+  // parent's namespace back: pid reuse and namespace-number reuse both take the old process's
+  // death first, so an entry younger than a second cannot see that happen in practice.
+  ParentNs& slot = parents_[static_cast<uint32_t>(ppid) % kParentSlots];
+  uint64_t now = MonotonicNs();
+  if (slot.pid == ppid && now - slot.read_ns < kParentTtlNs && slot.len == own_len &&
+      memcmp(slot.link, own, own_len) == 0) {
+    return true;
+  }
+  char parent[sizeof(slot.link)];
+  char at[32];
+  snprintf(at, sizeof(at), "%d/ns/pid", ppid);
+  ssize_t pn = readlinkat(proc_fd_, at, parent, sizeof(parent));
+  if (pn <= 0 || static_cast<size_t>(pn) >= sizeof(parent)) {
+    slot.pid = 0;
+    return false;
+  }
+  slot.pid = ppid;
+  slot.len = static_cast<uint8_t>(pn);
+  slot.read_ns = now;
+  memcpy(slot.link, parent, static_cast<size_t>(pn));
+  return static_cast<size_t>(pn) == own_len && memcmp(parent, own, own_len) == 0;
+}
+
 void ProcSnapshot::AddContext(int32_t pid, ExecRecord& rec) {
   if (!OpenPid(pid)) return;
   ReadCgroup(pid, rec);
+  if (gone_) return;
   bool stat_ok = ReadStat(pid, rec, false);
   bool alive = DropCgroupUnlessAlive(stat_ok, rec);
   Link(pid, "fd/0", rec.stdin_link, rec);
   Link(pid, "fd/1", rec.stdout_link, rec);
   if (alive) ReadExeAndNamespace(pid, rec);
-  ClosePid();
 }
 
 bool ProcSnapshot::ReadAll(int32_t pid, ExecBuilder& b) {
@@ -204,6 +247,10 @@ bool ProcSnapshot::ReadAll(int32_t pid, ExecBuilder& b) {
   }
   // cmdline first: it is what vanishes with the process and what matters most.
   ssize_t n = Read(pid, "cmdline", sizeof(scratch_));
+  if (gone_) {
+    rec.argv_missing = true;
+    return false;
+  }
   bool have_cmdline = n > 0;
   if (have_cmdline) {
     if (static_cast<size_t>(n) == sizeof(scratch_)) rec.argv_truncated = true;
@@ -233,7 +280,6 @@ bool ProcSnapshot::ReadAll(int32_t pid, ExecBuilder& b) {
   Link(pid, "fd/0", rec.stdin_link, rec);
   Link(pid, "fd/1", rec.stdout_link, rec);
   if (running) ReadExeAndNamespace(pid, rec);
-  ClosePid();
   if (!have_cmdline) rec.argv_missing = true;
   return alive && have_cmdline;
 }

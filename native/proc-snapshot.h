@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 #include "exec-record.h"
@@ -15,6 +16,9 @@ namespace nw {
 class ProcSnapshot {
  public:
   explicit ProcSnapshot(std::string proc_root);
+  ~ProcSnapshot();
+  ProcSnapshot(const ProcSnapshot&) = delete;
+  ProcSnapshot& operator=(const ProcSnapshot&) = delete;
 
   // What audit does not carry: cgroup, start time, fd 0/1 links, exe ctime, namespace init.
   void AddContext(int32_t pid, ExecRecord& rec);
@@ -23,8 +27,8 @@ class ProcSnapshot {
   bool ReadAll(int32_t pid, ExecBuilder& b);
 
  private:
-  // Reads up to cap bytes of /proc/PID/name (PID opened by OpenPid) into scratch_; -1 when
-  // it cannot be opened.
+  // Reads up to cap bytes of /proc/PID/name (PID chosen by OpenPid) into scratch_; -1 when
+  // it cannot be opened (and gone_ set when that is because the process has gone).
   ssize_t Read(int32_t pid, const char* name, size_t cap);
   bool Link(int32_t pid, const char* name, Span& out, ExecRecord& rec);
   bool ReadStat(int32_t pid, ExecRecord& rec, bool want_comm_ppid);
@@ -34,11 +38,30 @@ class ProcSnapshot {
   bool DropCgroupUnlessAlive(bool stat_ok, ExecRecord& rec);
   // The exe's ctime and whether the process is pid 1 of its pid namespace (rec.ppid set).
   void ReadExeAndNamespace(int32_t pid, ExecRecord& rec);
+  // Chooses the process the next reads are of; false when /proc could not be opened.
   bool OpenPid(int32_t pid);
-  void ClosePid();
+  // "PID/name" in path_, relative to proc_fd_.
+  const char* At(const char* name);
+
+  // The pid namespace link of recent parents, by pid. A process never changes its own pid
+  // namespace, so a parent's link read once serves its next children: most execs come from a
+  // few long-lived parents (shells, shims, the kubelet). See ReadExeAndNamespace for why an entry
+  // is trusted only briefly.
+  struct ParentNs {
+    int32_t pid = 0;
+    uint8_t len = 0;
+    uint64_t read_ns = 0;  // monotonic
+    char link[48];
+  };
+  static constexpr size_t kParentSlots = 64;
+  static constexpr uint64_t kParentTtlNs = 1000ull * 1000 * 1000;
+  bool SameNamespaceAsParent(int32_t ppid, const char* own, size_t own_len);
 
   std::string root_;
-  int dir_fd_ = -1;  // /proc/PID of the process being read
+  ParentNs parents_[kParentSlots];
+  int proc_fd_ = -1;  // the proc root, opened once
+  size_t prefix_len_ = 0;  // "PID/" at the start of path_
+  bool gone_ = false;  // a file of the process being read was missing: it has exited
   char last_state_ = '?';       // field 3 of the last stat read
   bool last_exiting_ = false;   // PF_EXITING in field 9 of the last stat read
   char path_[512];

@@ -213,6 +213,26 @@ export const POSTURE_FIELDS: Record<string, Field> = {
       },
     },
   },
+  change: {
+    doc: "Who changed the verdict, when it changed since the last evaluation: the audit record of the change to one of the check's files (the agent's watch rules), else why no actor is known. Empty for a verdict that did not change.",
+    type: {
+      object: {
+        known: { type: 'bool', doc: 'An audit record names who made the change.' },
+        note: { type: 'string', doc: "A sentence for messages (\" Changed by chmod on /etc/kubernetes/kubelet.conf from pid 4242 (/usr/bin/chmod, uid 0, login uid 1000) on the host at …\" or \" No actor: …\"), starting with a space so that a template can end with it; '' when the verdict did not change." },
+        syscall: { type: 'string', doc: 'chmod, fchmodat, chown, rename, openat (for writing), unlink, … (\'\' when unknown).' },
+        pid: { type: 'int', doc: 'The process that made the change (0 when unknown).' },
+        exe: { type: 'string', doc: 'Its executable.' },
+        comm: { type: 'string', doc: 'Its command name.' },
+        uid: { type: 'int', doc: 'Its uid (-1 when unknown).' },
+        auid: { type: 'int', doc: 'Its login uid: the user who logged in, whatever sudo or su did since (-1 when unset).' },
+        container: { type: 'string', doc: "The container it ran in ('' on the host)." },
+        namespace: { type: 'string', doc: "The pod's namespace ('' on the host)." },
+        pod: { type: 'string', doc: "The pod ('' on the host)." },
+        path: { type: 'string', doc: 'The changed file (host path).' },
+        time: { type: 'string', doc: 'When (RFC 3339).' },
+      },
+    },
+  },
 };
 
 /** The fields of a Kubernetes API observation (source `kube`): the API, the Node object, a container compared with the pods, a static pod manifest. */

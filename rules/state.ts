@@ -9,7 +9,7 @@
 // id, same problem) keeps its finding open instead of resolving and re-opening it.
 
 import type { Finding, FindingSource, Severity } from '../core/finding.js';
-import type { KubeObservation, MountObservation, RuntimeObservation, StateObservation } from '../core/observation.js';
+import { UNKNOWN_ID, type KubeObservation, type MountObservation, type PostureObservation, type RuntimeObservation, type StateObservation } from '../core/observation.js';
 import { type CompiledRule, type MatchHooks, type Ruleset } from './ruleset.js';
 
 export interface StateMatch {
@@ -89,11 +89,28 @@ export function stateFinding(m: StateMatch, obs: StateObservation): Finding {
   if (r.cis) f.cisId = r.cis;
   if (obs.kind === 'runtime') shapeRuntime(f, obs, m);
   else if (obs.kind === 'kube') shapeKube(f, obs);
-  else if (obs.file.path) {
-    f.file = { path: obs.file.path, exists: obs.file.exists, kind: obs.file.kind as NonNullable<Finding['file']>['kind'] };
-    if (obs.file.exists) Object.assign(f.file, { mode: obs.file.mode, uid: obs.file.uid, gid: obs.file.gid });
+  else {
+    if (obs.file.path) {
+      f.file = { path: obs.file.path, exists: obs.file.exists, kind: obs.file.kind as NonNullable<Finding['file']>['kind'] };
+      if (obs.file.exists) Object.assign(f.file, { mode: obs.file.mode, uid: obs.file.uid, gid: obs.file.gid });
+    }
+    shapeChange(f, obs.change);
   }
   return f;
+}
+
+/** A posture finding whose verdict a known process changed names it: its process, container and pod. */
+function shapeChange(f: Finding, c: PostureObservation['change'] | undefined): void {
+  if (!c?.note) return;
+  f.attributes!.change = c.note.trim();
+  if (!c.known) return;
+  Object.assign(f.attributes!, { changedBy: c.syscall, changedPath: c.path, changedAt: c.time });
+  f.process = {
+    pid: c.pid, ppid: 0, uid: c.uid < 0 ? UNKNOWN_ID : c.uid, euid: UNKNOWN_ID, gid: UNKNOWN_ID, egid: UNKNOWN_ID,
+    auid: c.auid < 0 ? UNKNOWN_ID : c.auid, exe: c.exe, comm: c.comm, argv: [], argvTruncated: false, cwd: '', ancestors: [], capture: 'audit-watch',
+  };
+  if (c.container) f.container = { name: c.container };
+  if (c.pod) f.kubernetes = { namespace: c.namespace, pod: c.pod, container: c.container };
 }
 
 function shapeRuntime(f: Finding, obs: RuntimeObservation, m: StateMatch): void {

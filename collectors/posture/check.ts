@@ -7,7 +7,7 @@ import type { Accounts } from './accounts.js';
 import type { HostView } from './host-view.js';
 import type { KubeletConfig } from './kubelet-config.js';
 import type { KubeProxyConfig } from './kube-proxy-config.js';
-import type { CheckStatus, Discovery } from './types.js';
+import type { Benchmark, CheckStatus, Discovery } from './types.js';
 
 export interface CheckContext {
   view: HostView;
@@ -17,6 +17,8 @@ export interface CheckContext {
   accounts: Accounts;
   now: Date;
   expiryWarnDays: number;
+  /** The CIS version judged against: where versions differ, checks follow this one. */
+  benchmark: Benchmark;
 }
 
 export interface Outcome {

@@ -15,11 +15,13 @@ import { describeError } from '../../core/errors.js';
 import { evaluateNode } from './evaluate.js';
 import type { CheckResult, Evaluation } from './types.js';
 import type { PostureConfig } from './factory.js';
+import type { FileChange } from '../node-facts.js';
+import { ChangeLedger, NO_CHANGE, attribute, checkPaths, unattributed, watchable, type ChangeAttribution } from './actor.js';
 
 const SCOPE = 'posture';
 
-/** A check result as the observation the posture rules judge. */
-export function checkObservation(r: CheckResult, node: string, kubeletConfig: string): PostureObservation {
+/** A check result as the observation the posture rules judge; `change`: who changed its verdict, when it changed. */
+export function checkObservation(r: CheckResult, node: string, kubeletConfig: string, change: ChangeAttribution = NO_CHANGE): PostureObservation {
   const f = r.file;
   return {
     kind: 'posture',
@@ -32,6 +34,7 @@ export function checkObservation(r: CheckResult, node: string, kubeletConfig: st
     file: {
       path: f?.path ?? '', exists: f?.exists ?? false, mode: f?.mode ?? 0, uid: f?.uid ?? UNKNOWN_ID, gid: f?.gid ?? UNKNOWN_ID, kind: f?.kind ?? '',
     },
+    change,
   };
 }
 
@@ -51,6 +54,12 @@ export class PostureCollector implements Collector {
   private readonly evaluations: Counter;
   private readonly duration: Histogram;
   private readonly checks: Gauge<'status'>;
+  /** Recent changes to watched files, and who made them (from the process collector's audit source). */
+  private readonly ledger = new ChangeLedger();
+  /** Each result's status at the last evaluation whose state was recorded: `${id}\0${subject}` → status; null before the first. */
+  private verdicts: Map<string, string> | null = null;
+  private verdictsSinceNs = 0n;
+  private watchedFiles = '';
 
   constructor(private readonly config: PostureConfig, private readonly ctx: CollectorContext) {
     this.fs = new HostFs(ctx.hostRoot);
@@ -62,6 +71,7 @@ export class PostureCollector implements Collector {
   async start(): Promise<void> {
     // A kubelet or kube-proxy exec may carry new flags: discover again at once.
     this.ctx.facts.on('component-exec', this.onComponentExec);
+    this.ctx.facts.on('file-change', this.onFileChange);
     await this.evaluate('start');
     if (this.stopped) return;
     this.timer = setInterval(() => this.schedule('interval'), this.config.intervalMs);
@@ -70,6 +80,11 @@ export class PostureCollector implements Collector {
 
   private readonly onComponentExec = (c: { component: string }) => {
     if (c.component === 'kubelet' || c.component === 'kube-proxy') this.schedule(`${c.component} exec`);
+  };
+
+  private readonly onFileChange = (c: FileChange) => {
+    this.ledger.add(c);
+    this.schedule('file change');
   };
 
   /** Re-run discovery and every check soon (e.g. the kubelet was seen restarting). */
@@ -111,10 +126,11 @@ export class PostureCollector implements Collector {
   }
 
   private async evaluateOnce(reason: string): Promise<void> {
+    const startedNs = BigInt(Date.now()) * 1_000_000n;
     const end = this.duration.startTimer();
     let evaluation: Evaluation;
     try {
-      evaluation = await evaluateNode(this.fs);
+      evaluation = await evaluateNode(this.fs, { benchmark: this.config.benchmark });
     } catch (err) {
       // evaluateNode turns bad host input into results; reaching here is a bug, not a host
       // problem: say so and keep the previous state rather than resolving everything.
@@ -134,9 +150,11 @@ export class PostureCollector implements Collector {
     // Every result is offered, passing ones too: the rules decide which are problems, and a
     // problem that resolves is told what is true now.
     const config = evaluation.discovery.kubelet.configFile?.hostPath ?? '';
-    const observations = evaluation.results.map((r) => checkObservation(r, this.ctx.node, config));
+    const observations = evaluation.results.map((r) => checkObservation(r, this.ctx.node, config, this.whoChanged(r, evaluation)));
     try {
       const transitions = await this.ctx.sink.state([{ scope: SCOPE, observations }]);
+      this.verdicts = new Map(evaluation.results.map((r) => [`${r.id}\0${r.subject}`, r.status]));
+      this.verdictsSinceNs = startedNs;
       if (transitions.length > 0) {
         this.ctx.logger.info({ reason, opened: transitions.filter((t) => t.state === 'open').length, resolved: transitions.filter((t) => t.state === 'resolved').length }, 'Posture changed.');
       }
@@ -145,7 +163,41 @@ export class PostureCollector implements Collector {
       this.lastError = `findings could not be spooled: ${describeError(err)}`;
       this.ctx.logger.error({ err: describeError(err) }, 'Posture findings could not be spooled; they will be sent after the next evaluation.');
     }
-    if (!this.stopped) await this.updateWatches(evaluation.watch);
+    if (!this.stopped) {
+      await this.updateWatches(evaluation.watch);
+      this.publishWatchedFiles(evaluation.watch);
+    }
+  }
+
+  /**
+   * Who changed a check's verdict: for a result whose status differs from the last recorded
+   * evaluation (or a subject new since then), the latest audit record of a change to the files
+   * behind it since that evaluation began (a second's slack for clocks). Nothing for a steady
+   * verdict; at the first evaluation, a failing result says that any change predates the agent.
+   */
+  private whoChanged(r: CheckResult, e: Evaluation): ChangeAttribution {
+    const failing = FAILING.has(r.status);
+    if (this.verdicts === null) {
+      return failing ? unattributed('the check did not pass when the agent started; a change made while the agent was not running has no record') : NO_CHANGE;
+    }
+    const before = this.verdicts.get(`${r.id}\0${r.subject}`);
+    if (before === r.status || (before === undefined && !failing)) return NO_CHANGE;
+    const watch = this.ctx.facts.fileWatch;
+    if (watch !== 'active') return unattributed(`changes to the node's files are not watched here (${watch || 'the process collector is off'})`);
+    const paths = checkPaths(r, e.discovery);
+    const c = this.ledger.latest(paths, this.verdictsSinceNs - 1_000_000_000n);
+    if (c) return attribute(c);
+    return unattributed(`no audit record of a change to ${paths.length > 0 ? paths.join(', ') : 'its files'} since the previous evaluation (a change through a mount the watch does not see, or of a file not watched)`);
+  }
+
+  /** The files this evaluation read, for the process collector's audit watch rules. */
+  private publishWatchedFiles(paths: string[]): void {
+    const files = watchable(paths);
+    const key = files.join('\n');
+    if (key === this.watchedFiles) return;
+    this.watchedFiles = key;
+    this.ctx.facts.watchFiles = files;
+    this.ctx.facts.emit('watch-files', files);
   }
 
   private async updateWatches(hostPaths: string[]): Promise<void> {
@@ -182,6 +234,7 @@ export class PostureCollector implements Collector {
     if (this.stopped) return;
     this.stopped = true;
     this.ctx.facts.off('component-exec', this.onComponentExec);
+    this.ctx.facts.off('file-change', this.onFileChange);
     if (this.timer) clearInterval(this.timer);
     if (this.debounce) clearTimeout(this.debounce);
     await this.running;

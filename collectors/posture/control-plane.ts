@@ -60,6 +60,7 @@ function pkiRule(select: (tree: { dirs: string[]; files: string[] }) => string[]
     const offenders: string[] = [];
     const errors: string[] = [];
     for (const p of paths) {
+      ctx.view.watch(p);
       const st = await ctx.view.stat(p);
       if (st.kind === 'error') errors.push(`${p}: ${st.message}`);
       if (st.kind !== 'ok') continue;
@@ -100,6 +101,6 @@ export const CONTROL_PLANE_CHECKS: Record<string, CheckFn> = {
   '1.1.17': kubeconfigs(CONTROLLER_MANAGER_CONF, MODE_600),
   '1.1.18': kubeconfigs(CONTROLLER_MANAGER_CONF, ROOT_OWNER),
   '1.1.19': pkiRule((t) => [...t.dirs, ...t.files], ROOT_OWNER, 'files and directories'),
-  '1.1.20': pkiRule((t) => t.files.filter((f) => f.endsWith('.crt')), MODE_644, 'certificates'),
+  '1.1.20': (ctx) => pkiRule((t) => t.files.filter((f) => f.endsWith('.crt')), ctx.benchmark === 'cis-1.10' ? MODE_600 : MODE_644, 'certificates')(ctx),
   '1.1.21': pkiRule((t) => t.files.filter((f) => f.endsWith('.key')), MODE_600, 'keys'),
 };

@@ -12,6 +12,7 @@ import { applyUnitText, emptyServiceSettings, expandExecStart, parseEnvironmentF
 import { loadKubeletConfig } from './kubelet-config.js';
 import { loadKubeProxyConfig } from './kube-proxy-config.js';
 import { loadYamlMapping, getPath } from './yaml-file.js';
+import { discoverControlPlane } from './components.js';
 import type {
   DiscoveredPath,
   Discovery,
@@ -69,6 +70,7 @@ export function discoveryKey(d: Discovery): string {
     p(d.kubeProxy.kubeconfig),
     d.etcd.process?.pid ?? '-',
     p(d.etcd.dataDir),
+    ...Object.values(d.components).map((c) => `${c.name}:${c.process?.pid ?? '-'}`),
     p(d.manifestDir),
   ].join('\n');
 }
@@ -95,11 +97,12 @@ export async function discover(view: HostView): Promise<Discovery> {
     }
     if (!ca.ok) notes.push(ca.error);
 
-    const [etcd, controlPlane] = await Promise.all([
+    const [etcd, controlPlane, components] = await Promise.all([
       discoverEtcd(view, procs.etcd, manifestDir),
       isControlPlane(view, manifestDir),
+      discoverControlPlane(view, procs, manifestDir),
     ]);
-    return { kubelet, kubeProxy, etcd, manifestDir, controlPlane, procfs, notes };
+    return { kubelet, kubeProxy, etcd, components, manifestDir, controlPlane, procfs, notes };
   });
 }
 

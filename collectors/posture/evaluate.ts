@@ -10,7 +10,9 @@ import { Accounts } from './accounts.js';
 import { discover } from './discovery.js';
 import { loadKubeletConfig } from './kubelet-config.js';
 import { loadKubeProxyConfig } from './kube-proxy-config.js';
-import { CATALOG, type CheckDefinition } from './catalog.js';
+import { catalogFor, type CheckDefinition } from './catalog.js';
+import { chooseBenchmark, type BenchmarkChoice } from './benchmark.js';
+import { COMPONENT_CHECKS } from './component-checks.js';
 import type { CheckContext, CheckFn, Outcome } from './check.js';
 import { CONTROL_PLANE_CHECKS } from './control-plane.js';
 import { WORKER_FILE_CHECKS } from './worker-files.js';
@@ -30,11 +32,14 @@ export interface EvaluateOptions {
    * a real spawned "kubelet" while reading the files it names from a fixture host root.
    */
   procFs?: HostFs;
+  /** The CIS version to follow: 'auto' (the default) picks it from the node's Kubernetes version. */
+  benchmark?: BenchmarkChoice;
 }
 
 /** Every catalogue id mapped to its implementation. */
 export const CHECKS: Readonly<Record<string, CheckFn>> = {
   ...CONTROL_PLANE_CHECKS,
+  ...COMPONENT_CHECKS,
   ...WORKER_FILE_CHECKS,
   ...SETTING_CHECKS,
   ...CERT_CHECKS,
@@ -44,10 +49,11 @@ export async function evaluateNode(fs: HostFs, options: EvaluateOptions = {}): P
   const started = performance.now();
   const view = new HostView(fs, options.procFs ?? fs);
   const discovery = await discover(view);
-  const [kubelet, proxy, accounts] = await Promise.all([
+  const [kubelet, proxy, accounts, benchmark] = await Promise.all([
     loadKubeletConfig(view, discovery.kubelet),
     loadKubeProxyConfig(view, discovery.kubeProxy),
     Accounts.load(view),
+    chooseBenchmark(view, discovery, options.benchmark),
   ]);
   const ctx: CheckContext = {
     view,
@@ -57,12 +63,14 @@ export async function evaluateNode(fs: HostFs, options: EvaluateOptions = {}): P
     accounts,
     now: options.now ?? new Date(),
     expiryWarnDays: options.expiryWarnDays ?? DEFAULT_EXPIRY_WARN_DAYS,
+    benchmark: benchmark.id,
   };
-  const perCheck = await Promise.all(CATALOG.map((def) => runCheck(ctx, def)));
+  const perCheck = await Promise.all(catalogFor(benchmark.id).map((def) => runCheck(ctx, def)));
   return {
     results: perCheck.flat(),
     watch: view.watchList(),
     discovery,
+    benchmark,
     durationMs: performance.now() - started,
   };
 }

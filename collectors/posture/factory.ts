@@ -9,6 +9,8 @@ export const postureConfigSchema = z.strictObject({
   intervalMs: z.number().int().min(1000).default(30_000),
   /** Quiet time after a file event before re-evaluating (editors write in several steps). */
   debounceMs: z.number().int().min(0).max(900).default(100),
+  /** The CIS benchmark version: 'auto' picks the one for the node's Kubernetes version. */
+  benchmark: z.enum(['auto', 'cis-1.10', 'cis-1.12']).default('auto'),
 });
 export type PostureConfig = z.infer<typeof postureConfigSchema>;
 

@@ -53,7 +53,7 @@ interface FieldSpec<T extends FieldType> {
  * - readOnlyPort: not defaulted in v1beta1, so 0 (disabled) with a config file; 10255 without.
  * - streamingConnectionIdleTimeout: 4h; a zero duration in the file is "unset" and becomes 4h.
  * - makeIPTablesUtilChains: true. eventRecordQPS: 50 (0 means no limit).
- * - rotateCertificates, serverTLSBootstrap: false (not defaulted). podPidsLimit: -1 (none);
+ * - rotateCertificates, serverTLSBootstrap, seccompDefault: false (not defaulted). podPidsLimit: -1 (none);
  *   a negative value in the file is normalised to -1.
  * - tlsCertFile / tlsPrivateKeyFile / clientCAFile / tlsCipherSuites: empty (the kubelet then
  *   self-signs a serving certificate and uses Go's default cipher suites).
@@ -73,6 +73,7 @@ export const KUBELET_FIELDS = {
   tlsCipherSuites: { field: 'tlsCipherSuites', flag: 'tls-cipher-suites', type: 'stringList', fileDefault: [] },
   podPidsLimit: { field: 'podPidsLimit', flag: 'pod-max-pids', type: 'int', fileDefault: -1 },
   staticPodPath: { field: 'staticPodPath', flag: 'pod-manifest-path', type: 'string', fileDefault: '' },
+  seccompDefault: { field: 'seccompDefault', flag: 'seccomp-default', type: 'bool', fileDefault: false },
 } as const satisfies Record<string, FieldSpec<FieldType>>;
 
 export type KubeletField = keyof typeof KUBELET_FIELDS;

@@ -12,7 +12,10 @@ const MAX_CMDLINE_BYTES = 256 * 1024;
 /** Enough to hold argv[0] and argv[1] of any process we look for. */
 const PROBE_BYTES = 4096;
 
-export type ComponentName = 'kubelet' | 'kube-proxy' | 'etcd';
+export type ComponentName = 'kubelet' | 'kube-proxy' | ControlPlaneName;
+/** The components CIS sections 1.2–1.4 and 2 judge, each a static pod on a kubeadm node. */
+export type ControlPlaneName = 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'etcd';
+export const CONTROL_PLANE_NAMES: readonly ControlPlaneName[] = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'etcd'];
 
 export type ComponentProcesses = Partial<Record<ComponentName, ProcessRef>>;
 
@@ -25,10 +28,14 @@ export function identify(argv: readonly string[]): ComponentName | undefined {
   if (exe === 'kubelet') return 'kubelet';
   if (exe === 'kube-proxy') return 'kube-proxy';
   if (exe === 'etcd') return 'etcd';
+  if (exe === 'kube-apiserver' || exe === 'kube-controller-manager' || exe === 'kube-scheduler') return exe;
   if (exe === 'hyperkube') {
     const sub = argv[1];
     if (sub === 'kubelet') return 'kubelet';
     if (sub === 'proxy' || sub === 'kube-proxy') return 'kube-proxy';
+    if (sub === 'apiserver' || sub === 'kube-apiserver') return 'kube-apiserver';
+    if (sub === 'controller-manager' || sub === 'kube-controller-manager') return 'kube-controller-manager';
+    if (sub === 'scheduler' || sub === 'kube-scheduler') return 'kube-scheduler';
   }
   return undefined;
 }
@@ -41,7 +48,7 @@ export function splitCmdline(raw: string): string[] {
 }
 
 /**
- * Scan the proc root for the kubelet, kube-proxy and etcd. When several processes match one
+ * Scan the proc root for the kubelet, kube-proxy and the control plane's components. When several processes match one
  * component (unusual), the lowest pid wins, so the choice is stable between scans.
  */
 export async function findComponentProcesses(view: HostView): Promise<ComponentProcesses> {
@@ -98,7 +105,8 @@ async function readRealCmdline(procDir: string, name: string): Promise<string[] 
   }
 }
 
-async function inPodCgroup(procDir: string, name: string): Promise<boolean> {
+/** Whether a process runs in a pod's cgroup (its /proc/<pid>/cgroup names kubepods). */
+export async function inPodCgroup(procDir: string, name: string): Promise<boolean> {
   try {
     const fh = await open(path.join(procDir, name, 'cgroup'), 'r');
     try {

@@ -19,7 +19,7 @@ function summaryLine(e: Evaluation): string {
   const c = summarise(e);
   return (
     `${e.results.length} results: ${c.pass} pass, ${c.fail} fail, ${c.warn} warn, ${c.error} error, ${c.na} not applicable ` +
-    `(${e.durationMs.toFixed(1)} ms)`
+    `(${e.durationMs.toFixed(1)} ms); benchmark ${e.benchmark.id}: ${e.benchmark.reason}`
   );
 }
 
@@ -48,7 +48,15 @@ export function renderTable(e: Evaluation, options: { color?: boolean } = {}): s
 }
 
 export function renderJson(e: Evaluation): string {
-  return JSON.stringify({ summary: summarise(e), durationMs: e.durationMs, results: e.results, discovery: e.discovery, watch: e.watch }, null, 2) + '\n';
+  // Components' environments stay out of the report: a manifest's env may hold anything.
+  const components = Object.fromEntries(Object.entries(e.discovery.components).map(([name, c]) => [name, {
+    ...(c.process ? { pid: c.process.pid } : {}),
+    args: c.args,
+    root: c.root,
+    manifest: { hostPath: c.manifest.hostPath, state: c.manifest.state, ...(c.manifest.error ? { error: c.manifest.error } : {}), args: c.manifest.args, image: c.manifest.image },
+  }]));
+  const discovery = { ...e.discovery, components };
+  return JSON.stringify({ summary: summarise(e), durationMs: e.durationMs, benchmark: e.benchmark, results: e.results, discovery, watch: e.watch }, null, 2) + '\n';
 }
 
 export function renderJunit(e: Evaluation): string {

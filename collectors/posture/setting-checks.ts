@@ -24,6 +24,9 @@ export const STRONG_CIPHER_SUITES: ReadonlySet<string> = new Set([
   'TLS_CHACHA20_POLY1305_SHA256',
 ]);
 
+/** RSA key exchange (no forward secrecy): CIS 1.10 still lists these two, CIS 1.12 no longer does. */
+const RSA_KEY_EXCHANGE: ReadonlySet<string> = new Set(['TLS_RSA_WITH_AES_256_GCM_SHA384', 'TLS_RSA_WITH_AES_128_GCM_SHA256']);
+
 /**
  * The benchmark leaves "appropriate" event capture to judgement; the kubelet's default (50 per
  * second) is the one documented reference level, so lower limits (other than 0 = no limit) fail.
@@ -135,11 +138,16 @@ export const SETTING_CHECKS: Record<string, CheckFn> = {
       subject: KUBELET_SUBJECT,
     }];
   },
-  '4.2.12': kubeletSetting('tlsCipherSuites', 'tlsCipherSuites', (s) => {
+  '4.2.12': kubeletSetting('tlsCipherSuites', 'tlsCipherSuites', (s, ctx) => {
     const suites = s.value as string[];
     if (suites.length === 0) return { status: 'fail', note: "Go's default suites are used, which include CBC-mode suites" };
-    const weak = suites.filter((c) => !STRONG_CIPHER_SUITES.has(c));
+    const strong = (c: string): boolean => STRONG_CIPHER_SUITES.has(c) && !(ctx.benchmark !== 'cis-1.10' && RSA_KEY_EXCHANGE.has(c));
+    const weak = suites.filter((c) => !strong(c));
     return weak.length === 0 ? { status: 'pass' } : { status: 'fail', note: `not on the strong list: ${weak.join(', ')}` };
+  }),
+  '4.2.14': kubeletSetting('seccompDefault', 'seccompDefault', (s) => {
+    const on = s.value === true;
+    return on ? { status: 'pass' } : { status: 'fail', note: 'containers without a seccomp profile of their own run unconfined' };
   }),
   '4.2.13': kubeletSetting('podPidsLimit', 'podPidsLimit', (s) => {
     const v = s.value as number;

@@ -3,6 +3,11 @@
 // only, so results can be rendered, serialised and turned into findings by the collector.
 
 import type { FileInfo, Severity } from '../../core/finding.js';
+import type { ControlPlaneDiscovery } from './components.js';
+
+/** The CIS Kubernetes Benchmark versions nodewarden carries (kube-bench's names). */
+export type Benchmark = 'cis-1.10' | 'cis-1.12';
+export const BENCHMARKS: readonly Benchmark[] = ['cis-1.10', 'cis-1.12'];
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'na' | 'error';
 export type Component = 'kubelet' | 'kube-proxy' | 'control-plane' | 'etcd' | 'node' | 'runtime';
@@ -91,6 +96,8 @@ export interface Discovery {
   kubelet: KubeletDiscovery;
   kubeProxy: KubeProxyDiscovery;
   etcd: EtcdDiscovery;
+  /** The API server, controller manager, scheduler and etcd: running process and static pod manifest. */
+  components: ControlPlaneDiscovery;
   /** Directory of static pod manifests (the kubelet's staticPodPath, else kubeadm's default). */
   manifestDir: DiscoveredPath;
   /** Whether this node runs the control plane: a control-plane static pod manifest or admin.conf exists. */
@@ -107,5 +114,7 @@ export interface Evaluation {
   /** Host paths (files and their directories) whose change should trigger a new evaluation. */
   watch: string[];
   discovery: Discovery;
+  /** The benchmark version the checks followed, and why that one. */
+  benchmark: { id: Benchmark; reason: string };
   durationMs: number;
 }

@@ -9,6 +9,7 @@ import { checkFile, modeRule, ROOT_OWNER, type FileRule, type FileTarget, type A
 import type { DiscoveredPath } from './types.js';
 
 const MODE_600 = modeRule(0o600);
+const MODE_644 = modeRule(0o644);
 
 function target(p: DiscoveredPath | undefined, owner?: string): FileTarget | undefined {
   if (!p) return undefined;
@@ -71,7 +72,8 @@ export const WORKER_FILE_CHECKS: Record<string, CheckFn> = {
   '4.1.4': async (ctx) => [await checkFile(ctx, target(ctx.discovery.kubeProxy.kubeconfig, 'kube-proxy'), ROOT_OWNER, proxyKubeconfigAbsence(ctx))],
   '4.1.5': async (ctx) => [await checkFile(ctx, target(ctx.discovery.kubelet.kubeconfig), MODE_600, kubeletKubeconfigAbsence())],
   '4.1.6': async (ctx) => [await checkFile(ctx, target(ctx.discovery.kubelet.kubeconfig), ROOT_OWNER, kubeletKubeconfigAbsence())],
-  '4.1.7': async (ctx) => [await checkFile(ctx, target(ctx.discovery.kubelet.clientCAFile), MODE_600, clientCAAbsence(ctx))],
+  // CIS 1.10 asks 600 of the CA bundle; 1.12 asks 644 (a CA certificate is public; kubeadm writes 644).
+  '4.1.7': async (ctx) => [await checkFile(ctx, target(ctx.discovery.kubelet.clientCAFile), ctx.benchmark === 'cis-1.10' ? MODE_600 : MODE_644, clientCAAbsence(ctx))],
   '4.1.8': async (ctx) => [await checkFile(ctx, target(ctx.discovery.kubelet.clientCAFile), ROOT_OWNER, clientCAAbsence(ctx))],
   '4.1.9': async (ctx) => each(ctx, await configTargets(ctx), MODE_600, configAbsence(ctx)),
   '4.1.10': async (ctx) => each(ctx, await configTargets(ctx), ROOT_OWNER, configAbsence(ctx)),

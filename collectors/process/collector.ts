@@ -135,6 +135,7 @@ export class ProcessCollector implements Collector {
     for (const name of ['audit', 'connector', 'poller']) this.sourceInfo.set({ source: name }, name === src.name ? 1 : 0);
     this.ctx.facts.inventory.on('change', this.onInventoryChange);
     await src.start((batch) => this.onBatch(batch), (n) => this.onNotice(n));
+    this.startFileWatch(src);
     this.ctx.logger.info({ source: src.name, skipped: this.skipped, limits: src.limits }, `Exec capture uses the ${src.name} source.`);
     if (src.name !== 'audit') {
       const why = this.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
@@ -158,9 +159,40 @@ export class ProcessCollector implements Collector {
     return this.source;
   }
 
+  /**
+   * The files the posture checks read, watched through the exec source's audit rules; each
+   * change goes back to the node's facts with the container and pod of the process that made it.
+   */
+  private startFileWatch(src: ExecSource): void {
+    const facts = this.ctx.facts;
+    const fw = src.fileWatch;
+    if (!fw) {
+      facts.fileWatch = `the ${src.name} exec source cannot watch files (only the audit source can)`;
+      return;
+    }
+    fw.onChange((c) => {
+      const cg = c.cgroup ? parseCgroup(c.cgroup) : null;
+      const id = cg?.containerId ?? '';
+      const rec = id ? facts.inventory.lookup(id) : undefined;
+      facts.emit('file-change', {
+        hostPath: c.hostPath, timeUnixNano: c.timeUnixNano, syscall: c.syscall, success: c.success, pid: c.pid, ppid: c.ppid,
+        uid: c.uid, euid: c.euid, auid: c.auid, comm: c.comm, exe: c.exe,
+        containerId: id, container: rec?.name ?? '', namespace: rec?.namespace ?? '', pod: rec?.pod ?? '',
+      });
+    });
+    this.onWatchFiles = (files: string[]) => fw.watch(files.map((hostPath) => ({ hostPath, path: path.join(this.ctx.hostRoot, hostPath) })));
+    facts.on('watch-files', this.onWatchFiles);
+    if (facts.watchFiles.length > 0) this.onWatchFiles(facts.watchFiles);
+    facts.fileWatch = 'active';
+  }
+
+  private onWatchFiles: ((files: string[]) => void) | null = null;
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.onWatchFiles) this.ctx.facts.off('watch-files', this.onWatchFiles);
+    if (this.ctx.facts.fileWatch === 'active') this.ctx.facts.fileWatch = 'exec capture stopped';
     await this.source?.stop();
     this.ctx.facts.inventory.off('change', this.onInventoryChange);
     this.settlePending(true);

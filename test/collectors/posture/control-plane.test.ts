@@ -3,6 +3,7 @@
 // its file's mode or owner is loosened.
 
 import t, { type Test } from 'tap';
+import { rm } from 'node:fs/promises';
 import { evaluateNode, type CheckResult, type Evaluation } from '../../../collectors/posture/index.js';
 import { prepareHost, OWNERSHIP_CHECK_IDS, type FixtureHost } from './fixture-host.js';
 
@@ -30,17 +31,35 @@ t.test('control plane: every 1.1 check is evaluated and passes', async (t) => {
   }
 });
 
-t.test('control plane: the only failure is the kubeadm CA being 644 for 4.1.7', async (t) => {
+t.test('control plane: nothing fails under CIS 1.12, picked from the API server image', async (t) => {
   const host = await fixture(t);
   const e = await evaluateNode(host.fs, { now: host.now });
+  t.equal(e.benchmark.id, 'cis-1.12');
+  t.match(e.benchmark.reason, /v1\.33\.0 \(the API server's image in \/etc\/kubernetes\/manifests\/kube-apiserver\.yaml\)/);
   const bad = e.results.filter((r) => r.status !== 'pass' && r.status !== 'na' && (host.owned || !OWNERSHIP_CHECK_IDS.has(r.id)));
-  t.same(bad.map((r) => `${r.id} ${r.status}`), ['4.1.7 warn']);
+  t.same(bad.map((r) => `${r.id} ${r.status}`), []);
+});
+
+t.test('control plane: under CIS 1.10 the 644 certificates kubeadm writes are to review (1.1.20, 4.1.7)', async (t) => {
+  const host = await fixture(t);
+  const e = await evaluateNode(host.fs, { now: host.now, benchmark: 'cis-1.10' });
+  t.equal(e.benchmark.id, 'cis-1.10');
+  const bad = e.results.filter((r) => r.status !== 'pass' && r.status !== 'na' && (host.owned || !OWNERSHIP_CHECK_IDS.has(r.id)));
+  t.same(bad.map((r) => `${r.id} ${r.status}`), ['1.1.20 warn', '4.1.7 warn']);
+  t.equal(one(e, '1.1.20').title, 'Kubernetes PKI certificate files are 600 or more restrictive');
+  t.equal(one(e, '4.1.7').expected, 'mode 600 or more restrictive');
+  t.notOk(e.results.some((r) => r.id === '1.2.30' || r.id === '4.2.14'), 'checks CIS 1.12 added are not in 1.10');
 });
 
 t.test('control plane: the etcd data directory comes from the etcd manifest', async (t) => {
   const host = await fixture(t);
   const e = await evaluateNode(host.fs, { now: host.now });
-  t.same(e.discovery.etcd.dataDir, { path: '/var/lib/etcd', hostPath: '/var/lib/etcd', source: 'config' });
+  t.same(e.discovery.etcd.dataDir, { path: '/var/lib/etcd', hostPath: '/var/lib/etcd', source: 'cmdline' });
+  const withoutEtcd = await prepareHost('control-plane');
+  t.teardown(() => withoutEtcd.cleanup());
+  await rm(withoutEtcd.real('/proc/2004'), { recursive: true });
+  const e2 = await evaluateNode(withoutEtcd.fs, { now: withoutEtcd.now });
+  t.same(e2.discovery.etcd.dataDir, { path: '/var/lib/etcd', hostPath: '/var/lib/etcd', source: 'config' }, 'from the manifest when etcd does not run');
   t.same(e.discovery.manifestDir, { path: '/etc/kubernetes/manifests', hostPath: '/etc/kubernetes/manifests', source: 'config' });
 });
 
@@ -120,13 +139,13 @@ t.test('control plane: PKI rules list every offending file', async (t) => {
   const certs = one(e, '1.1.20');
   t.equal(certs.status, 'warn', 'Manual in the benchmark');
   t.equal(certs.subject, '/etc/kubernetes/pki');
-  t.equal(certs.evidence, '1 of 5 certificates do not comply: /etc/kubernetes/pki/apiserver.crt (666)');
+  t.equal(certs.evidence, '1 of 8 certificates do not comply: /etc/kubernetes/pki/apiserver.crt (666)');
   const keys = one(e, '1.1.21');
-  t.equal(keys.evidence, '2 of 6 keys do not comply: /etc/kubernetes/pki/etcd/server.key (644), /etc/kubernetes/pki/sa.key (640)');
+  t.equal(keys.evidence, '2 of 9 keys do not comply: /etc/kubernetes/pki/etcd/server.key (644), /etc/kubernetes/pki/sa.key (640)');
   if (host.owned) {
     const owners = one(e, '1.1.19');
     t.equal(owners.status, 'fail');
-    t.equal(owners.evidence, '1 of 14 files and directories do not comply: /etc/kubernetes/pki/etcd/ca.crt (ubuntu:ubuntu)');
+    t.equal(owners.evidence, '1 of 20 files and directories do not comply: /etc/kubernetes/pki/etcd/ca.crt (ubuntu:ubuntu)');
   }
 });
 

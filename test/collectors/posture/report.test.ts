@@ -23,7 +23,8 @@ const sample: Evaluation = {
     { id: '4.2.1', title: 'Kubelet anonymous authentication is disabled', severity: 'high', status: 'error', evidence: 'bad \u0001 YAML', expected: 'false', remediation: 'fix', component: 'kubelet', subject: 'kubelet' },
   ],
   watch: [],
-  discovery: {} as Evaluation['discovery'],
+  discovery: { components: {} } as unknown as Evaluation['discovery'],
+  benchmark: { id: 'cis-1.12', reason: 'cis-1.12 as configured' },
   durationMs: 2.5,
 };
 

@@ -1,6 +1,9 @@
 // The audit record assembler (native/audit-assembler.cc) over record texts in the kernel's
 // exact format: grouping by serial, decoding, split arguments and the fallbacks. It is the
 // code the reader thread runs, called synchronously through assembleAuditRecords.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 
 import { loadNative } from '../../../../collectors/process/sources/native.js';
@@ -178,4 +181,92 @@ t.test('garbage records are ignored without harm', async (t) => {
   ]);
   t.equal(events.length, 1, 'the record with our (cut) key still counts as ours');
   t.same(events[0]!.argv, []);
+});
+
+/**
+ * A /proc of our own making for the reads that follow a SYSCALL record: per pid a cgroup, a stat
+ * of a running process, stdio links, exe, the pid namespace link and NSpid in status.
+ */
+function fakeProc(procs: { pid: number; ppid: number; ns: string; nspid: string }[]): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'nw-fake-proc-'));
+  for (const p of procs) {
+    const dir = path.join(root, String(p.pid));
+    mkdirSync(path.join(dir, 'fd'), { recursive: true });
+    mkdirSync(path.join(dir, 'ns'));
+    writeFileSync(path.join(dir, 'cgroup'), '0::/kubepods/pod1/c1\n');
+    const fields = ['R', String(p.ppid), ...Array<string>(17).fill('0'), '12345', '0'];
+    writeFileSync(path.join(dir, 'stat'), `${p.pid} (true) ${fields.join(' ')}\n`);
+    writeFileSync(path.join(dir, 'status'), `Name:\ttrue\nUid:\t0\t0\t0\t0\nNSpid:\t${p.nspid}\n`);
+    symlinkSync('/dev/null', path.join(dir, 'fd', '0'));
+    symlinkSync('/dev/null', path.join(dir, 'fd', '1'));
+    symlinkSync(process.execPath, path.join(dir, 'exe'));
+    symlinkSync(p.ns, path.join(dir, 'ns', 'pid'));
+  }
+  return root;
+}
+
+t.test('pid 1 of its pid namespace: a child of the same parent in a new namespace is told apart from its siblings', async (t) => {
+  // Parent 50 in namespace A; children 1060 and 1062 share it, 1061 is the first process of B.
+  // The parent's link is remembered after the first child: the one in B must still be found out.
+  const root = fakeProc([
+    { pid: 50, ppid: 1, ns: 'pid:[4026531836]', nspid: '50' },
+    { pid: 1060, ppid: 50, ns: 'pid:[4026531836]', nspid: '1060' },
+    { pid: 1061, ppid: 50, ns: 'pid:[4026532999]', nspid: '1061\t1' },
+    { pid: 1062, ppid: 50, ns: 'pid:[4026531836]', nspid: '1062' },
+  ]);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const one = (serial: number) => [syscall(serial, { ppid: '50' }), rec(EOE, serial, '')];
+  const events = addon.assembleAuditRecords([...one(60), ...one(61), ...one(62)], 'nw', root);
+  t.same(events.map((e) => [e.pid, e.nsInit, e.startTime]), [
+    [1060, false, 12345n],
+    [1061, true, 12345n],
+    [1062, false, 12345n],
+  ]);
+});
+
+t.test('a process gone before /proc is read leaves its context unset; the next exec is read in full', async (t) => {
+  const root = fakeProc([
+    { pid: 50, ppid: 1, ns: 'pid:[4026531836]', nspid: '50' },
+    { pid: 1071, ppid: 50, ns: 'pid:[4026531836]', nspid: '1071' },
+  ]);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const one = (serial: number) => [syscall(serial, { ppid: '50' }), rec(EOE, serial, '')];
+  const [gone, there] = addon.assembleAuditRecords([...one(70), ...one(71)], 'nw', root);
+  t.same([gone!.pid, gone!.cgroup, gone!.startTime, gone!.nsInit, gone!.exeCtimeSec, gone!.stdio], [1070, null, null, null, null, undefined]);
+  t.same([there!.pid, there!.cgroup, there!.startTime, there!.nsInit, there!.stdio], [1071, '0::/kubepods/pod1/c1\n', 12345n, false, { stdin: '/dev/null', stdout: '/dev/null' }]);
+  t.type(there!.exeCtimeSec, 'number');
+});
+
+t.test('a watch rule\'s records (key "<key>-w:<path>") are a file change, not an exec', async (t) => {
+  const records = [
+    syscall(77, { syscall: '268', key: hex('nw-w:/etc/kubernetes/kubelet.conf'), comm: '"chmod"', exe: '"/usr/bin/chmod"', auid: '1000', uid: '0', pid: '4242', ppid: '4000' }),
+    rec(CWD, 77, 'cwd="/root"'),
+    rec(PATH, 77, 'item=0 name="/etc/kubernetes/kubelet.conf" inode=12 dev=fd:01 mode=0100600 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL'),
+    rec(PROCTITLE, 77, `proctitle=${hex('chmod\u0000644\u0000/etc/kubernetes/kubelet.conf')}`),
+    rec(EOE, 77, ''),
+    syscall(78),
+    rec(EOE, 78, ''),
+  ];
+  const execs = assemble(records);
+  t.equal(execs.length, 1, 'the exec alone is an exec');
+  const [c, ...rest] = addon.assembleAuditFileChanges(records, 'nw', NO_PROC);
+  t.equal(rest.length, 0);
+  t.match(c, {
+    syscall: 268, arch: 0xc000003e, success: true, pid: 4242, ppid: 4000, uid: 0, auid: 1000, comm: 'chmod', exe: '/usr/bin/chmod', cwd: '/root',
+    key: 'nw-w:/etc/kubernetes/kubelet.conf', paths: ['/etc/kubernetes/kubelet.conf'],
+  });
+  t.equal(typeof c!.timeUnixNano, 'bigint');
+  // Another agent's watch key, or an exec of a watched file, is not ours to report as a change.
+  const others = addon.assembleAuditFileChanges([
+    syscall(79, { syscall: '90', key: '"other-w:/etc/x"' }), rec(EOE, 79, ''),
+    syscall(80, { syscall: '59', key: hex('nw-w:/usr/bin/kubelet') }), rec(EOE, 80, ''),
+  ], 'nw', NO_PROC);
+  t.same(others, []);
+});
+
+t.test('a file change whose EOE never comes is still reported, with at most 8 paths', async (t) => {
+  const paths = Array.from({ length: 12 }, (_, i) => rec(PATH, 90, `item=${i} name="/etc/a${i}" nametype=NORMAL`));
+  const [c] = addon.assembleAuditFileChanges([syscall(90, { syscall: '82', key: '"nw-w:/etc/a0"', success: 'no', exit: '-13' }), ...paths], 'nw', NO_PROC);
+  t.match(c, { syscall: 82, success: false, exit: -13 });
+  t.equal(c!.paths.length, 8);
 });

@@ -1,12 +1,12 @@
 // The audit exec source against the real kernel: real execs, real rules. Rules are
 // machine-wide, so every test uses a key of its own and removes its rules in teardown.
-import { statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 
 import { isNwError } from '../../../../core/errors.js';
 import { AuditSource, planAuditStart } from '../../../../collectors/process/sources/audit-source.js';
-import type { ExecEvent } from '../../../../collectors/process/sources/exec-source.js';
+import type { ExecEvent, FileChangeEvent } from '../../../../collectors/process/sources/exec-source.js';
 import { loadNative, type AuditStatus, type NativeAddon } from '../../../../collectors/process/sources/native.js';
 import {
   collector,
@@ -393,9 +393,13 @@ t.test('audit source on the real kernel', { skip: skipReason }, async (t) => {
     await sh.done;
     const n = await c.waitForNotice((n) => n.kind === 'loss' && n.where === 'agent');
     t.ok(n.kind === 'loss' && n.count > 0);
+    // Execs after the event loop was free again come in later batches (up to 50 ms each, longer
+    // on a busy machine): wait for them to be accounted for.
+    const delivered = () => c.events.filter((e) => e.argv[1]?.startsWith(`lag-${key}-`)).length;
+    for (const until = Date.now() + 5_000; delivered() + src.stats().lostAgent < 100 && Date.now() < until;) await sleep(50);
     const s = src.stats();
     t.ok(s.lostAgent > 0, `lostAgent ${s.lostAgent}`);
-    const seen = c.events.filter((e) => e.argv[1]?.startsWith(`lag-${key}-`)).length;
+    const seen = delivered();
     t.equal(seen + s.lostAgent >= 100, true, `${seen} delivered + ${s.lostAgent} dropped account for all 100`);
     await sleep(10);
   });
@@ -409,5 +413,59 @@ t.test('audit source on the real kernel', { skip: skipReason }, async (t) => {
     t.equal(s.delivered, c.events.length);
     t.equal(s.lostSocket, 0);
     t.equal(s.rulesRestored, 0);
+  });
+
+  t.test('watch rules: who changed a watched file (chmod, a file created), restored when removed, removed at stop', async (t) => {
+    const { src, key } = await startSource(t);
+    const watchKeys = () => addon!.auditListRules().filter((r) => r.key?.startsWith(`${key}-w:`));
+    t.teardown(() => {
+      for (const r of watchKeys()) addon!.auditDelRule(r.raw);
+    });
+    const root = tempDir('nw-watch-');
+    const file = path.join(root, 'etc', 'kubelet.conf');
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, 'x', { mode: 0o600 });
+    const changes: FileChangeEvent[] = [];
+    src.fileWatch.onChange((c) => changes.push(c));
+    src.fileWatch.watch([
+      { hostPath: '/etc/kubelet.conf', path: file },
+      { hostPath: '/etc/not-yet.conf', path: path.join(root, 'etc', 'not-yet.conf') },
+      { hostPath: '/nowhere/x.conf', path: path.join(root, 'nowhere', 'x.conf') },
+    ]);
+    t.same(watchKeys().map((r) => r.key).sort(), [`${key}-w:/etc/kubelet.conf`, `${key}-w:/etc/not-yet.conf`], 'a watch per file whose folder exists');
+    t.same(src.fileWatch.status().unwatchable, ['/nowhere/x.conf'], 'a file whose folder does not exist cannot be watched yet');
+
+    const sh = runShell(`chmod 644 ${file}`);
+    await sh.done;
+    const waitFor = async (pred: (c: FileChangeEvent) => boolean): Promise<FileChangeEvent | undefined> => {
+      for (const until = Date.now() + 5000; Date.now() < until; await sleep(20)) {
+        const c = changes.find(pred);
+        if (c) return c;
+      }
+      return undefined;
+    };
+    const chmod = await waitFor((c) => c.comm === 'chmod');
+    t.ok(chmod, 'the chmod was seen');
+    t.match(chmod, { hostPath: '/etc/kubelet.conf', syscall: /^(chmod|fchmodat|fchmodat2)$/, success: true, exe: /chmod$/, uid: 0 });
+    t.equal(chmod!.ppid, sh.pid, 'by the child of our shell');
+    writeFileSync(path.join(root, 'etc', 'not-yet.conf'), 'new');
+    const created = await waitFor((c) => c.hostPath === '/etc/not-yet.conf');
+    t.match(created, { syscall: /^open/, pid: process.pid }, 'a file created after the watch was set');
+    const quiet = changes.length;
+    await runShell(`cat ${file} > /dev/null`).done;
+    await sleep(300);
+    t.equal(changes.length, quiet, 'reading is not a change');
+
+    // Someone removes our watch: it is back within the rules check (2 s).
+    for (const r of watchKeys()) if (r.key === `${key}-w:/etc/kubelet.conf`) addon!.auditDelRule(r.raw);
+    let back = false;
+    for (const until = Date.now() + 6000; !back && Date.now() < until; await sleep(100)) back = watchKeys().some((r) => r.key === `${key}-w:/etc/kubelet.conf`);
+    t.ok(back, 'the removed watch rule was restored');
+
+    // A smaller set removes the watches no longer wanted.
+    src.fileWatch.watch([{ hostPath: '/etc/kubelet.conf', path: file }]);
+    t.same(watchKeys().map((r) => r.key), [`${key}-w:/etc/kubelet.conf`]);
+    await src.stop();
+    t.same(watchKeys(), [], 'stop removes our watch rules');
   });
 });
