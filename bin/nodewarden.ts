@@ -96,9 +96,11 @@ async function main(argv: string[]): Promise<void> {
     .option('--tls-cert <file>', "this node's client certificate (its CN or DNS name is the node name)")
     .option('--tls-key <file>', "the client certificate's key")
     .option('--tls-server-name <name>', "the name central's certificate carries, when it differs from --central's host")
-    .option('--token <file>', 'projected service account token file (audience nodewarden): the node proven through Kubernetes'))
-    .action(async (flags: CommonFlags & { central?: string; http?: string; criSocket?: string; tlsCa?: string; tlsCert?: string; tlsKey?: string; tlsServerName?: string; token?: string; rules?: string[] }) => {
+    .option('--token <file>', 'projected service account token file (audience nodewarden): the node proven through Kubernetes')
+    .option('--kubeconfig <file>', 'kubeconfig for the API server: this node\'s pods and Node object, the PolicyReport (default: in-cluster, then $KUBECONFIG)'))
+    .action(async (flags: CommonFlags & { central?: string; http?: string; criSocket?: string; tlsCa?: string; tlsCert?: string; tlsKey?: string; tlsServerName?: string; token?: string; kubeconfig?: string; rules?: string[] }) => {
       const cfg = config(flags, {
+        'kube.kubeconfig': flags.kubeconfig,
         'agent.central': flags.central, 'agent.http': flags.http, 'agent.collectors.runtime.socket': flags.criSocket,
         'agent.tls.ca': flags.tlsCa, 'agent.tls.cert': flags.tlsCert, 'agent.tls.key': flags.tlsKey, 'agent.tls.serverName': flags.tlsServerName, 'agent.token': flags.token,
       });
@@ -138,8 +140,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--central-http <host:port>', "central's /metrics, /healthz, /readyz", '127.0.0.1:9465')
     .option('--jsonl <file>', "append every stored event to FILE as JSON lines ('-' for stdout)")
     .option('--cri-socket <path>', 'container runtime socket, as a host path (default: found automatically)')
+    .option('--kubeconfig <file>', 'kubeconfig for the API server (default: in-cluster, then $KUBECONFIG)')
     .option('--quiet', 'do not print events to the terminal'))
-    .action(async (flags: CommonFlags & { listen: string; http: string; centralHttp: string; jsonl?: string; quiet?: boolean; criSocket?: string; rules?: string[] }) => {
+    .action(async (flags: CommonFlags & { listen: string; http: string; centralHttp: string; jsonl?: string; quiet?: boolean; criSocket?: string; kubeconfig?: string; rules?: string[] }) => {
       const stateDir = flags.stateDir ?? process.env.NODEWARDEN_STATE_DIR ?? path.resolve('.nodewarden');
       const cfg = config({ ...flags, stateDir }, {
         'central.listen': flags.listen,
@@ -148,6 +151,7 @@ async function main(argv: string[]): Promise<void> {
         'central.jsonl': flags.jsonl,
         'agent.http': flags.http,
         'agent.collectors.runtime.socket': flags.criSocket,
+        'kube.kubeconfig': flags.kubeconfig,
       });
       cfg.rules.dirs.push(...(flags.rules ?? []));
       // Agent and central share this process and talk over loopback: plaintext is safe there and

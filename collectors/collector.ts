@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ObservationSink } from '../core/observation.js';
 import type { NodeFacts } from './node-facts.js';
+import type { KubeApiClient } from './kube/api-client.js';
 
 export interface CollectorContext {
   /** Every host path is resolved under this root (see collectors/host/host-fs.ts). */
@@ -19,6 +20,8 @@ export interface CollectorContext {
   metrics: Registry;
   /** Facts collectors share: the container inventory, host component execs. */
   facts: NodeFacts;
+  /** The Kubernetes API server when the agent has access to it, or why it has none (unset: none, not said why). */
+  kubeApi?: { client: KubeApiClient; source: string } | { client: null; why: string };
 }
 
 export interface CollectorStatus {

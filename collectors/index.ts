@@ -6,6 +6,7 @@ import type { CollectorFactory } from './collector.js';
 import { postureFactory } from './posture/factory.js';
 import { runtimeCollectorFactory } from './runtime/factory.js';
 import { processFactory } from './process/factory.js';
+import { kubeFactory } from './kube/factory.js';
 
 // Each factory checks its own config type; the registry only routes the raw blocks.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -20,6 +21,7 @@ function register(f: AnyFactory): void {
 register(postureFactory);
 register(runtimeCollectorFactory);
 register(processFactory);
+register(kubeFactory);
 
 export function collectorFactories(): ReadonlyMap<string, AnyFactory> {
   return factories;

@@ -3,10 +3,12 @@
 // host component execs (a kubelet restarted with new flags) and asks for a refresh when it sees a
 // container the inventory does not know yet; the posture and runtime collectors listen. The
 // posture collector names the files its checks read; the process collector has the audit source
-// watch them and says who changed one.
+// watch them and says who changed one. The kube collector fills the pod directory from the API
+// server.
 
 import { EventEmitter } from 'node:events';
 import { Inventory } from './runtime/inventory.js';
+import { PodDirectory } from './kube/pod-directory.js';
 
 export interface ComponentExec {
   /** kubelet, kube-proxy, containerd, crio, dockerd */
@@ -49,6 +51,10 @@ interface NodeFactEvents {
 export class NodeFacts extends EventEmitter<NodeFactEvents> {
   /** Containers and sandboxes on this node; empty while the runtime collector is off. */
   readonly inventory = new Inventory();
+  /** The pods the API server binds to this node (owner workload, service account, labels); empty while the kube collector is off or has no API access. */
+  readonly pods = new PodDirectory();
+  /** This node's Node object uid in the API server ('' until the kube collector has read it). */
+  nodeUid = '';
   /** The container runtime's name and version ("containerd 1.6.20"), once the runtime collector asked; '' before. */
   runtime = '';
   /** The last set of files asked to be watched ('watch-files'), for a collector that starts later. */

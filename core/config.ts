@@ -39,9 +39,14 @@ export const configSchema = z.strictObject({
    * loopback in one process and needs none).
    */
   insecure: flag.default(false),
-  /** The Kubernetes API server (TokenReview on central). Default: in-cluster, then $KUBECONFIG. */
+  /**
+   * The Kubernetes API server: TokenReview on central; the node's pods and Node object, and the
+   * PolicyReport, on the agent. Default: in-cluster (the pod's service account), then $KUBECONFIG.
+   */
   kube: z.strictObject({
     kubeconfig: path.optional(),
+    /** The agent publishes its node's posture results as a ClusterPolicyReport (wgpolicyk8s.io/v1alpha2). */
+    policyReport: flag.default(true),
   }).prefault({}),
   /** Rule packs: user folders besides the built-in ones (also --rules DIR, repeatable). */
   rules: z.strictObject({

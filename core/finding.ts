@@ -60,6 +60,11 @@ export interface KubernetesInfo {
   pod: string;
   podUid: string;
   container: string;
+  /** From the API server (the kube collector's pod directory), when known. */
+  workloadKind?: string;
+  workloadName?: string;
+  serviceAccount?: string;
+  labels?: Record<string, string>;
 }
 
 export interface Finding {

@@ -270,9 +270,80 @@ export interface PostureObservation {
   };
 }
 
+/** What the Kubernetes API server says about one of this node's containers (source `kube`). */
+export interface KubePodObservation {
+  /**
+   * How the API's pods account for the container: "known" (a pod bound to this node has its pod
+   * uid, or is the mirror of its static pod), "unknown" (none has, for longer than the grace
+   * period), "settling" (none has, but the container or the pod's disappearance is younger than
+   * the grace period: a pod just scheduled or deleted); '' when not compared.
+   */
+  status: string;
+  /** The pod's phase (Pending, Running…), '' when unknown. */
+  phase: string;
+  /** The owner workload: Deployment, DaemonSet, StatefulSet, Job, CronJob, ReplicaSet, StaticPod, or the owner's kind; '' for a bare pod. */
+  workloadKind: string;
+  workloadName: string;
+  serviceAccount: string;
+  /** A static pod (its mirror carries kubernetes.io/config.mirror). */
+  static: boolean;
+}
+
+export interface KubeImageObservation {
+  /** The image the pod spec asks for. */
+  spec: string;
+  /** The digest the spec pins (`sha256:…` after `@`), '' when it names a tag. */
+  specDigest: string;
+  /** The image the kubelet reported it started the container from (status.containerStatuses[].image). */
+  statusImage: string;
+  /** The API's status.containerStatuses[].imageID. */
+  apiImageId: string;
+  /** Its digest (`sha256:…`), ''. */
+  apiDigest: string;
+  /** The digest of the image the runtime says the container runs (the CRI's image_ref), ''. */
+  runtimeDigest: string;
+}
+
+export interface KubeManifestObservation {
+  /** Host path of the static pod manifest. */
+  path: string;
+  /** "added", "changed" or "removed" against the manifests the agent accepted; '' when as accepted. */
+  change: string;
+  /** sha256 of the file now ('' when removed or unreadable). */
+  sha256: string;
+  /** sha256 of the accepted version ('' when it was added). */
+  acceptedSha256: string;
+  /** When the change was first seen (RFC 3339), ''. */
+  changedAt: string;
+  /** The manifest directory (the kubelet's staticPodPath). */
+  dir: string;
+  /** Why the file could not be read, ''. */
+  error: string;
+}
+
+/**
+ * The node as the Kubernetes API server sees it, compared with what runs on it (source `kube`):
+ * the API itself (subject `api`), the Node object (`node`), each container the runtime runs
+ * (`container`), each static pod manifest (`static-pod`). A state, offered whole.
+ */
+export interface KubeObservation {
+  kind: 'kube';
+  /** The object's identity in fingerprints; not visible to rules. */
+  key: string;
+  subject: 'api' | 'node' | 'container' | 'static-pod';
+  node: string;
+  api: { reachable: boolean; error: string; server: string };
+  kubelet: { version: string; minimumVersion: string; belowMinimum: boolean };
+  container: { id: string; name: string; image: string; imageDigest: string; origin: string; runtimeNamespace: string; state: string; ageSeconds: number };
+  kubernetes: KubernetesObservation;
+  pod: KubePodObservation;
+  image: KubeImageObservation;
+  manifest: KubeManifestObservation;
+}
+
 export type Observation = ExecObservation;
 /** What a collector offers as a state (sink.state): every observation of a scope, seen now. */
-export type StateObservation = RuntimeObservation | PostureObservation;
+export type StateObservation = RuntimeObservation | PostureObservation | KubeObservation;
 
 /**
  * Where collectors hand what they see. The daemon wires it to the rule engine; collectors never

@@ -39,6 +39,9 @@ import { formatProblem } from '../rules/pack.js';
 import { allowToExceptions, runtimeListOverrides } from '../rules/legacy.js';
 import { Baselines } from '../rules/baseline.js';
 import { baselineRoutes } from './baseline-routes.js';
+import { KubeApiClient, resolveApiAccess } from '../collectors/kube/api-client.js';
+import { PolicyReportPublisher } from './policy-report.js';
+import { withPodContext } from './pod-context.js';
 
 export class Agent {
   readonly registry = new Registry();
@@ -54,6 +57,8 @@ export class Agent {
   private tlsFiles: CertFiles | null = null;
   private tokenFile: TokenFile | null = null;
   private readonly collectors: Collector[] = [];
+  private kubeClient: KubeApiClient | null = null;
+  private policyReport: PolicyReportPublisher | null = null;
   private stopped = false;
 
   constructor(
@@ -61,6 +66,8 @@ export class Agent {
     private readonly logger: Logger,
     /** The built-in packs' folder (tests replace it). */
     private readonly builtinRules?: string,
+    /** Where API access is looked for (tests replace them): the environment, and a root the service account folder is under. */
+    private readonly kubeEnv: { env?: NodeJS.ProcessEnv; serviceAccountRoot?: string } = {},
   ) {
     this.agentId = loadAgentId(config.stateDir, config.node);
   }
@@ -126,6 +133,20 @@ export class Agent {
 
     // Validate every collector's config before starting any: all errors at once, with paths.
     const errors: string[] = [];
+    // The Kubernetes API server, when the agent has access to it (kube.kubeconfig, in-cluster,
+    // $KUBECONFIG): one client for the kube collector and the PolicyReport.
+    let kubeApi: CollectorContext['kubeApi'];
+    try {
+      const access = resolveApiAccess({ kubeconfig: cfg.kube.kubeconfig, env: this.kubeEnv.env ?? process.env, serviceAccountRoot: this.kubeEnv.serviceAccountRoot });
+      if (access.ok) {
+        this.kubeClient = new KubeApiClient(access.kubeConfig, access.server);
+        kubeApi = { client: this.kubeClient, source: access.source };
+      } else {
+        kubeApi = { client: null, why: access.why };
+      }
+    } catch (err) {
+      errors.push(`kube.kubeconfig: ${describeError(err)}`);
+    }
     const chosen: { type: string; create: (sink: CollectorContext['sink']) => Collector }[] = [];
     let processConfig: ProcessConfig | null = null;
     let runtimeConfig: RuntimeConfig | null = null;
@@ -145,7 +166,7 @@ export class Agent {
             type,
             create: (sink) => factory.create(r.config, {
               hostRoot: cfg.hostRoot, stateDir: cfg.stateDir, node: cfg.node, sink,
-              logger: this.logger.child({ component: type }), metrics: this.registry, facts: this.facts,
+              logger: this.logger.child({ component: type }), metrics: this.registry, facts: this.facts, kubeApi,
             }),
           });
         }
@@ -174,7 +195,8 @@ export class Agent {
       ? new Baselines({ file: path.join(cfg.stateDir, 'rules', 'baselines.json'), learnMs: bl.learnFor, maxWorkloads: bl.maxWorkloads, maxExes: bl.maxExecutables })
       : null;
     this.engine = new RuleEngine(loaded.ruleset, {
-      sink: emitter, logger: this.logger.child({ component: 'rules' }), registry: this.registry,
+      // Findings about a pod carry its owner workload, service account and labels from the API.
+      sink: withPodContext(emitter, this.facts.pods), logger: this.logger.child({ component: 'rules' }), registry: this.registry,
       stateDir: cfg.stateDir, repeatWindowMs: pc?.repeatWindowMs ?? cfg.rules.repeatWindowMs, baselines: this.baselines ?? undefined,
     });
     this.engine.start();
@@ -215,8 +237,28 @@ export class Agent {
     }, this.logger.child({ component: 'shipper' }), shipperMetrics(this.registry));
 
     this.shipper.start();
+    // The posture results also go to the node's ClusterPolicyReport, when the API is there.
+    if (this.kubeClient && cfg.kube.policyReport) {
+      this.policyReport = new PolicyReportPublisher({
+        client: this.kubeClient, node: cfg.node, logger: this.logger.child({ component: 'policy-report' }),
+        judge: (o) => engine.judgeState(o), nodeUid: () => this.facts.nodeUid,
+      });
+    }
+    const report = this.policyReport;
     for (const c of chosen) {
-      const collector = c.create(engine.sinkFor(c.type));
+      let sink = engine.sinkFor(c.type);
+      if (c.type === 'posture' && report) {
+        const base = sink;
+        sink = {
+          ...base,
+          state: async (changes) => {
+            const transitions = await base.state(changes);
+            report.offer(changes);
+            return transitions;
+          },
+        };
+      }
+      const collector = c.create(sink);
       this.collectors.push(collector);
       try {
         await collector.start();
@@ -259,6 +301,8 @@ export class Agent {
         this.logger.warn({ collector: c.name, err: describeError(err) }, 'A collector did not stop cleanly.');
       }
     }
+    await this.policyReport?.stop();
+    this.kubeClient?.close();
     this.reloader?.stop();
     // Folded repeats go out, and what collectors flushed while stopping reaches the disk, before the spool closes.
     this.engine?.stop();

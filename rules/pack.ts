@@ -17,7 +17,7 @@ export const MAX_PACK_BYTES = 4 * 1024 * 1024;
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type RuleSeverity = (typeof SEVERITIES)[number];
 /** The observation sources rules can be written for today. */
-export const RULE_SOURCES = ['process', 'runtime', 'posture'] as const;
+export const RULE_SOURCES = ['process', 'runtime', 'posture', 'kube'] as const;
 export type RuleSource = (typeof RULE_SOURCES)[number];
 
 /**

@@ -235,6 +235,88 @@ export const POSTURE_FIELDS: Record<string, Field> = {
   },
 };
 
+/** The fields of a Kubernetes API observation (source `kube`): the API, the Node object, a container compared with the pods, a static pod manifest. */
+export const KUBE_FIELDS: Record<string, Field> = {
+  subject: { type: 'string', doc: '"api" (the API server itself), "node" (this node\'s Node object), "container" (one container the runtime runs, compared with the pods the API binds to this node) or "static-pod" (one manifest in the kubelet\'s staticPodPath).' },
+  node: { type: 'string', doc: 'The node\'s name.' },
+  api: {
+    doc: 'The API server, as the last list or watch found it.',
+    type: {
+      object: {
+        reachable: { type: 'bool', doc: 'The last list or watch got an answer.' },
+        error: { type: 'string', doc: 'Why not (\'\' when it did).' },
+        server: { type: 'string', doc: 'The API server\'s URL.' },
+      },
+    },
+  },
+  kubelet: {
+    doc: 'The kubelet, from the Node object\'s status.nodeInfo (subject "node").',
+    type: {
+      object: {
+        version: { type: 'string', doc: 'status.nodeInfo.kubeletVersion ("v1.30.4", "v1.29.2-eks-a5df82a").' },
+        minimumVersion: { type: 'string', doc: 'The oldest version accepted (agent.collectors.kube.minKubeletVersion).' },
+        belowMinimum: { type: 'bool', doc: 'The version is older than minimumVersion (false when either cannot be read as MAJOR.MINOR.PATCH).' },
+      },
+    },
+  },
+  container: {
+    doc: 'The container (subject "container"; empty otherwise), from the runtime\'s inventory.',
+    type: {
+      object: {
+        id: { type: 'string', doc: 'The runtime\'s container id.' },
+        name: { type: 'string', doc: 'Container name (the pod spec\'s), or the id outside the CRI.' },
+        image: { type: 'string', doc: 'Image reference as the runtime reports it.' },
+        imageDigest: { type: 'string', doc: 'The CRI\'s image_ref (a repository digest reference or an image id).' },
+        origin: { type: 'string', doc: '"cri" (listed by the CRI) or "outside-cri" (a containerd task the CRI does not know).' },
+        runtimeNamespace: { type: 'string', doc: 'containerd namespace of a container outside the CRI.' },
+        state: { type: 'string', doc: '"created", "running", "exited" or "unknown".' },
+        ageSeconds: { type: 'int', doc: 'Seconds since the runtime created it.' },
+      },
+    },
+  },
+  kubernetes,
+  pod: {
+    doc: 'The pod the API server binds to this node for the container (subject "container").',
+    type: {
+      object: {
+        status: { type: 'string', doc: '"known" (a pod bound to this node has the container\'s pod uid, or is its static pod\'s mirror), "unknown" (none has, for longer than the grace period), "settling" (none has, within the grace period after the container started or its pod left the API), \'\' when not compared.' },
+        phase: { type: 'string', doc: 'The pod\'s phase (Pending, Running…), \'\' when unknown.' },
+        workloadKind: { type: 'string', doc: 'The owner workload: Deployment (through its ReplicaSet), DaemonSet, StatefulSet, Job, CronJob (through its Job), ReplicaSet, StaticPod, or the owner\'s kind; \'\' for a bare pod.' },
+        workloadName: { type: 'string', doc: 'The owner workload\'s name.' },
+        serviceAccount: { type: 'string', doc: 'spec.serviceAccountName.' },
+        static: { type: 'bool', doc: 'A static pod: its mirror carries the kubernetes.io/config.mirror annotation.' },
+      },
+    },
+  },
+  image: {
+    doc: 'The container\'s image as the pod spec, the API\'s status and the runtime give it (subject "container", for pods the API knows).',
+    type: {
+      object: {
+        spec: { type: 'string', doc: 'The image the pod spec asks for.' },
+        specDigest: { type: 'string', doc: 'The digest the spec pins ("sha256:…" after "@"), \'\' for a tag.' },
+        statusImage: { type: 'string', doc: 'The image the kubelet says it started the container from (status.containerStatuses[].image).' },
+        apiImageId: { type: 'string', doc: 'status.containerStatuses[].imageID, as the API holds it.' },
+        apiDigest: { type: 'string', doc: 'Its digest ("sha256:…"), \'\'.' },
+        runtimeDigest: { type: 'string', doc: 'The digest of what the runtime says the container runs (the CRI\'s image_ref), \'\'.' },
+      },
+    },
+  },
+  manifest: {
+    doc: 'A static pod manifest (subject "static-pod").',
+    type: {
+      object: {
+        path: { type: 'string', doc: 'Host path of the manifest.' },
+        change: { type: 'string', doc: '"added", "changed" or "removed" against the manifests the agent accepted (those at its first start, and each change once agent.collectors.kube.acceptManifestAfterMs has passed); \'\' when as accepted.' },
+        sha256: { type: 'string', doc: 'sha256 of the file now (\'\' when removed or unreadable).' },
+        acceptedSha256: { type: 'string', doc: 'sha256 of the accepted version (\'\' when it was added).' },
+        changedAt: { type: 'string', doc: 'When the change was first seen (RFC 3339), \'\'.' },
+        dir: { type: 'string', doc: 'The manifest directory (the kubelet\'s staticPodPath, else kubeadm\'s /etc/kubernetes/manifests).' },
+        error: { type: 'string', doc: 'Why the file could not be read (\'\' when it could).' },
+      },
+    },
+  },
+};
+
 /** Fields that only rules iterating a list (`each: LIST`) may read: the element, by list. */
 export const EACH_FIELDS: Record<string, Record<string, string>> = { runtime: { mounts: 'mount' } };
 
@@ -246,10 +328,11 @@ export const SOURCE_DOCS: Record<string, string> = {
   process: 'one exec',
   runtime: 'the container runtime, or one of its containers',
   posture: 'one posture check\'s result about one subject',
+  kube: 'the API server, this node\'s Node object, a container compared with the API\'s pods, or a static pod manifest',
 };
 
 /** Fields by source. */
-export const FIELDS_BY_SOURCE: Record<string, Record<string, Field>> = { process: EXEC_FIELDS, runtime: RUNTIME_FIELDS, posture: POSTURE_FIELDS };
+export const FIELDS_BY_SOURCE: Record<string, Record<string, Field>> = { process: EXEC_FIELDS, runtime: RUNTIME_FIELDS, posture: POSTURE_FIELDS, kube: KUBE_FIELDS };
 
 /** The type of a dotted field path (e.g. `kubernetes.namespace`), or undefined when there is none. */
 export function fieldType(fields: Record<string, Field>, path: string): FieldType | undefined {

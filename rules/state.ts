@@ -9,7 +9,7 @@
 // id, same problem) keeps its finding open instead of resolving and re-opening it.
 
 import type { Finding, FindingSource, Severity } from '../core/finding.js';
-import { UNKNOWN_ID, type MountObservation, type PostureObservation, type RuntimeObservation, type StateObservation } from '../core/observation.js';
+import { UNKNOWN_ID, type KubeObservation, type MountObservation, type PostureObservation, type RuntimeObservation, type StateObservation } from '../core/observation.js';
 import { type CompiledRule, type MatchHooks, type Ruleset } from './ruleset.js';
 
 export interface StateMatch {
@@ -88,6 +88,7 @@ export function stateFinding(m: StateMatch, obs: StateObservation): Finding {
   if (r.mitre.length > 0) f.mitre = [...r.mitre];
   if (r.cis) f.cisId = r.cis;
   if (obs.kind === 'runtime') shapeRuntime(f, obs, m);
+  else if (obs.kind === 'kube') shapeKube(f, obs);
   else {
     if (obs.file.path) {
       f.file = { path: obs.file.path, exists: obs.file.exists, kind: obs.file.kind as NonNullable<Finding['file']>['kind'] };
@@ -132,6 +133,24 @@ function shapeRuntime(f: Finding, obs: RuntimeObservation, m: StateMatch): void 
     Object.assign(f.attributes!, { hostPath: seen.mount.source, containerPath: seen.mount.destination, readonly: String(seen.mount.readonly) });
   }
   if (obs.security.capabilities.length > 0 && m.rule.condition.includes('security.capabilities')) f.attributes!.capabilities = obs.security.capabilities.join(',');
+}
+
+/** A kube finding carries the container and pod it is about, or the manifest file. */
+function shapeKube(f: Finding, obs: KubeObservation): void {
+  if (obs.subject === 'container') {
+    const c = obs.container;
+    f.container = { id: c.id, name: c.name, image: c.image, imageDigest: c.imageDigest, state: c.state };
+    if (obs.kubernetes.namespace) f.kubernetes = { ...obs.kubernetes };
+    const p = obs.pod;
+    if (p.workloadKind) Object.assign(f.attributes!, { workloadKind: p.workloadKind, workloadName: p.workloadName });
+    if (p.serviceAccount) f.attributes!.serviceAccount = p.serviceAccount;
+    if (obs.image.spec) Object.assign(f.attributes!, { specImage: obs.image.spec, apiImageId: obs.image.apiImageId, runtimeImageRef: c.imageDigest });
+  } else if (obs.subject === 'static-pod') {
+    f.file = { path: obs.manifest.path, exists: obs.manifest.change !== 'removed', kind: 'file' };
+    Object.assign(f.attributes!, { sha256: obs.manifest.sha256, acceptedSha256: obs.manifest.acceptedSha256, changedAt: obs.manifest.changedAt });
+  } else if (obs.subject === 'node') {
+    f.attributes!.kubeletVersion = obs.kubelet.version;
+  }
 }
 
 /**

@@ -20,7 +20,7 @@ import type { StateObservation } from '../core/observation.js';
 
 const caseSchema = z.strictObject({
   name: z.string().min(1).max(200),
-  source: z.enum(['process', 'runtime', 'posture']).default('process'),
+  source: z.enum(['process', 'runtime', 'posture', 'kube']).default('process'),
   observation: z.record(z.string(), z.unknown()),
   expect: z.array(z.string()).max(100),
   notExpect: z.array(z.string()).max(100).default([]),

@@ -1,6 +1,7 @@
 // Generates static protobufjs code and TypeScript declarations from proto/ into gen/.
 // The .js is written to gen/ (beside its .d.ts, for tsc) and to dist/gen/ (for node).
-// One module per proto package: gen/nodewarden.js (our wire) and gen/cri.js (runtime.v1 subset).
+// One module per proto package: gen/nodewarden.js (our wire), gen/cri.js (runtime.v1 subset) and
+// gen/containerd.js (the subset of containerd's own API).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,7 @@ const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const targets = [
   { out: 'nodewarden', dir: 'proto/nodewarden/v1' },
   { out: 'cri', dir: 'proto/runtime/v1' },
+  { out: 'containerd', dir: 'proto/containerd' },
 ];
 
 mkdirSync(path.join(root, 'gen'), { recursive: true });

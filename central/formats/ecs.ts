@@ -123,6 +123,12 @@ export function toEcs(e: SinkEvent, opts: { version: string }): Record<string, u
         sandbox_id: ev.container.sandboxId,
       } : undefined,
       file: ev.file?.path ? { exists: ev.file.exists ?? false, kind: ev.file.kind } : undefined,
+      // What ECS has no field for: the workload's name, the service account, the pod's labels.
+      kubernetes: ev.kubernetes?.workloadKind || ev.kubernetes?.serviceAccount ? {
+        workload: ev.kubernetes.workloadKind ? { kind: ev.kubernetes.workloadKind, name: ev.kubernetes.workloadName } : undefined,
+        service_account: ev.kubernetes.serviceAccount || undefined,
+        labels: ev.kubernetes.labels && Object.keys(ev.kubernetes.labels).length > 0 ? { ...ev.kubernetes.labels } : undefined,
+      } : undefined,
     },
   }) as Record<string, unknown>;
 }
@@ -197,7 +203,8 @@ function orchestrator(ev: nodewarden.v1.Event): Doc {
     type: 'kubernetes',
     cluster: ev.cluster ? { name: ev.cluster } : undefined,
     namespace: k?.namespace,
-    resource: k?.pod ? { type: 'pod', name: k.pod, id: k.podUid } : undefined,
+    // The owner workload's kind (Deployment, DaemonSet…), when the agent had it from the API server.
+    resource: k?.pod ? { type: 'pod', name: k.pod, id: k.podUid, ...(k.workloadKind ? { parent: { type: k.workloadKind } } : {}) } : undefined,
   };
 }
 

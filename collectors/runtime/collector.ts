@@ -25,6 +25,7 @@ import type { RuntimeConfig } from './factory.js';
 import { type ContainerRecord, Inventory } from './inventory.js';
 import { findRuntimeSocket, statSocket, type ResolvedSocket } from './socket.js';
 import { takeSnapshot } from './snapshot.js';
+import { ContainerdTasksClient } from './containerd-tasks.js';
 
 const SCOPE_CONTAINERS = 'runtime:containers';
 const SCOPE_NODE = 'runtime:node';
@@ -67,6 +68,9 @@ export class RuntimeCollector implements Collector {
   private readonly log: Logger;
   private readonly metrics: RuntimeMetrics;
   private client: CriClient | null = null;
+  /** containerd's own API, once the runtime said it is containerd; null otherwise. */
+  private tasksClient: ContainerdTasksClient | null = null;
+  private tasksApiFailed = false;
   private socket: ResolvedSocket | null = null;
   private runtimeName = '';
   private runtimeVersion = '';
@@ -162,6 +166,8 @@ export class RuntimeCollector implements Collector {
     }
     this.client?.close();
     this.client = null;
+    this.tasksClient?.close();
+    this.tasksClient = null;
     this.detail = 'stopped';
   }
 
@@ -209,11 +215,20 @@ export class RuntimeCollector implements Collector {
         this.runtimeVersion = v.runtimeVersion ?? '';
         if (this.ctx.facts) this.ctx.facts.runtime = `${this.runtimeName} ${v.runtimeVersion}`.trim();
         this.log.info({ runtime: v.runtimeName, version: v.runtimeVersion, api: v.runtimeApiVersion }, 'Connected to the container runtime.');
+        if (this.config.containerdApi && this.runtimeName === 'containerd' && !this.tasksClient && this.socket) {
+          this.tasksClient = new ContainerdTasksClient(this.socket.realPath, this.config.callTimeoutMs);
+        }
       }
       const st = await client.status();
       const snap = await takeSnapshot(client, this.inventory, {
         hostFs: this.hostFs,
         containerdStateDir: this.config.containerdStateDir || null,
+        containerd: this.tasksClient,
+        onContainerdApiError: (err) => {
+          this.metrics.errors.inc({ reason: 'containerd-api' });
+          if (!this.tasksApiFailed) this.log.warn({ err: describeError(err) }, 'containerd\'s own API did not list its tasks; scanning its state folder instead.');
+          this.tasksApiFailed = true;
+        },
       });
       if (this.stopped) return;
       this.inventory.replace(snap.containers, snap.sandboxes);

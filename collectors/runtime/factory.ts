@@ -10,8 +10,11 @@
 //                        checks were rules. The collector does not use them; when given, the agent
 //                        sets the runtime pack's lists expected_privileged_workloads,
 //                        safe_capabilities and sensitive_host_paths from them (rules/legacy.ts).
+//   containerdApi        ask containerd itself (namespaces, tasks, containers services on the same
+//                        socket) for tasks the CRI does not know, on any layout (k3s, RKE2, any
+//                        --state folder); the folder scan below is the fallback when it fails
 //   containerdStateDir   containerd's state folder (host path), scanned for tasks the CRI does not
-//                        know (`ctr run`); empty string disables the scan
+//                        know (`ctr run`) when containerd's API does not answer; empty string disables the scan
 //   restartGraceMs       how long a stopped container's workload keeps its findings open, so that
 //                        a restart (new container id, same pod and name) is not a resolve and a
 //                        re-open; 0 resolves at the first refresh without it
@@ -34,6 +37,7 @@ export const runtimeConfigSchema = z
     privilegedNamespaces: z.array(allowEntry).max(1000).optional(),
     safeCapabilities: z.array(z.string().regex(/^(CAP_)?[A-Z_]+$/, 'must be a capability name like NET_BIND_SERVICE')).max(100).optional(),
     sensitiveHostPaths: z.array(absPath).max(1000).optional(),
+    containerdApi: z.boolean().default(true),
     containerdStateDir: z.union([absPath, z.literal('')]).default('/run/containerd'),
     restartGraceMs: z.number().int().min(0).max(600_000).default(5_000),
   })

@@ -9,6 +9,7 @@ import { describeError } from '../../core/errors.js';
 import { type CriClient, int64ToBigInt, isCriError, runtime } from './cri-client.js';
 import type { ContainerRecord, ContainerState, Inventory, SandboxRecord } from './inventory.js';
 import { parseOciConfig, parseVerboseInfo } from './oci-spec.js';
+import type { ContainerdTask, ContainerdTasksClient } from './containerd-tasks.js';
 
 import v1 = runtime.v1;
 
@@ -33,6 +34,13 @@ export interface SnapshotOptions {
   hostFs: HostFs;
   /** containerd's state folder as the host sees it (/run/containerd); null to skip the task scan. */
   containerdStateDir: string | null;
+  /**
+   * containerd's own API on the same socket: every namespace's tasks, on any layout. When it
+   * answers, the task-folder scan is not needed; when it fails, the scan is the fallback.
+   */
+  containerd?: ContainerdTasksClient | null;
+  /** Told when containerd's API failed and the folder scan was used instead. */
+  onContainerdApiError?: (err: unknown) => void;
 }
 
 function containerState(s: v1.ContainerState | null | undefined): ContainerState {
@@ -51,7 +59,15 @@ function containerState(s: v1.ContainerState | null | undefined): ContainerState
 export async function takeSnapshot(cri: CriClient, previous: Inventory, opts: SnapshotOptions): Promise<Snapshot> {
   // Tasks are listed before the CRI: a task that exists now was already in the CRI's store (it
   // records a container before starting its task), so a CRI container can never look "outside".
-  const tasks = opts.containerdStateDir ? await listTasks(opts.hostFs, opts.containerdStateDir) : [];
+  let apiTasks: ContainerdTask[] | null = null;
+  if (opts.containerd) {
+    try {
+      apiTasks = await opts.containerd.listTasks();
+    } catch (err) {
+      opts.onContainerdApiError?.(err);
+    }
+  }
+  const tasks = apiTasks === null && opts.containerdStateDir ? await listTasks(opts.hostFs, opts.containerdStateDir) : [];
   const [podSandboxes, criContainers] = await Promise.all([cri.listPodSandbox(), cri.listContainers()]);
 
   const sandboxes: SandboxRecord[] = podSandboxes.map((s) => ({
@@ -138,7 +154,53 @@ export async function takeSnapshot(cri: CriClient, previous: Inventory, opts: Sn
     containers.push(await readTask(opts.hostFs, t));
   }
 
+  const describe: ContainerdTask[] = [];
+  for (const t of apiTasks ?? []) {
+    if (known.has(t.id)) continue;
+    known.add(t.id);
+    const prev = previous.lookup(t.id);
+    if (prev && prev.origin === 'outside-cri' && prev.runtimeNamespace === t.namespace && prev.security && prev.pid === t.pid && prev.state === t.state) {
+      containers.push(prev);
+      continue;
+    }
+    describe.push(t);
+  }
+  if (describe.length > 0 && opts.containerd) {
+    let described = true;
+    try {
+      await opts.containerd.describe(describe);
+    } catch (err) {
+      // Listed but not described: still reported, with why its settings are unknown.
+      described = false;
+      opts.onContainerdApiError?.(err);
+    }
+    // A task whose container record is gone was a CRI container removed between the task list
+    // and the CRI's lists: not one made outside the CRI.
+    for (const t of describe) if (t.described || !described) containers.push(apiTaskRecord(t));
+  }
+
   return { containers, sandboxes, detailCalls: needDetail.length, detailErrors };
+}
+
+/** A task containerd's API reported that the CRI does not know. */
+function apiTaskRecord(t: ContainerdTask): ContainerRecord {
+  const rec: ContainerRecord = {
+    id: t.id, sandboxId: '', name: t.id, namespace: '', pod: '', podUid: '', image: t.image, imageDigest: '',
+    state: t.state, createdAtNs: t.createdAtNs, startedAtNs: 0n, pid: t.pid, cgroupPath: '', labels: t.labels,
+    origin: 'outside-cri', kubeLabelled: 'io.kubernetes.container.name' in t.labels && 'io.kubernetes.pod.name' in t.labels, runtimeNamespace: t.namespace,
+  };
+  if (!t.specJson) {
+    rec.detailError = 'containerd holds no OCI spec for this container';
+    return rec;
+  }
+  const parsed = parseOciConfig(t.specJson.slice(0, MAX_BUNDLE_CONFIG_BYTES));
+  if (parsed.ok) {
+    rec.security = parsed.value.security;
+    rec.cgroupPath = parsed.value.cgroupPath;
+  } else {
+    rec.detailError = parsed.error;
+  }
+  return rec;
 }
 
 interface TaskDir {

@@ -16,6 +16,9 @@ export interface KnownSocket {
 export const KNOWN_SOCKETS: readonly KnownSocket[] = [
   { path: '/run/containerd/containerd.sock', runtime: 'containerd' },
   { path: '/var/run/containerd/containerd.sock', runtime: 'containerd' },
+  // k3s and RKE2 run their own containerd under /run/k3s; microk8s under its snap.
+  { path: '/run/k3s/containerd/containerd.sock', runtime: 'containerd' },
+  { path: '/var/snap/microk8s/common/run/containerd.sock', runtime: 'containerd' },
   { path: '/var/run/crio/crio.sock', runtime: 'cri-o' },
   { path: '/run/crio/crio.sock', runtime: 'cri-o' },
   { path: '/var/run/cri-dockerd.sock', runtime: 'cri-dockerd' },

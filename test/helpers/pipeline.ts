@@ -29,7 +29,7 @@ export function tempDir(prefix: string): string {
 
 /** A config for tests: loopback ports chosen by the kernel, every collector off unless enabled. */
 export function testConfig(overrides: Record<string, unknown>): Config {
-  const off = { posture: { enabled: false }, runtime: { enabled: false }, process: { enabled: false } };
+  const off = { posture: { enabled: false }, runtime: { enabled: false }, process: { enabled: false }, kube: { enabled: false } };
   const collectors = { ...off, ...(overrides['agent.collectors'] as Record<string, unknown> | undefined) };
   return loadConfig({ env: {}, overrides: { node: 'test-node', insecure: true, 'central.http': '127.0.0.1:0', 'agent.http': '127.0.0.1:0', ...overrides, 'agent.collectors': collectors } });
 }

@@ -68,6 +68,9 @@ const events: Record<string, SinkEvent> = {
   'an agent event': sinkEvent(8, { source: pb.Source.SOURCE_AGENT, ruleId: 'agent-exec-events-lost', severity: pb.Severity.SEVERITY_HIGH }, { evidence: 'lost 12' }),
   "central's own event": sinkEvent(9, { source: pb.Source.SOURCE_CENTRAL, ruleId: 'central-retention-dropped-undelivered' }, { tags: ['retention', 'data-loss'], attributes: { sink: 'elastic' } }),
   'a Kubernetes API event': sinkEvent(10, { source: pb.Source.SOURCE_KUBE, ruleId: 'kube-anonymous-binding', state: pb.FindingState.FINDING_STATE_OPEN }),
+  'a hidden container with its pod context from the API server': sinkEvent(12, { source: pb.Source.SOURCE_KUBE, ruleId: 'kube.image-mismatch', state: pb.FindingState.FINDING_STATE_OPEN, namespace: 'kube-system' }, {
+    kubernetes: { ...ctx, workloadKind: 'DaemonSet', workloadName: 'kube-proxy', serviceAccount: 'kube-proxy', labels: { 'k8s-app': 'kube-proxy' } }, container: ctr,
+  }, facts),
   'an event with nothing but its header': sinkEvent(11, { source: pb.Source.SOURCE_UNSPECIFIED, severity: pb.Severity.SEVERITY_UNSPECIFIED }),
 };
 
@@ -78,6 +81,13 @@ for (const name of Object.keys(events)) {
     t.same(validateEcs(doc(name)), [], 'no ECS violations');
   });
 }
+
+t.test('the pod context from the API server: the workload kind as orchestrator.resource.parent.type, the rest under nodewarden.kubernetes', async (t) => {
+  const d = doc('a hidden container with its pod context from the API server');
+  t.same(d.orchestrator.resource.parent, { type: 'DaemonSet' });
+  t.same(d.nodewarden.kubernetes, { workload: { kind: 'DaemonSet', name: 'kube-proxy' }, service_account: 'kube-proxy', labels: { 'k8s-app': 'kube-proxy' } });
+  t.equal(doc('a process detection').nodewarden.kubernetes, undefined, 'absent without it');
+});
 
 t.test('every document names its version, time, id, dataset and rule', async (t) => {
   const d = doc('an open posture finding on a file');
