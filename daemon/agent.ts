@@ -137,7 +137,7 @@ export class Agent {
     // $KUBECONFIG): one client for the kube collector and the PolicyReport.
     let kubeApi: CollectorContext['kubeApi'];
     try {
-      const access = resolveApiAccess({ kubeconfig: cfg.kube.kubeconfig, env: this.kubeEnv.env ?? process.env, serviceAccountRoot: this.kubeEnv.serviceAccountRoot });
+      const access = await resolveApiAccess({ kubeconfig: cfg.kube.kubeconfig, env: this.kubeEnv.env ?? process.env, serviceAccountRoot: this.kubeEnv.serviceAccountRoot });
       if (access.ok) {
         this.kubeClient = new KubeApiClient(access.kubeConfig, access.server);
         kubeApi = { client: this.kubeClient, source: access.source };

@@ -17,7 +17,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { existsSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+// client-node (~75 MB of RSS once loaded) is loaded only when the agent has API access.
+import type { KubeConfig } from '@kubernetes/client-node';
 import { NwError, describeError } from '../../core/errors.js';
 
 /** Where a pod's service account token and CA are mounted (client-node reads them from here). */
@@ -33,19 +34,27 @@ export type ApiAccess =
  * token); else $KUBECONFIG. Never ~/.kube/config: on a node that is root's kubeconfig, often
  * the cluster admin's, which an agent meant to hold least privilege must not pick up by itself.
  */
-export function resolveApiAccess(o: { kubeconfig?: string; env: NodeJS.ProcessEnv; serviceAccountRoot?: string }): ApiAccess {
-  const kc = new KubeConfig();
+export async function resolveApiAccess(o: { kubeconfig?: string; env: NodeJS.ProcessEnv; serviceAccountRoot?: string }): Promise<ApiAccess> {
   // A root prefix for tests; client-node reads <root>/var/run/secrets/kubernetes.io/serviceaccount.
   const root = o.serviceAccountRoot ?? '';
   const saDir = `${root}${SERVICE_ACCOUNT_DIR}`;
+  const inCluster = Boolean(o.env['KUBERNETES_SERVICE_HOST']) && existsSync(`${saDir}/token`);
+  if (!o.kubeconfig && !inCluster && !o.env['KUBECONFIG']) {
+    const why = o.env['KUBERNETES_SERVICE_HOST']
+      ? `no service account token is mounted at ${saDir}/token (automountServiceAccountToken: false?) and no kubeconfig is set`
+      : 'not running in a cluster (no KUBERNETES_SERVICE_HOST) and no kubeconfig is set (kube.kubeconfig, --kubeconfig or $KUBECONFIG)';
+    return { ok: false, why };
+  }
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
   let source: string;
   try {
     if (o.kubeconfig) {
       kc.loadFromFile(o.kubeconfig);
       source = `kubeconfig ${o.kubeconfig}`;
-    } else if (o.env['KUBERNETES_SERVICE_HOST'] && existsSync(`${saDir}/token`)) {
+    } else if (inCluster) {
       // As client-node's loadFromCluster, from the environment given (not process.env).
-      const host = o.env['KUBERNETES_SERVICE_HOST'];
+      const host = o.env['KUBERNETES_SERVICE_HOST']!;
       const port = o.env['KUBERNETES_SERVICE_PORT'] || '443';
       const server = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
       kc.loadFromClusterAndUser(
@@ -53,15 +62,11 @@ export function resolveApiAccess(o: { kubeconfig?: string; env: NodeJS.ProcessEn
         { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: `${saDir}/token` } } },
       );
       source = 'in-cluster service account';
-    } else if (o.env['KUBECONFIG']) {
-      const first = o.env['KUBECONFIG'].split(':').find(Boolean)!;
+    } else {
+      const first = o.env['KUBECONFIG']!.split(':').find(Boolean);
+      if (!first) return { ok: false, why: '$KUBECONFIG names no file' };
       kc.loadFromFile(first);
       source = `kubeconfig ${first} ($KUBECONFIG)`;
-    } else {
-      const why = o.env['KUBERNETES_SERVICE_HOST']
-        ? `no service account token is mounted at ${saDir}/token (automountServiceAccountToken: false?) and no kubeconfig is set`
-        : 'not running in a cluster (no KUBERNETES_SERVICE_HOST) and no kubeconfig is set (kube.kubeconfig, --kubeconfig or $KUBECONFIG)';
-      return { ok: false, why };
     }
   } catch (err) {
     throw new NwError('NW_ERR_CONFIG', `Could not load the Kubernetes API configuration: ${describeError(err)}.`, { cause: err });
