@@ -8,6 +8,7 @@
 
 import { EventEmitter } from 'node:events';
 import { Inventory } from './runtime/inventory.js';
+import type { FileChangeEvent } from './process/sources/exec-source.js';
 import { PodDirectory } from './kube/pod-directory.js';
 
 export interface ComponentExec {
@@ -17,27 +18,8 @@ export interface ComponentExec {
   argv: string[];
 }
 
-/** A watched file written to or changed, and by whom (the audit source's watch rules). */
-export interface FileChange {
-  /** Host path of the watched file. */
-  hostPath: string;
-  timeUnixNano: bigint;
-  syscall: string;
-  success: boolean;
-  pid: number;
-  ppid: number;
-  /** -1 when unset. */
-  uid: number;
-  euid: number;
-  auid: number;
-  comm: string;
-  exe: string;
-  /** The container and pod the process ran in ('' on the host, or when it was gone before its cgroup was read). */
-  containerId: string;
-  container: string;
-  namespace: string;
-  pod: string;
-}
+/** A watched file written to or changed, and by whom, with the container and pod the process ran in ('' on the host, or when it was gone before its cgroup was read and no exec of it was seen). */
+export type FileChange = Omit<FileChangeEvent, 'cgroup'> & { containerId: string; container: string; namespace: string; pod: string };
 
 interface NodeFactEvents {
   'component-exec': [ComponentExec];

@@ -4,6 +4,7 @@
 // of the files behind that check since the previous evaluation is its actor. A verdict that
 // changed with no such record (the agent was not running, file watching is off) says so.
 
+import type { PostureObservation } from '../../core/observation.js';
 import type { FileChange } from '../node-facts.js';
 import type { CheckResult, Discovery } from './types.js';
 
@@ -11,25 +12,8 @@ import type { CheckResult, Discovery } from './types.js';
 const MAX_CHANGES = 512;
 const MAX_AGE_NS = 3600n * 1_000_000_000n;
 
-export interface ChangeAttribution {
-  /** An audit record names who made the change. */
-  known: boolean;
-  /** A sentence for messages, starting with a space (so that templates can end with it), or ''. */
-  note: string;
-  syscall: string;
-  pid: number;
-  exe: string;
-  comm: string;
-  uid: number;
-  auid: number;
-  container: string;
-  namespace: string;
-  pod: string;
-  /** The changed file, as a host path. */
-  path: string;
-  /** RFC 3339 time of the change ('' when unknown). */
-  time: string;
-}
+/** Who changed a verdict, or why that is unknown: the posture observation's `change`. */
+export type ChangeAttribution = PostureObservation['change'];
 
 export const NO_CHANGE: ChangeAttribution = {
   known: false, note: '', syscall: '', pid: 0, exe: '', comm: '', uid: -1, auid: -1, container: '', namespace: '', pod: '', path: '', time: '',

@@ -176,11 +176,8 @@ export class ProcessCollector implements Collector {
       const cg = c.cgroup ? parseCgroup(c.cgroup) : null;
       const id = cg?.containerId ?? this.table.get(c.pid)?.containerId ?? '';
       const rec = id ? facts.inventory.lookup(id) : undefined;
-      facts.emit('file-change', {
-        hostPath: c.hostPath, timeUnixNano: c.timeUnixNano, syscall: c.syscall, success: c.success, pid: c.pid, ppid: c.ppid,
-        uid: c.uid, euid: c.euid, auid: c.auid, comm: c.comm, exe: c.exe,
-        containerId: id, container: rec?.name ?? '', namespace: rec?.namespace ?? '', pod: rec?.pod ?? '',
-      });
+      const { cgroup: _cgroup, ...change } = c;
+      facts.emit('file-change', { ...change, containerId: id, container: rec?.name ?? '', namespace: rec?.namespace ?? '', pod: rec?.pod ?? '' });
     });
     this.onWatchFiles = (files: string[]) => fw.watch(files.map((hostPath) => ({ hostPath, path: path.join(this.ctx.hostRoot, hostPath) })));
     facts.on('watch-files', this.onWatchFiles);

@@ -4,7 +4,7 @@
 // reaches central as a posture finding naming the syscall, the process and (for the pod) the pod
 // and container; a change made while the agent was down has no actor, and says so.
 import t from 'tap';
-import { chmodSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Agent } from '../../daemon/agent.js';
@@ -12,7 +12,7 @@ import { Central } from '../../central/central.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import { loadNative } from '../../collectors/process/sources/native.js';
 import { startNodeBox, type NodeBox } from './node-box.js';
-import { freePort, quietLogger, storedEvents, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, kubeletHostTree, quietLogger, storedEvents, tempDir, pipelineConfig, waitFor } from '../helpers/pipeline.js';
 
 const pb = nodewarden.v1;
 const KEY = 'nw-e2e-actor';
@@ -33,22 +33,13 @@ if ('skip' in started) {
   process.exit(0);
 }
 
-function hostTree(): string {
-  const root = tempDir('actor-host');
-  mkdirSync(path.join(root, 'etc/kubernetes/pki'), { recursive: true });
-  mkdirSync(path.join(root, 'var/lib/kubelet'), { recursive: true });
-  writeFileSync(path.join(root, 'etc/kubernetes/kubelet.conf'), 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n', { mode: 0o600 });
-  writeFileSync(path.join(root, 'var/lib/kubelet/config.yaml'), 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled: false\n', { mode: 0o600 });
-  chmodSync(path.join(root, 'etc/kubernetes/kubelet.conf'), 0o600);
-  return root;
-}
 
 const kubeletConf = (e: nodewarden.v1.Event) => e.cisId === '4.1.5';
 
 t.test('the actor of a change to a posture file, end to end', async (t) => {
   t.teardown(() => started.close());
   const box: NodeBox = started;
-  const root = hostTree();
+  const root = kubeletHostTree('actor-host');
   // The agent reads the host under its host root: there, the node-box's CRI socket (a hard link
   // to it: a socket is found by its inode) and the real /proc, for the exec reader.
   mkdirSync(path.join(root, path.dirname(box.socket)), { recursive: true });

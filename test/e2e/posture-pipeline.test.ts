@@ -2,7 +2,7 @@
 // finding → spool → gRPC → central's store and a Subscribe stream; fixing it resolves the same
 // fingerprint. And a SIGKILLed agent delivers what it had spooled after it restarts.
 import t from 'tap';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
@@ -11,27 +11,17 @@ import { Central } from '../../central/central.js';
 import { FeedClient, channelOptions } from '../../core/wire/services.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import { cliPath } from '../helpers/paths.js';
-import { freePort, quietLogger, storedEvents, tempDir, pipelineConfig, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, kubeletHostTree, quietLogger, storedEvents, tempDir, pipelineConfig, testConfig, waitFor } from '../helpers/pipeline.js';
 
 const pb = nodewarden.v1;
 const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
 
-/** A small kubeadm-like worker tree with a kubelet.conf at mode 600. */
-function hostTree(): string {
-  const root = tempDir('host');
-  mkdirSync(path.join(root, 'etc/kubernetes/pki'), { recursive: true });
-  mkdirSync(path.join(root, 'var/lib/kubelet'), { recursive: true });
-  writeFileSync(path.join(root, 'etc/kubernetes/kubelet.conf'), 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n', { mode: 0o600 });
-  writeFileSync(path.join(root, 'var/lib/kubelet/config.yaml'), 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled: false\n', { mode: 0o600 });
-  chmodSync(path.join(root, 'etc/kubernetes/kubelet.conf'), 0o600);
-  return root;
-}
 
 const isKubeletConfPerm = (e: nodewarden.v1.Event) => e.cisId === '4.1.5';
 
 t.test('chmod 644 on kubelet.conf opens a finding in central and on the feed; chmod 600 resolves it', async (t) => {
   const dir = tempDir('posture-e2e');
-  const root = hostTree();
+  const root = kubeletHostTree('host');
   const port = await freePort();
   const cfg = pipelineConfig(dir, port, {
     hostRoot: root,
@@ -87,7 +77,7 @@ function startAgentProcess(root: string, stateDir: string, port: number, configF
 
 t.test('a SIGKILLed agent delivers its unacknowledged spool after restart, exactly once', async (t) => {
   const dir = tempDir('sigkill');
-  const root = hostTree();
+  const root = kubeletHostTree('host');
   // Make several checks fail so there is plenty to spool.
   chmodSync(path.join(root, KUBELET_CONF), 0o666);
   chmodSync(path.join(root, 'var/lib/kubelet/config.yaml'), 0o666);

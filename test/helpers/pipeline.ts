@@ -1,5 +1,5 @@
 // Builds configs and waits for conditions in tests of the agent → central pipeline.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -69,4 +69,15 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** A small kubeadm-like worker tree (a host root) with kubelet.conf at mode 600 and a kubelet config file. */
+export function kubeletHostTree(prefix = 'host'): string {
+  const root = tempDir(prefix);
+  mkdirSync(path.join(root, 'etc/kubernetes/pki'), { recursive: true });
+  mkdirSync(path.join(root, 'var/lib/kubelet'), { recursive: true });
+  writeFileSync(path.join(root, 'etc/kubernetes/kubelet.conf'), 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n', { mode: 0o600 });
+  writeFileSync(path.join(root, 'var/lib/kubelet/config.yaml'), 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled: false\n', { mode: 0o600 });
+  chmodSync(path.join(root, 'etc/kubernetes/kubelet.conf'), 0o600);
+  return root;
 }

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { promises as fsp } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { evaluateNode, CATALOG, type CheckResult, type Evaluation } from '../../../collectors/posture/index.js';
-import { prepareHost, type FixtureHost } from './fixture-host.js';
+import { oneResult, prepareHost, type FixtureHost } from './fixture-host.js';
 
 type Name = 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'etcd';
 const PID: Record<Name, string> = { 'kube-apiserver': '2001', 'kube-controller-manager': '2002', 'kube-scheduler': '2003', etcd: '2004' };
@@ -19,11 +19,7 @@ async function fixture(t: Test): Promise<FixtureHost> {
   return host;
 }
 
-function one(e: Evaluation, id: string, subject?: string): CheckResult {
-  const rs = e.results.filter((r) => r.id === id && (subject === undefined || r.subject === subject));
-  if (rs.length !== 1) throw new Error(`expected one ${id} result, got ${rs.length}`);
-  return rs[0]!;
-}
+const one = oneResult;
 
 /** An edit of a component's flags: the list after the executable, changed. */
 type Edit = (args: string[]) => string[];

@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HostFs } from '../../../collectors/host/host-fs.js';
+import type { CheckResult, Evaluation } from '../../../collectors/posture/types.js';
 import { fixturesDir } from '../../helpers/paths.js';
 
 export interface FixtureManifest {
@@ -108,4 +109,11 @@ async function idMaps(root: string): Promise<{ users: Map<string, number>; group
     return out;
   };
   return { users: await read('etc/passwd'), groups: await read('etc/group') };
+}
+
+/** The one result of check `id` (and `subject`, when given); throws when there is not exactly one. */
+export function oneResult(e: Evaluation, id: string, subject?: string): CheckResult {
+  const rs = e.results.filter((r) => r.id === id && (subject === undefined || r.subject === subject));
+  if (rs.length !== 1) throw new Error(`expected one ${id} result, got ${rs.length}`);
+  return rs[0]!;
 }

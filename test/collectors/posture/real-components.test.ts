@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { HostFs } from '../../../collectors/host/host-fs.js';
 import { evaluateNode, type CheckResult, type Evaluation } from '../../../collectors/posture/index.js';
-import { prepareHost, type FixtureHost } from './fixture-host.js';
+import { oneResult, prepareHost, type FixtureHost } from './fixture-host.js';
 
 const realProc = new HostFs('/');
 
@@ -21,11 +21,7 @@ async function fixture(t: Test, name: string): Promise<FixtureHost> {
   return host;
 }
 
-function one(e: Evaluation, id: string, subject?: string): CheckResult {
-  const rs = e.results.filter((r) => r.id === id && (subject === undefined || r.subject === subject));
-  if (rs.length !== 1) throw new Error(`expected one ${id} result, got ${rs.length}`);
-  return rs[0]!;
-}
+const one = oneResult;
 
 async function waitForCmdline(pid: number, first: string): Promise<void> {
   for (let i = 0; i < 300; i++) {
