@@ -39,8 +39,9 @@ export function checkObservation(r: CheckResult, node: string, kubeletConfig: st
 }
 
 const FAILING = new Set(['fail', 'warn', 'error']);
-/** How long an evaluation that saw a verdict change waits for the audit record of the change. */
+/** How long an evaluation after a file change that saw a verdict change waits for the audit record of the change. */
 const AUDIT_GRACE_MS = 300;
+const FILE_CHANGE = 'file change';
 
 export class PostureCollector implements Collector {
   readonly name = 'posture';
@@ -86,7 +87,7 @@ export class PostureCollector implements Collector {
 
   private readonly onFileChange = (c: FileChange) => {
     this.ledger.add(c);
-    this.schedule('file change');
+    this.schedule(FILE_CHANGE);
   };
 
   /** Re-run discovery and every check soon (e.g. the kubelet was seen restarting). */
@@ -152,10 +153,12 @@ export class PostureCollector implements Collector {
     // Every result is offered, passing ones too: the rules decide which are problems, and a
     // problem that resolves is told what is true now.
     const config = evaluation.discovery.kubelet.configFile?.hostPath ?? '';
-    let changes = evaluation.results.map((r) => this.whoChanged(r, evaluation));
+    // After a file change, a verdict that changed may be waiting for the audit record of that
+    // change (inotify can be quicker than the audit stream): it gets a moment, once. Other causes
+    // (a kubelet restarted with other flags, the periodic scan) have no record to wait for.
+    const mayWait = reason === FILE_CHANGE;
+    let changes = evaluation.results.map((r) => this.whoChanged(r, evaluation, !mayWait));
     if (changes.some((c) => c === null)) {
-      // A verdict changed and the audit record of the change has not arrived yet (inotify can be
-      // quicker than the audit stream): give it a moment, once.
       await new Promise((resolve) => setTimeout(resolve, AUDIT_GRACE_MS));
       changes = evaluation.results.map((r) => this.whoChanged(r, evaluation, true));
     }
@@ -228,7 +231,7 @@ export class PostureCollector implements Collector {
       dirs.add(dir);
     }
     this.watcher ??= new DirWatcher(
-      () => this.schedule('file change'),
+      () => this.schedule(FILE_CHANGE),
       (dir, err) => this.ctx.logger.debug({ dir, err: describeError(err) }, 'A posture directory watch ended; the next evaluation sets it again.'),
     );
     this.watcher.set(dirs);
