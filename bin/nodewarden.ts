@@ -19,7 +19,7 @@ import { certsCommand } from './certs.js';
 import { eventsCommand, findingsCommand } from './query.js';
 import { rulesCommand } from './rules.js';
 import { baselinesCommand } from './baselines.js';
-import { filterRequest, addFilterOptions, type FilterFlags } from './event-filters.js';
+import { filterRequest, addFilterOptions, parseState, type FilterFlags } from './event-filters.js';
 import { nodewarden } from '../gen/nodewarden.js';
 import { VERSION } from '../core/version.js';
 import { NwError, describeError } from '../core/errors.js';
@@ -122,10 +122,20 @@ async function main(argv: string[]): Promise<void> {
     .option('--tls-key <file>', "its key")
     .option('--tls-client-ca <file>', 'CA of the client certificates of nodes and operators')
     .option('--kubeconfig <file>', 'kubeconfig for TokenReview (default: in-cluster, then $KUBECONFIG)')
-    .action(async (flags: CommonFlags & { listen?: string; http?: string; dataDir?: string; jsonl?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; kubeconfig?: string }) => {
+    .option('--token-review', 'verify agent and reader tokens with the TokenReview API (default: on in a cluster or with a kubeconfig)')
+    .option('--no-token-review', 'do not verify tokens: only client certificates identify peers')
+    .option('--token-audience <audience>', 'the audience agent tokens must carry (default nodewarden)')
+    .option('--token-service-account <namespace:name...>', "the agents' service accounts (repeatable; replaces the configured list)")
+    .option('--token-reader <who...>', 'who may read with a token: a user, NAMESPACE:NAME or group:NAME (repeatable; replaces the configured list)')
+    .action(async (flags: CommonFlags & {
+      listen?: string; http?: string; dataDir?: string; jsonl?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; kubeconfig?: string;
+      tokenReview?: boolean; tokenAudience?: string; tokenServiceAccount?: string[]; tokenReader?: string[];
+    }) => {
       const cfg = config(flags, {
         'central.listen': flags.listen, 'central.http': flags.http, 'central.dataDir': flags.dataDir, 'central.jsonl': flags.jsonl,
         'central.tls.cert': flags.tlsCert, 'central.tls.key': flags.tlsKey, 'central.tls.clientCa': flags.tlsClientCa, 'kube.kubeconfig': flags.kubeconfig,
+        'central.tokenReview.enabled': flags.tokenReview, 'central.tokenReview.audience': flags.tokenAudience,
+        'central.tokenReview.serviceAccounts': flags.tokenServiceAccount, 'central.tokenReview.readers': flags.tokenReader,
       });
       const log = logger(cfg);
       const { Central } = await import('../central/central.js');
@@ -178,6 +188,7 @@ async function main(argv: string[]): Promise<void> {
 
   addFilterOptions(addConnectionOptions(program.command('tail').description('print live events from central as they are stored')))
     .addOption(new Option('--min-severity <level>', 'the older name of --severity').choices(['info', 'low', 'medium', 'high', 'critical']).hideHelp())
+    .option('--state <state>', 'only findings in this state (open, resolved)')
     .option('--replay <n>', 'first print the last N stored matching events', '0')
     .option('--json', 'print each event as one JSON line')
     .action((flags: TailFlags) => tail(flags));
@@ -204,7 +215,7 @@ async function main(argv: string[]): Promise<void> {
   await program.parseAsync(argv);
 }
 
-type TailFlags = ConnectionFlags & FilterFlags & { minSeverity?: string; replay: string; json?: boolean };
+type TailFlags = ConnectionFlags & FilterFlags & { minSeverity?: string; state?: string; replay: string; json?: boolean };
 
 function tail(flags: TailFlags): void {
   const Ctor = FeedClient as unknown as new (a: string, c: grpc.ChannelCredentials, o: grpc.ChannelOptions) => grpc.Client & {
@@ -219,6 +230,7 @@ function tail(flags: TailFlags): void {
     ruleIds: filters.ruleIds,
     namespaces: filters.namespaces,
     nodes: filters.nodes,
+    state: flags.state ? parseState(flags.state) : 0,
     replay: Number(flags.replay) || 0,
   });
   stream.on('data', (m: nodewarden.v1.FeedMessage) => {

@@ -33,7 +33,7 @@ import { NwError, describeError } from '../core/errors.js';
 import { serverCredentials } from '../core/tls/credentials.js';
 import type { CertFiles } from '../core/tls/cert-files.js';
 import { Authenticator } from './identity/authenticate.js';
-import { TokenReviewer, kubeConfigFor } from './identity/token-review.js';
+import type { TokenReviewer } from './identity/token-review.js';
 import { Budgets } from './budget.js';
 import { GroupCommit } from './group-commit.js';
 
@@ -115,7 +115,12 @@ export class Central {
     const tls = await serverCredentials(cfg.tls, this.config.insecure, (c) => (c.ok ? tlsLog.info(c.message) : tlsLog.error(`${c.message} The previous material stays in use.`)));
     this.tlsFiles = [tls.identity, tls.clientCa].filter((f): f is CertFiles => f !== null);
     const reviewEnabled = cfg.tokenReview.enabled ?? (Boolean(process.env.KUBERNETES_SERVICE_HOST) || Boolean(this.config.kube.kubeconfig));
-    const reviewer = reviewEnabled ? new TokenReviewer({ kubeConfig: kubeConfigFor(this.config.kube.kubeconfig), audience: cfg.tokenReview.audience }) : null;
+    // @kubernetes/client-node (~75 MB of RSS) is loaded only when tokens are reviewed.
+    let reviewer: TokenReviewer | null = null;
+    if (reviewEnabled) {
+      const { TokenReviewer: Reviewer, kubeConfigFor } = await import('./identity/token-review.js');
+      reviewer = new Reviewer({ kubeConfig: kubeConfigFor(this.config.kube.kubeconfig), audience: cfg.tokenReview.audience });
+    }
     if (!this.config.insecure && !tls.clientCa && !reviewer) {
       throw new NwError('NW_ERR_CONFIG', 'no agent could prove its node: set central.tls.clientCa (client certificates) or central.tokenReview (Kubernetes tokens)');
     }

@@ -22,6 +22,8 @@ export interface FeedFilter {
   namespaces: Set<string>;
   node: string;
   nodes: Set<string>;
+  /** A finding state (open, resolved); 0: any. */
+  state: number;
 }
 
 export function toFilter(req: nodewarden.v1.ISubscribeRequest): FeedFilter {
@@ -34,6 +36,7 @@ export function toFilter(req: nodewarden.v1.ISubscribeRequest): FeedFilter {
     namespaces: new Set(req.namespaces ?? []),
     node: req.node ?? '',
     nodes: new Set(req.nodes ?? []),
+    state: req.state ?? 0,
   };
 }
 
@@ -46,6 +49,7 @@ export function matches(f: FeedFilter, e: EventHeader): boolean {
   if (f.namespaces.size > 0 && !f.namespaces.has(e.namespace)) return false;
   if (f.node && e.node !== f.node) return false;
   if (f.nodes.size > 0 && !f.nodes.has(e.node)) return false;
+  if (f.state && e.state !== f.state) return false;
   return true;
 }
 

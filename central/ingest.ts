@@ -88,7 +88,11 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       if (closed) return;
       closed = true;
       deps.metrics.refused.inc({ code });
-      deps.logger.warn({ code, reason: r.reason, agent: agent?.id, node: agent?.node, peer: call.getPeer() }, `Closed an agent stream: ${r.message}`);
+      // A refused credential was logged (once per peer and reason) where it was judged: an agent
+      // that keeps reconnecting with it must not repeat the line on every attempt.
+      const judged = (code === 'NW_ERR_AUTH' || code === 'NW_ERR_AUTH_UNAVAILABLE') && r.reason !== 'internal';
+      const log = judged ? deps.logger.debug.bind(deps.logger) : deps.logger.warn.bind(deps.logger);
+      log({ code, reason: r.reason, agent: agent?.id, node: agent?.node, peer: call.getPeer() }, `Closed an agent stream: ${r.message}`);
       call.write({ refusal: { code, message: r.message, status: r.status } });
       call.emit('error', { code: r.status, details: r.message });
       finish();
@@ -107,7 +111,10 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       const ms = Math.max(0, p.expiresAt - Date.now());
       expiry = setTimeout(() => {
         if (Date.now() < p.expiresAt!) return armExpiry(p);
-        authFailed({ ok: false, status: grpc.status.UNAUTHENTICATED, reason: `${p.via}-expired`, message: `the ${p.via === 'token' ? 'service account token' : 'client certificate'} of node ${p.node} expired during the stream` });
+        authFailed(deps.auth.refuse('ingest', call, {
+          ok: false, status: grpc.status.UNAUTHENTICATED, reason: `${p.via}-expired`,
+          message: `the ${p.via === 'token' ? 'service account token' : 'client certificate'} of node ${p.node} expired during the stream`,
+        }));
       }, Math.min(ms, 2 ** 31 - 1));
       expiry.unref();
     };

@@ -80,6 +80,7 @@ export class Retention {
   private readonly chunkRows: number;
   private readonly pruned: Counter<'reason'>;
   private readonly dropped: Counter<'component' | 'reason'>;
+  private readonly undeliveredDropped: Counter<'sink'>;
   private readonly bytes: Gauge;
   private readonly events: Gauge;
   private timer: NodeJS.Timeout | null = null;
@@ -96,6 +97,12 @@ export class Retention {
       registers: [reg],
     });
     this.dropped = droppedCounter(reg);
+    this.undeliveredDropped = (reg.getSingleMetric('nodewarden_retention_undelivered_dropped_total') as Counter<'sink'> | undefined) ?? new Counter({
+      name: 'nodewarden_retention_undelivered_dropped_total',
+      help: 'Events the size cap removed before this sink delivered them, by sink.',
+      labelNames: ['sink'],
+      registers: [reg],
+    });
     this.bytes = gauge(reg, 'nodewarden_event_log_bytes', 'Bytes held by the event log (free pages not counted).');
     this.events = gauge(reg, 'nodewarden_event_log_events', 'Events held by the event log.');
   }
@@ -159,6 +166,7 @@ export class Retention {
     }
     report.undelivered = [...losses.values()];
     if (lost) this.dropped.inc({ component: 'retention', reason: 'size-cap-undelivered' }, lost);
+    for (const l of report.undelivered) this.undeliveredDropped.inc({ sink: l.sink }, l.count);
     this.reportLosses(report.undelivered);
 
     if (report.byAge || report.bySize || report.resolvedFindings) {

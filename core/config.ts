@@ -22,6 +22,9 @@ const duration = z.union([z.number().int().min(0), z.string()]).transform((v, ct
 /** Flags and environment variables arrive as text. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
 const path = z.string().min(1);
+/** A list that an environment variable gives as one comma-separated string. */
+const commaList = <T extends z.ZodType>(list: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v), list);
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export const configSchema = z.strictObject({
@@ -110,9 +113,9 @@ export const configSchema = z.strictObject({
       enabled: flag.optional(),
       audience: z.string().min(1).default('nodewarden'),
       /** The agent's service accounts, as NAMESPACE:NAME. */
-      serviceAccounts: z.array(z.string().regex(/^[^:\s]+:[^:\s]+$/, 'expected NAMESPACE:NAME')).default(['nodewarden:nodewarden-agent']),
+      serviceAccounts: commaList(z.array(z.string().regex(/^[^:\s]+:[^:\s]+$/, 'expected NAMESPACE:NAME'))).default(['nodewarden:nodewarden-agent']),
       /** Who may read (Query, Feed) with a token: user names, NAMESPACE:NAME service accounts, or group:NAME. */
-      readers: z.array(z.string().min(1)).default([]),
+      readers: commaList(z.array(z.string().min(1))).default([]),
     }).prefault({}),
     /** Fair share per node identity, enforced by withholding acknowledgements (never by dropping). */
     limits: z.strictObject({
@@ -157,6 +160,10 @@ export const ENVIRONMENT: Record<string, string> = {
   NODEWARDEN_CENTRAL_TLS_CERT: 'central.tls.cert',
   NODEWARDEN_CENTRAL_TLS_KEY: 'central.tls.key',
   NODEWARDEN_CENTRAL_TLS_CLIENT_CA: 'central.tls.clientCa',
+  NODEWARDEN_TOKEN_REVIEW: 'central.tokenReview.enabled',
+  NODEWARDEN_TOKEN_AUDIENCE: 'central.tokenReview.audience',
+  NODEWARDEN_TOKEN_SERVICE_ACCOUNTS: 'central.tokenReview.serviceAccounts',
+  NODEWARDEN_TOKEN_READERS: 'central.tokenReview.readers',
 };
 
 export interface ConfigSources {

@@ -95,8 +95,8 @@ t.test('a node flooding at 10× its budget loses nothing; the other node is neve
   const under = (le: number) => values.find((v) => v.metricName?.endsWith('_bucket') && Number(v.labels.le) === le)!.value;
   t.ok(total > 50, `the quiet node sent ${total} batches`);
   // Withheld acknowledgements wait for the flooder's budget to refill: a second and more. The
-  // quiet node's must not: every one well under that, whatever else the machine is doing (its
-  // speed on a quiet machine is the ingest benchmark's business, not this test's).
+  // quiet node's must not: its p99 under 100 ms, as the issue asks, and none anywhere near a
+  // withheld one.
   t.equal(under(0.5), total, `every acknowledgement of the quiet node within 500 ms (${under(0.1)}/${total} within 100 ms)`);
-  t.ok(under(0.1) / total >= 0.9, `most within 100 ms (${under(0.1)}/${total})`);
+  t.ok(under(0.1) / total >= 0.99, `p99 within 100 ms (${under(0.1)}/${total})`);
 });

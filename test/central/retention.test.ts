@@ -157,6 +157,8 @@ t.test('each sink that lost events gets its own notice; the counter counts each 
   t.same(counts, { a: report.bySize - 10, b: report.bySize - 20 });
   t.same(stored[0]!.map((e) => e.event.attributes.sink).sort(), ['a', 'b']);
   t.equal(await metric(registry, 'nodewarden_events_dropped_total', { component: 'retention' }), report.bySize - 10);
+  t.equal(await metric(registry, 'nodewarden_retention_undelivered_dropped_total', { sink: 'a' }), report.bySize - 10, 'per sink: a');
+  t.equal(await metric(registry, 'nodewarden_retention_undelivered_dropped_total', { sink: 'b' }), report.bySize - 20, 'per sink: b');
 });
 
 t.test('retention updates the log size and event gauges and counts pruned events by reason', async (t) => {

@@ -62,6 +62,26 @@ t.test('trust keys: TLS files, token, review, limits and retention, from file, e
   t.equal(c.central.limits.eventsPerSecond, 2000);
 });
 
+t.test('token review keys from the environment and from flags', async (t) => {
+  const f = file('central:\n  tokenReview: { serviceAccounts: [ns:agent], readers: [group:sre] }\n');
+  const env = loadConfig({
+    file: f,
+    env: { NODEWARDEN_TOKEN_REVIEW: 'true', NODEWARDEN_TOKEN_AUDIENCE: 'nw-prod', NODEWARDEN_TOKEN_SERVICE_ACCOUNTS: 'nodewarden:agent-a, nodewarden:agent-b', NODEWARDEN_TOKEN_READERS: 'group:sre,jane@example.com' },
+  });
+  t.equal(env.central.tokenReview.enabled, true);
+  t.equal(env.central.tokenReview.audience, 'nw-prod');
+  t.same(env.central.tokenReview.serviceAccounts, ['nodewarden:agent-a', 'nodewarden:agent-b'], 'comma-separated, replacing the file\'s list');
+  t.same(env.central.tokenReview.readers, ['group:sre', 'jane@example.com']);
+  const flags = loadConfig({
+    file: f, env: { NODEWARDEN_TOKEN_AUDIENCE: 'nw-prod' },
+    overrides: { 'central.tokenReview.enabled': false, 'central.tokenReview.audience': 'nw-flag', 'central.tokenReview.serviceAccounts': ['x:y'] },
+  });
+  t.equal(flags.central.tokenReview.enabled, false);
+  t.equal(flags.central.tokenReview.audience, 'nw-flag', 'a flag wins over the environment');
+  t.same(flags.central.tokenReview.serviceAccounts, ['x:y']);
+  t.throws(() => loadConfig({ env: { NODEWARDEN_TOKEN_SERVICE_ACCOUNTS: 'just-a-name' } }), /central\.tokenReview\.serviceAccounts\.0: expected NAMESPACE:NAME/);
+});
+
 t.test('trust keys are validated with their paths', async (t) => {
   const f = file('agent:\n  tls: { cert: /x.crt }\ncentral:\n  retention: { maxAge: soon }\n  tokenReview: { serviceAccounts: [just-a-name] }\n  tls: { key: /k }\n');
   let msg = '';

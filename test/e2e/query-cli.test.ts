@@ -102,16 +102,19 @@ t.test('plaintext to the TLS port fails with a sentence naming the flag', async 
 
 t.test('tail replays and streams with the same filters and credentials', async (t) => {
   // Stopped with Ctrl-C once the replay is in (a loaded machine starts node slowly), or after 30 s.
-  const r = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
-    const child = execFile(process.execPath, [bin, 'tail', ...asOperator(), '--replay', '10', '--rule', 'cis-*', '--json'], (_e, stdout, stderr) => resolve({ stdout, stderr }));
+  const tail = (args: string[], expect: number) => new Promise<{ stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(process.execPath, [bin, 'tail', ...asOperator(), ...args, '--json'], (_e, stdout, stderr) => resolve({ stdout, stderr }));
     let seen = '';
     const stop = setTimeout(() => child.kill('SIGINT'), 30_000);
     child.stdout?.on('data', (d: Buffer) => {
       seen += d.toString();
-      // The three replayed events, and a moment for anything that should not be there.
-      if (seen.split('\n').filter(Boolean).length >= 3) setTimeout(() => { clearTimeout(stop); child.kill('SIGINT'); }, 500);
+      // The replayed events, and a moment for anything that should not be there.
+      if (seen.split('\n').filter(Boolean).length >= expect) setTimeout(() => { clearTimeout(stop); child.kill('SIGINT'); }, 500);
     });
   });
-  const rules = r.stdout.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { ruleId: string }).ruleId);
-  t.same(rules, ['cis-4.1.1', 'cis-4.1.2', 'cis-4.1.2'], r.stderr);
+  const rules = (out: string) => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ruleId: string; state: string });
+  const r = await tail(['--replay', '10', '--rule', 'cis-*'], 3);
+  t.same(rules(r.stdout).map((e) => e.ruleId), ['cis-4.1.1', 'cis-4.1.2', 'cis-4.1.2'], r.stderr);
+  const resolved = await tail(['--replay', '10', '--state', 'resolved'], 1);
+  t.same(rules(resolved.stdout).map((e) => [e.ruleId, e.state]), [['cis-4.1.2', 'FINDING_STATE_RESOLVED']], resolved.stderr);
 });

@@ -15,6 +15,8 @@ import { nodewarden } from '../../gen/nodewarden.js';
 import { freePort, quietLogger, tempDir, testConfig, waitFor, storedEvents } from '../helpers/pipeline.js';
 import { tlsFixture, type PairFiles, type TlsFixture } from '../helpers/tls-fixture.js';
 import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import Database from 'better-sqlite3';
 
 const pb = nodewarden.v1;
 type Duplex = grpc.ClientDuplexStream<Buffer, nodewarden.v1.CentralMessage>;
@@ -25,7 +27,7 @@ t.before(async () => {
 });
 t.teardown(() => rmSync(pki.dir, { recursive: true, force: true }));
 
-async function startCentral(t: Tap, extra: Record<string, unknown> = {}) {
+async function startCentral(t: Tap, extra: Record<string, unknown> = {}, logger = quietLogger) {
   const dir = tempDir('trusted');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
@@ -33,7 +35,7 @@ async function startCentral(t: Tap, extra: Record<string, unknown> = {}) {
     insecure: false, stateDir: path.join(dir, 'agent'), 'central.dataDir': path.join(dir, 'central'), 'central.listen': `127.0.0.1:${port}`,
     'central.tls.cert': pki.server.cert, 'central.tls.key': pki.server.key, 'central.tls.clientCa': pki.ca, ...extra,
   });
-  const central = new Central(cfg, quietLogger);
+  const central = new Central(cfg, logger);
   await central.start();
   t.teardown(() => central.stop());
   return { central, dir, address: `127.0.0.1:${port}`, port };
@@ -92,15 +94,24 @@ t.test('a stream without any credential is refused with UNAUTHENTICATED and a re
   t.match(await central.registry.getSingleMetricAsString('nodewarden_auth_refused_total'), /reason="no-credential"\} 1/);
 });
 
-t.test('a certificate from another CA is refused', async (t) => {
-  const { address } = await startCentral(t);
-  const s = openStream(address, await pki.node('worker-a', { otherCa: true }));
-  s.call.write(hello('worker-a'));
-  const st = await s.status;
-  s.close();
-  t.equal(st.code, grpc.status.UNAUTHENTICATED);
-  t.match(st.details, /CN=worker-a|worker-a/);
-  t.match(s.messages[0]?.refusal?.message ?? '', /./);
+t.test('a certificate from another CA is refused, counted each time and logged once', async (t) => {
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+  const { central, address } = await startCentral(t, {}, logger);
+  const pair = await pki.node('worker-a', { otherCa: true });
+  for (let i = 0; i < 3; i++) {
+    // An agent that keeps reconnecting with the same certificate.
+    const s = openStream(address, pair);
+    s.call.write(hello('worker-a'));
+    const st = await s.status;
+    s.close();
+    t.equal(st.code, grpc.status.UNAUTHENTICATED);
+    t.match(st.details, /CN=worker-a|worker-a/);
+    t.match(s.messages[0]?.refusal?.message ?? '', /not a trusted CA/);
+  }
+  t.match(await central.registry.getSingleMetricAsString('nodewarden_auth_refused_total'), /reason="certificate-unknown-ca"\} 3/);
+  const about = warnings.filter((l) => /worker-a/.test(l));
+  t.equal(about.length, 1, `one warning for the peer: ${about.join('')}`);
 });
 
 t.test('an expired certificate is refused', async (t) => {
@@ -264,6 +275,35 @@ t.test('/readyz is 503 naming the file when TLS material goes missing, and says 
   const ok = await readyz(insecure);
   t.equal(ok.status, 200);
   t.match(ok.body, /insecure/);
+});
+
+t.test('/readyz is 503 when the event log cannot be written or its disk is nearly full', async (t) => {
+  const dir = tempDir('readyz-disk');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const readyz = async (c: Central) => {
+    const res = await fetch(`http://127.0.0.1:${c.httpAddress!.port}/readyz`);
+    return { status: res.status, body: await res.text() };
+  };
+  const central = new Central(testConfig({ 'central.dataDir': path.join(dir, 'locked'), 'central.listen': '127.0.0.1:0' }), quietLogger);
+  await central.start();
+  t.teardown(() => central.stop());
+  // Another writer holds the database: central's write probe cannot commit.
+  const other = new Database(path.join(dir, 'locked', 'events.db'));
+  t.teardown(() => other.close());
+  other.exec('BEGIN EXCLUSIVE');
+  const locked = await readyz(central);
+  other.exec('COMMIT');
+  t.equal(locked.status, 503);
+  t.match(locked.body, /the event log cannot be written: .*cannot be written: .*locked/);
+
+  const full = new Central(testConfig({
+    'central.dataDir': path.join(dir, 'full'), 'central.listen': '127.0.0.1:0', 'central.minFreeDiskBytes': 2 ** 52,
+  }), quietLogger);
+  await full.start();
+  t.teardown(() => full.stop());
+  const r = await readyz(full);
+  t.equal(r.status, 503);
+  t.match(r.body, /is nearly full: \d+ bytes free, below central\.minFreeDiskBytes \(4503599627370496\)/);
 });
 
 t.test('central refuses to start with TLS but no way for an agent to prove its node', async (t) => {
