@@ -96,5 +96,8 @@ export function describeCallError(err: grpc.ServiceError, flags: ConnectionFlags
   }
   if (err.code === grpc.status.UNAUTHENTICATED) return `central refused the credential: ${details}`;
   if (err.code === grpc.status.PERMISSION_DENIED) return `central refused to serve this credential: ${details}`;
+  if (err.code === grpc.status.UNIMPLEMENTED) {
+    return `${flags.central} does not serve this (${details}); a central with central.readListen answers queries and tail there, not on its ingest port`;
+  }
   return details;
 }

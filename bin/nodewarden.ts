@@ -114,7 +114,8 @@ async function main(argv: string[]): Promise<void> {
     });
 
   insecureOption(commonOptions(program.command('central').description('run the central collector: ingest → event log → sinks, feed, query')))
-    .option('--listen <host:port>', 'Ingest, Feed and Query gRPC listen address')
+    .option('--listen <host:port>', 'Ingest (and, without --read-listen, Feed and Query) gRPC listen address')
+    .option('--read-listen <host:port>', 'Feed and Query on an address of their own')
     .option('--http <host:port>', 'listen address for /metrics, /healthz, /readyz')
     .option('--data-dir <dir>', 'where the event log lives')
     .option('--jsonl <file>', "append every stored event to FILE as JSON lines ('-' for stdout)")
@@ -128,11 +129,11 @@ async function main(argv: string[]): Promise<void> {
     .option('--token-service-account <namespace:name...>', "the agents' service accounts (repeatable; replaces the configured list)")
     .option('--token-reader <who...>', 'who may read with a token: a user, NAMESPACE:NAME or group:NAME (repeatable; replaces the configured list)')
     .action(async (flags: CommonFlags & {
-      listen?: string; http?: string; dataDir?: string; jsonl?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; kubeconfig?: string;
+      listen?: string; readListen?: string; http?: string; dataDir?: string; jsonl?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; kubeconfig?: string;
       tokenReview?: boolean; tokenAudience?: string; tokenServiceAccount?: string[]; tokenReader?: string[];
     }) => {
       const cfg = config(flags, {
-        'central.listen': flags.listen, 'central.http': flags.http, 'central.dataDir': flags.dataDir, 'central.jsonl': flags.jsonl,
+        'central.listen': flags.listen, 'central.readListen': flags.readListen, 'central.http': flags.http, 'central.dataDir': flags.dataDir, 'central.jsonl': flags.jsonl,
         'central.tls.cert': flags.tlsCert, 'central.tls.key': flags.tlsKey, 'central.tls.clientCa': flags.tlsClientCa, 'kube.kubeconfig': flags.kubeconfig,
         'central.tokenReview.enabled': flags.tokenReview, 'central.tokenReview.audience': flags.tokenAudience,
         'central.tokenReview.serviceAccounts': flags.tokenServiceAccount, 'central.tokenReview.readers': flags.tokenReader,

@@ -57,13 +57,21 @@ export class Central {
   /** Every sink, in its own thread; null until start (and when none is configured, idle). */
   sinkWorker: SinkWorker | null = null;
   private boundPort = 0;
+  /** Feed and Query's own server, when central.readListen is set. */
+  private readServer: grpc.Server | null = null;
+  private boundReadPort = 0;
   private stopped = false;
 
   constructor(private readonly config: Config, private readonly logger: Logger, private readonly options: CentralOptions = {}) {}
 
-  /** The port Ingest and Feed listen on (useful when configured as :0). */
+  /** The port Ingest listens on (useful when configured as :0), and Feed and Query unless readListen is set. */
   get port(): number {
     return this.boundPort;
+  }
+
+  /** The port Feed and Query listen on. */
+  get readPort(): number {
+    return this.readServer ? this.boundReadPort : this.boundPort;
   }
 
   get httpAddress(): HttpEndpoint['address'] | null {
@@ -161,8 +169,11 @@ export class Central {
         },
       }) as grpc.handleBidiStreamingCall<Buffer, unknown>,
     });
-    this.server.addService(feedService, { Subscribe: this.feed.handler(readerCheck('feed')) as grpc.handleServerStreamingCall<Buffer, unknown> });
-    this.server.addService(queryService, queryHandlers({
+    // Readers on their own port when central.readListen is set, else beside Ingest.
+    const readServer = cfg.readListen ? new grpc.Server({ ...channelOptions, 'grpc.max_concurrent_streams': 32 }) : this.server;
+    this.readServer = cfg.readListen ? readServer : null;
+    readServer.addService(feedService, { Subscribe: this.feed.handler(readerCheck('feed')) as grpc.handleServerStreamingCall<Buffer, unknown> });
+    readServer.addService(queryService, queryHandlers({
       log: this.log,
       logger: this.logger.child({ component: 'query' }),
       authorize: async (call) => {
@@ -170,12 +181,14 @@ export class Central {
         return v.ok ? { ok: true } : { ok: false, code: v.status, message: v.message };
       },
     }));
-    this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server!.bindAsync(cfg.listen, tls.credentials, (err, port) => {
-        if (err) reject(new NwError('NW_ERR_CONFIG', `central cannot listen on ${cfg.listen}: ${err.message}`, { cause: err }));
+    const bind = (server: grpc.Server, address: string) => new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, tls.credentials, (err, port) => {
+        if (err) reject(new NwError('NW_ERR_CONFIG', `central cannot listen on ${address}: ${err.message}`, { cause: err }));
         else resolve(port);
       });
     });
+    this.boundPort = await bind(this.server, cfg.listen);
+    if (this.readServer && cfg.readListen) this.boundReadPort = await bind(this.readServer, cfg.readListen);
     this.retention = new Retention({
       log: this.log, limits: cfg.retention, sinks: this.sinkWorker.cursorNames, registry: reg,
       logger: this.logger.child({ component: 'retention' }), onStored, node: this.config.node,
@@ -185,7 +198,7 @@ export class Central {
       problems: this.readiness(),
       notes: this.config.insecure ? ['insecure: plaintext gRPC, agents are not authenticated'] : [],
     }));
-    this.logger.info({ listen: cfg.listen, port: this.boundPort, dataDir: cfg.dataDir, jsonl: cfg.jsonl, stored: this.log.count(), tls: !this.config.insecure, tokenReview: reviewer !== null }, 'Central started.');
+    this.logger.info({ listen: cfg.listen, port: this.boundPort, readListen: cfg.readListen, dataDir: cfg.dataDir, jsonl: cfg.jsonl, stored: this.log.count(), tls: !this.config.insecure, tokenReview: reviewer !== null }, 'Central started.');
   }
 
   /** Keep a node's host facts (bounded strings: they come from the wire) for the sinks' formats. */
@@ -235,19 +248,16 @@ export class Central {
     if (this.stopped) return;
     this.stopped = true;
     this.feed?.close();
-    if (this.server) {
-      const server = this.server;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, deadlineMs);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
+    await Promise.all([this.server, this.readServer].map((server) => server && new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, deadlineMs);
+      server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
       });
-    }
+    })));
     // Sinks drain up to the deadline; their last cursor moves commit before the log closes.
     await this.sinkWorker?.stop(deadlineMs);
     await this.retention?.stop(deadlineMs);

@@ -95,6 +95,11 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   central: z.strictObject({
     listen: hostPort.default('0.0.0.0:7443'),
+    /**
+     * Feed and Query on an address of their own, so a network policy can keep readers and agents
+     * apart; unset, they share `listen` with Ingest.
+     */
+    readListen: hostPort.optional(),
     http: hostPort.default('127.0.0.1:9465'),
     dataDir: z.string().min(1).default('/var/lib/nodewarden/central'),
     /** Append every stored event to this file as JSON lines ('-' for stdout): a jsonl sink's shorthand. */
@@ -154,6 +159,7 @@ export const ENVIRONMENT: Record<string, string> = {
   NODEWARDEN_TOKEN: 'agent.token',
   NODEWARDEN_AGENT_HTTP: 'agent.http',
   NODEWARDEN_LISTEN: 'central.listen',
+  NODEWARDEN_READ_LISTEN: 'central.readListen',
   NODEWARDEN_CENTRAL_HTTP: 'central.http',
   NODEWARDEN_DATA_DIR: 'central.dataDir',
   NODEWARDEN_JSONL: 'central.jsonl',

@@ -268,7 +268,12 @@ export class Agent {
     }
     this.http = await startHttp(cfg.agent.http, this.registry, () => ({
       problems: this.readiness(),
-      notes: cfg.insecure ? ['insecure: events go to central in plaintext, without a node identity'] : [],
+      // What each working collector is doing, so a degraded one (exec capture on the poller for
+      // want of a capability, say) shows here while the agent stays ready.
+      notes: [
+        ...(cfg.insecure ? ['insecure: events go to central in plaintext, without a node identity'] : []),
+        ...this.collectorStatuses().filter((s) => s.healthy && s.detail).map((s) => `collector ${s.name}: ${s.detail}`),
+      ],
     }), baselineRoutes(() => this.baselines));
     this.logger.info({ agentId: this.agentId, central: cfg.agent.central, collectors: this.collectors.map((c) => c.name), pending: this.spool.pending }, 'The agent started.');
   }
