@@ -31,7 +31,15 @@ export interface MountSpec {
   hostPath: string;
   containerPath: string;
   readonly?: boolean;
+  /** Kubernetes' mountPropagation; default private (None). */
+  propagation?: 'None' | 'HostToContainer' | 'Bidirectional';
 }
+
+const PROPAGATION = {
+  None: runtime.v1.MountPropagation.PROPAGATION_PRIVATE,
+  HostToContainer: runtime.v1.MountPropagation.PROPAGATION_HOST_TO_CONTAINER,
+  Bidirectional: runtime.v1.MountPropagation.PROPAGATION_BIDIRECTIONAL,
+} as const;
 
 export interface PodSpec {
   name: string;
@@ -54,6 +62,14 @@ export interface PodSpec {
   command?: string[];
   /** false: no io.kubernetes.* labels, as when a container is made with crictl by hand. */
   kubeLabels?: boolean;
+  /** An image already in the box (see importImage); default the busybox test image. */
+  image?: string;
+  /** The image's arguments (Kubernetes' `args`): with `command` unset the image's entrypoint runs them. */
+  args?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  runAsGroup?: number;
+  supplementalGroups?: number[];
 }
 
 export interface Pod {
@@ -178,15 +194,28 @@ export class NodeBox {
     const { tar } = buildBusyboxImage(busybox, [PAUSE_IMAGE, BUSYBOX_IMAGE]);
     const file = path.join(this.dir, 'busybox-oci.tar');
     await fsp.writeFile(file, tar);
+    await this.importArchive(file, BUSYBOX_IMAGE);
+  }
+
+  /**
+   * Imports an image archive (docker-archive or OCI layout tar) and waits until the CRI knows
+   * `ref`: it learns of images through containerd's event stream.
+   */
+  async importArchive(file: string, ref: string): Promise<void> {
     await this.ctr(['images', 'import', file]);
-    // The CRI learns of images through containerd's event stream: wait until it has this one.
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const st = await this.cri.imageStatus(BUSYBOX_IMAGE);
+      const st = await this.cri.imageStatus(ref);
       if (st.image?.id) return;
       await sleep(100);
     }
-    throw new Error('imported image never appeared in the CRI image store');
+    throw new Error(`imported image ${ref} never appeared in the CRI image store`);
+  }
+
+  /** What a pod's container wrote to stdout and stderr so far (the CRI log file), or ''. */
+  async containerLog(pod: Pod): Promise<string> {
+    const file = path.join(pod.sandboxConfig.logDirectory ?? '', pod.containerConfig.logPath ?? '');
+    return fsp.readFile(file, 'utf8').catch(() => '');
   }
 
   /** Creates a pod sandbox and one started container in it, the way the kubelet does. */
@@ -229,17 +258,26 @@ export class NodeBox {
           : undefined;
     const config: runtime.v1.ContainerConfig.$Properties = {
       metadata: { name: containerName, attempt: 0 },
-      image: { image: BUSYBOX_IMAGE },
-      command: spec.command ?? ['/bin/sleep', '3600'],
+      image: { image: spec.image ?? BUSYBOX_IMAGE },
+      // The CRI's command and args are Kubernetes' command and args: the image's entrypoint runs
+      // when command is empty.
+      command: spec.command ?? (spec.image ? [] : ['/bin/sleep', '3600']),
+      args: spec.args ?? [],
+      envs: Object.entries(spec.env ?? {}).map(([key, value]) => ({ key, value })),
+      workingDir: spec.workingDir ?? '',
       labels: kubeLabels ? { ...podLabels, 'io.kubernetes.container.name': containerName } : {},
       logPath: `${containerName}/0.log`,
-      mounts: (spec.mounts ?? []).map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, readonly: m.readonly ?? false })),
+      mounts: (spec.mounts ?? []).map((m) => ({
+        hostPath: m.hostPath, containerPath: m.containerPath, readonly: m.readonly ?? false, propagation: PROPAGATION[m.propagation ?? 'None'],
+      })),
       linux: {
         securityContext: {
           privileged: spec.privileged ?? false,
           namespaceOptions: nsOptions(runtime.v1.NamespaceMode.CONTAINER),
           capabilities: spec.capabilities ? { addCapabilities: spec.capabilities.add ?? [], dropCapabilities: spec.capabilities.drop ?? [] } : undefined,
           runAsUser: spec.runAsUser !== undefined ? { value: Long.fromNumber(spec.runAsUser) } : undefined,
+          runAsGroup: spec.runAsGroup !== undefined ? { value: Long.fromNumber(spec.runAsGroup) } : undefined,
+          supplementalGroups: (spec.supplementalGroups ?? []).map((g) => Long.fromNumber(g)),
           readonlyRootfs: spec.readonlyRootfs ?? false,
           noNewPrivs: spec.noNewPrivs ?? false,
           seccomp,
