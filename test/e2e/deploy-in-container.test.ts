@@ -153,6 +153,9 @@ const CAP_NAMES = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID
   'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE'];
 
 // Central, from its StatefulSet.
+// Every await happens before the first subtest: tap ends a file's root test (which has teardowns)
+// a couple of timer ticks after a subtest finishes with no other one queued.
+const agentHttp = await freePort();
 const grpcPort = await freePort();
 const readPort = await freePort();
 const centralHttp = await freePort();
@@ -171,24 +174,7 @@ const events = async (...filters: string[]): Promise<Obj[]> => {
   return stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Obj);
 };
 
-await t.test('central runs from the image as its non-root user and is ready', async (t) => {
-  const ready = await waitFor('central ready', async () => {
-    const r = await httpGet(centralHttp, probePath(centralContainer, 'readinessProbe')).catch(() => null);
-    return r?.status === 200 ? r : null;
-  }, 60_000, 250).catch(async (err) => {
-    t.comment(await box.containerLog(central));
-    throw err;
-  });
-  t.equal(ready.status, 200);
-  t.equal((await httpGet(centralHttp, probePath(centralContainer, 'livenessProbe'))).status, 200, 'liveness');
-  const pid = await containerPid(central);
-  const uid = /^Uid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
-  t.equal(Number(uid), centralPlan.spec.runAsUser, `central runs as uid ${uid}`);
-  t.not(Number(uid), 0, 'not root');
-  t.same(capabilities(pid), [], 'no capabilities');
-});
 
-const agentHttp = await freePort();
 const agentEnv = { NODEWARDEN_CENTRAL: `127.0.0.1:${grpcPort}`, NODEWARDEN_AGENT_HTTP: `127.0.0.1:${agentHttp}` };
 const added = ((agentContainer.securityContext?.capabilities?.add ?? []) as string[]).slice().sort();
 
@@ -218,6 +204,23 @@ async function stopAgent(pod: Pod): Promise<void> {
   await box.cri.stopContainer(pod.containerId, 20);
   await box.stopPod(pod);
 }
+
+await t.test('central runs from the image as its non-root user and is ready', async (t) => {
+  const ready = await waitFor('central ready', async () => {
+    const r = await httpGet(centralHttp, probePath(centralContainer, 'readinessProbe')).catch(() => null);
+    return r?.status === 200 ? r : null;
+  }, 60_000, 250).catch(async (err) => {
+    t.comment(await box.containerLog(central));
+    throw err;
+  });
+  t.equal(ready.status, 200);
+  t.equal((await httpGet(centralHttp, probePath(centralContainer, 'livenessProbe'))).status, 200, 'liveness');
+  const pid = await containerPid(central);
+  const uid = /^Uid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
+  t.equal(Number(uid), centralPlan.spec.runAsUser, `central runs as uid ${uid}`);
+  t.not(Number(uid), 0, 'not root');
+  t.same(capabilities(pid), [], 'no capabilities');
+});
 
 await t.test('the agent with the manifest\'s privileges', async (t) => {
   const agent = await startAgent('nodewarden-agent-full', added);
