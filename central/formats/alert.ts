@@ -128,7 +128,11 @@ export function eventTimeMs(ev: nodewarden.v1.Event): number {
 
 function nonEmpty(fields: Record<string, string | null | undefined>, map: (v: string) => string = (v) => v): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields)) if (v) out[k] = map(v);
+  // for…in over an object literal: its own keys in order, without Object.entries' arrays.
+  for (const k in fields) {
+    const v = fields[k];
+    if (v) out[k] = map(v);
+  }
   return out;
 }
 
