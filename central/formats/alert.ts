@@ -6,6 +6,7 @@
 import { severityName, sourceName } from '../../core/event.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import type { SinkEvent } from '../sinks/sink.js';
+import { isLong, isoTime, longNanosToMs } from './time.js';
 
 const pb = nodewarden.v1;
 
@@ -84,8 +85,8 @@ export function toAlert(e: SinkEvent, opts: AlertOptions): AlertmanagerAlert {
       remediation: ev.remediation,
       evidence: ev.evidence,
     }, cut),
-    startsAt: new Date(startsAt).toISOString(),
-    endsAt: new Date(endsAt).toISOString(),
+    startsAt: isoTime(startsAt),
+    endsAt: isoTime(endsAt),
   };
   if (opts.generatorUrl) alert.generatorURL = opts.generatorUrl;
   return alert;
@@ -119,14 +120,19 @@ export function labelsOf(ev: nodewarden.v1.Event, cluster?: string): Record<stri
 }
 
 export function eventTimeMs(ev: nodewarden.v1.Event): number {
-  const ns = ev.timeUnixNano;
+  const ns: unknown = ev.timeUnixNano;
   if (ns === null || ns === undefined) return 0;
-  return Number(BigInt(ns.toString()) / 1_000_000n);
+  if (isLong(ns)) return longNanosToMs(ns);
+  return Number(BigInt(String(ns)) / 1_000_000n);
 }
 
 function nonEmpty(fields: Record<string, string | null | undefined>, map: (v: string) => string = (v) => v): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields)) if (v) out[k] = map(v);
+  // for…in over an object literal: its own keys in order, without Object.entries' arrays.
+  for (const k in fields) {
+    const v = fields[k];
+    if (v) out[k] = map(v);
+  }
   return out;
 }
 

@@ -39,6 +39,7 @@ import Long from 'long';
 import { nodewarden } from '../../gen/nodewarden.js';
 import { sourceName, stateName } from '../../core/event.js';
 import type { SinkEvent } from '../sinks/sink.js';
+import { isLong, longNanosToMs } from './time.js';
 
 const pb = nodewarden.v1;
 
@@ -74,14 +75,20 @@ export function eventTimeMs(e: nodewarden.v1.Event): number {
   const t = e.timeUnixNano as Long | number | null | undefined;
   if (t === null || t === undefined) return 0;
   if (typeof t === 'number') return Math.floor(t / 1e6);
+  if (isLong(t)) return longNanosToMs(t);
   return Long.fromValue(t).div(1_000_000).toNumber();
 }
+
+/** What either escaping may change: most values hold none of it and are returned as they are. */
+const NEEDS_HEADER_ESCAPE = /[\\|\x00-\x1f\x7f-\x9f\ud800-\udfff]/;
+const NEEDS_EXTENSION_ESCAPE = /[\\=\x00-\x1f\x7f-\x9f\ud800-\udfff]/;
 
 /**
  * Escapes for the header (`header`) or for extension values: one pass over UTF-16 units,
  * copying runs that need nothing (most text) whole.
  */
 function escapeText(s: string, header: boolean): string {
+  if (!(header ? NEEDS_HEADER_ESCAPE : NEEDS_EXTENSION_ESCAPE).test(s)) return s;
   let out = '';
   let from = 0;
   for (let i = 0; i < s.length; i++) {
@@ -137,7 +144,8 @@ function utf8Bytes(s: string): number {
  */
 function fit(value: string, escape: (s: string) => string, max: number): string {
   const full = escape(clip(value, max));
-  if (utf8Bytes(full) <= max) return full;
+  // At most 3 bytes a UTF-16 unit: most values fit without counting their bytes.
+  if (full.length * 3 <= max || utf8Bytes(full) <= max) return full;
   if (max < ELLIPSIS_BYTES) return '';
   const budget = max - ELLIPSIS_BYTES;
   // Walk the escaped text counting UTF-8 bytes; only as far as fits, so the cost is bounded by
@@ -274,6 +282,15 @@ export function toCef(se: SinkEvent, opts: CefOptions): string {
 
   const fields = extensionFields(e, maxBytes).map(([key, value]): [string, string] => [key, clip(value, maxBytes)]);
   const values = fields.map(([, v]) => escapeExtension(v));
+  // The common case: everything fits even at 3 bytes a UTF-16 unit, so nothing is shortened and
+  // no value's bytes need counting.
+  let bound = header.length * 3 + Math.max(0, fields.length - 1);
+  for (let i = 0; i < fields.length; i++) bound += fields[i]![0].length + 1 + values[i]!.length * 3;
+  if (bound <= maxBytes) {
+    let out = header;
+    for (let i = 0; i < fields.length; i++) out += `${i > 0 ? ' ' : ''}${fields[i]![0]}=${values[i]!}`;
+    return out;
+  }
   const sizes = values.map(utf8Bytes);
   // Fixed cost: the header, each key with its '=', and the spaces between pairs.
   const fixed = utf8Bytes(header) + fields.reduce((n, [key]) => n + key.length + 1, 0) + Math.max(0, fields.length - 1);

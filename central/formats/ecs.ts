@@ -23,6 +23,7 @@ import type { HostFacts } from '../../core/host-facts.js';
 import { severityName, sourceName, stateName } from '../../core/event.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import type { SinkEvent } from '../sinks/sink.js';
+import { isLong, isoTime, longNanosToMs } from './time.js';
 
 const pb = nodewarden.v1;
 
@@ -60,7 +61,7 @@ type FileCtx = nodewarden.v1.FileContext.$Properties;
 
 export function toEcs(e: SinkEvent, opts: { version: string }): Record<string, unknown> {
   const ev = e.event;
-  const timeMs = Number(int64(ev.timeUnixNano) / 1_000_000n);
+  const timeMs = nanosToMs(ev.timeUnixNano);
   const source = sourceName(ev.source);
   const resolved = ev.state === pb.FindingState.FINDING_STATE_RESOLVED;
   const { category, type } = categorise(ev, resolved);
@@ -79,7 +80,7 @@ export function toEcs(e: SinkEvent, opts: { version: string }): Record<string, u
       severity: ev.severity || undefined,
       risk_score: RISK_SCORE[ev.severity],
       id: ev.id,
-      sequence: Number(int64(ev.sequence)),
+      sequence: isLong(ev.sequence) ? ev.sequence.toNumber() : Number(int64(ev.sequence)),
       dataset: `nodewarden.${source}`,
       module: 'nodewarden',
       provider: source,
@@ -235,7 +236,7 @@ function processFields(p: Proc): Doc {
   const parent = p.ancestors?.[0];
   const argv = argvOf(p);
   const parentArgv = parent ? argvOf(parent) : [];
-  const start = int64(p.startTimeUnixNano);
+  const startMs = nanosToMs(p.startTimeUnixNano);
   return {
     pid: p.pid ?? undefined,
     executable: p.exe,
@@ -249,7 +250,7 @@ function processFields(p: Proc): Doc {
     real_user: { id: String(p.uid ?? 0) },
     group: { id: String(p.egid ?? 0) },
     real_group: { id: String(p.gid ?? 0) },
-    start: start > 0n ? iso(Number(start / 1_000_000n)) : undefined,
+    start: positive(p.startTimeUnixNano) ? iso(startMs) : undefined,
     parent: {
       pid: p.ppid || parent?.pid || undefined,
       executable: parent?.exe,
@@ -326,7 +327,17 @@ function unique(xs: string[]): string[] {
 }
 
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  return isoTime(ms);
+}
+
+/** Unix nanoseconds as milliseconds, truncated toward zero. */
+function nanosToMs(v: { toString(): string } | number | null | undefined): number {
+  return isLong(v) ? longNanosToMs(v) : Number(int64(v) / 1_000_000n);
+}
+
+/** A protobuf 64-bit integer above zero. */
+function positive(v: { toString(): string } | number | null | undefined): boolean {
+  return isLong(v) ? !v.isZero() && !v.isNegative() : int64(v) > 0n;
 }
 
 /** A protobuf 64-bit integer (Long or number) as a bigint. */

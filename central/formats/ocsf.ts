@@ -21,6 +21,7 @@ import { nodewarden } from '../../gen/nodewarden.js';
 import { sourceName } from '../../core/event.js';
 import type { HostFacts } from '../../core/host-facts.js';
 import type { SinkEvent } from '../sinks/sink.js';
+import { isLong, longNanosToMs } from './time.js';
 
 const pb = nodewarden.v1;
 
@@ -377,5 +378,5 @@ function commandLine(argv: string[]): string {
 function nanosToMs(v: Long | number | null | undefined): number {
   if (v === null || v === undefined) return 0;
   if (typeof v === 'number') return Math.floor(v / 1_000_000);
-  return Long.fromValue(v).div(1_000_000).toNumber();
+  return isLong(v) ? longNanosToMs(v) : Long.fromValue(v).div(1_000_000).toNumber();
 }

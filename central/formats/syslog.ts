@@ -10,6 +10,7 @@
 // start of the message, where a BOM would hide it.
 
 import { nodewarden } from '../../gen/nodewarden.js';
+import { isoTime } from './time.js';
 
 const pb = nodewarden.v1;
 
@@ -40,8 +41,12 @@ const NILVALUE = '-';
 /** A header field: printable US-ASCII only, at most `max` characters, '-' when empty. */
 function headerField(value: string | undefined, max: number): string {
   if (!value) return NILVALUE;
-  return value.replace(/[^\x21-\x7e]/g, '_').slice(0, max);
+  const printable = NOT_PRINTABLE.test(value) ? value.replace(NOT_PRINTABLE_ALL, '_') : value;
+  return printable.length > max ? printable.slice(0, max) : printable;
 }
+
+const NOT_PRINTABLE = /[^\x21-\x7e]/;
+const NOT_PRINTABLE_ALL = /[^\x21-\x7e]/g;
 
 export interface Rfc5424Options {
   /** 0-23. */
@@ -65,7 +70,7 @@ export function rfc5424(opts: Rfc5424Options): string {
   // toISOString is RFC 3339 in UTC with milliseconds (the RFC allows up to microseconds), for
   // four-digit years; any other time (or none) is the NILVALUE.
   const year = opts.time.getUTCFullYear();
-  const time = year >= 0 && year <= 9999 ? opts.time.toISOString() : NILVALUE;
+  const time = year >= 0 && year <= 9999 ? isoTime(opts.time.getTime()) : NILVALUE;
   const header = [
     `<${pri}>1`,
     time,
@@ -80,6 +85,11 @@ export function rfc5424(opts: Rfc5424Options): string {
 
 /** RFC 6587 octet counting: the message's length in UTF-8 bytes, a space, the message. */
 export function octetCounted(msg: string): Buffer {
-  const body = Buffer.from(msg, 'utf8');
-  return Buffer.concat([Buffer.from(`${body.length} `, 'ascii'), body]);
+  const length = Buffer.byteLength(msg, 'utf8');
+  const prefix = `${length} `;
+  // One buffer (from Node's pool for small messages), the prefix and the message written into it.
+  const frame = Buffer.allocUnsafe(prefix.length + length);
+  frame.write(prefix, 0, 'latin1');
+  frame.write(msg, prefix.length, 'utf8');
+  return frame;
 }

@@ -81,7 +81,8 @@ export class ElasticsearchTransport implements Transport {
 /** The NDJSON body: an action line and a document line per event, each ending in a newline. */
 export function bulkBody(batch: SinkEvent[], version: string): Buffer {
   const lines: string[] = [];
-  for (const e of batch) lines.push(JSON.stringify({ create: { _id: e.event.id } }), JSON.stringify(toEcs(e, { version })));
+  // The action line is JSON.stringify({ create: { _id } }) without building the object.
+  for (const e of batch) lines.push(`{"create":{"_id":${JSON.stringify(e.event.id)}}}`, JSON.stringify(toEcs(e, { version })));
   return joinedBytes(lines, '\n', '', lines.length > 0 ? '\n' : '');
 }
 

@@ -3,7 +3,7 @@
 // `--jsonl FILE` is a shorthand for one of these.
 
 import { z } from 'zod';
-import { eventToJson } from '../../../core/event.js';
+import { eventJsonText } from '../event-json.js';
 import { FileSink, fileCursor } from '../file/file-sink.js';
 import { filterFor } from '../filter.js';
 import type { SinkFactory } from '../sink.js';
@@ -13,6 +13,6 @@ export const jsonlSinkFactory: SinkFactory<{ path: string }> = {
   schema: z.strictObject({ path: z.string().min(1) }),
   create: (config, ctx) => new FileSink({
     name: config.name, cursor: fileCursor('jsonl', config.path), target: config.path, log: ctx.log, logger: ctx.logger, delivered: ctx.delivered,
-    encode: (e) => JSON.stringify(eventToJson(e.event)), accept: filterFor(config.filter),
+    encode: (e) => eventJsonText(e.event), accept: filterFor(config.filter),
   }),
 };

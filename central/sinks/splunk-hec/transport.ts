@@ -29,6 +29,8 @@ import type { Logger } from 'pino';
 import { describeError } from '../../../core/errors.js';
 import { eventToJson, severityName, sourceName } from '../../../core/event.js';
 import type { Outcome, SendResult, SinkEvent, Transport } from '../sink.js';
+import { isLong, longNanosToMs } from '../../formats/time.js';
+import { eventJsonText } from '../event-json.js';
 import { HttpClient, joinUrl, retryAfterMs, type HttpAnswer } from '../http/client.js';
 import { joinedBytes } from '../joined-bytes.js';
 
@@ -161,12 +163,24 @@ function unacknowledged(ackId: number): Outcome {
 
 /** One HEC envelope per event, concatenated (HEC's batch format: no separator needed). */
 export function hecBody(batch: SinkEvent[], opts: Pick<SplunkHecTransportOptions, 'index' | 'source' | 'sourcetype'>): Buffer {
-  return joinedBytes(batch.map((e) => JSON.stringify(hecEnvelope(e, opts))));
+  return joinedBytes(batch.map((e) => hecEnvelopeText(e, opts)));
 }
 
-export function hecEnvelope(e: SinkEvent, opts: Pick<SplunkHecTransportOptions, 'index' | 'source' | 'sourcetype'>): Record<string, unknown> {
+/**
+ * JSON.stringify(hecEnvelope(e, opts)), with the event's JSON text shared with the other sinks
+ * that send it (event-json.ts) spliced in where `event` goes: between the keys before it and
+ * `fields`, as the envelope's key order has it.
+ */
+export function hecEnvelopeText(e: SinkEvent, opts: Pick<SplunkHecTransportOptions, 'index' | 'source' | 'sourcetype'>): string {
+  const { event: _event, fields, ...head } = hecEnvelope(e, opts, false);
+  const before = JSON.stringify(head);
+  return `${before.slice(0, -1)}${before.length > 2 ? ',' : ''}"event":${eventJsonText(e.event)},"fields":${JSON.stringify(fields)}}`;
+}
+
+/** One event's HEC envelope (`withEvent` false: without the `event` object, which is costly to build). */
+export function hecEnvelope(e: SinkEvent, opts: Pick<SplunkHecTransportOptions, 'index' | 'source' | 'sourcetype'>, withEvent = true): Record<string, unknown> {
   const ev = e.event;
-  const ms = BigInt(ev.timeUnixNano.toString()) / 1_000_000n;
+  const ms = isLong(ev.timeUnixNano) ? longNanosToMs(ev.timeUnixNano) : BigInt(String(ev.timeUnixNano)) / 1_000_000n;
   // Indexed fields. nodewarden's source is `event_source`: `source` is a Splunk default field
   // (the envelope's source, "nodewarden"), and an indexed field of that name would make it multivalued.
   const fields: Record<string, string> = {
@@ -184,7 +198,7 @@ export function hecEnvelope(e: SinkEvent, opts: Pick<SplunkHecTransportOptions, 
     source: opts.source,
     sourcetype: opts.sourcetype,
     ...(opts.index ? { index: opts.index } : {}),
-    event: eventToJson(ev),
+    event: withEvent ? eventToJson(ev) : undefined,
     fields,
   };
 }

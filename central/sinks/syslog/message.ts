@@ -29,6 +29,8 @@ export function syslogMessage(se: SinkEvent, opts: SyslogMessageOptions): string
     // MSGID names the kind of message; rule ids are too long for its 32 characters.
     msgId: e.source ? sourceName(e.source) : '',
   };
-  const headerBytes = Buffer.byteLength(rfc5424({ ...header, message: '' })) + 1;
-  return rfc5424({ ...header, message: toCef(se, { version: opts.version, maxBytes: opts.maxBytes - headerBytes }) });
+  // The header alone, then the CEF message after a space (a CEF message is never empty).
+  const head = rfc5424({ ...header, message: '' });
+  const cef = toCef(se, { version: opts.version, maxBytes: opts.maxBytes - Buffer.byteLength(head) - 1 });
+  return `${head} ${cef}`;
 }

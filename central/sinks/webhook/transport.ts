@@ -26,9 +26,9 @@
 
 import { createHmac } from 'node:crypto';
 import { describeError } from '../../../core/errors.js';
-import { eventToJson } from '../../../core/event.js';
 import { toEcs } from '../../formats/ecs.js';
 import { toOcsf } from '../../formats/ocsf.js';
+import { eventJsonText } from '../event-json.js';
 import { HttpClient, retryAfterMs, type HttpAnswer } from '../http/client.js';
 import { joinedBytes } from '../joined-bytes.js';
 import type { Outcome, SendResult, SinkEvent, Transport } from '../sink.js';
@@ -57,7 +57,8 @@ export interface WebhookTransportOptions {
 
 export class WebhookTransport implements Transport {
   private readonly client: HttpClient;
-  private readonly encode: (e: SinkEvent) => unknown;
+  /** One event's JSON text. */
+  private readonly encode: (e: SinkEvent) => string;
 
   constructor(private readonly opts: WebhookTransportOptions) {
     this.client = new HttpClient({ caFile: opts.caFile, maxResponseBytes: MAX_RESPONSE_BYTES });
@@ -70,7 +71,7 @@ export class WebhookTransport implements Transport {
     const parts: string[] = [];
     const encoded: (Outcome | null)[] = batch.map((e) => {
       try {
-        parts.push(JSON.stringify(this.encode(e)));
+        parts.push(this.encode(e));
         return null;
       } catch (err) {
         return { kind: 'permanent', reason: `the event cannot be encoded as ${this.opts.format}: ${describeError(err)}` };
@@ -123,14 +124,14 @@ export function sign(secret: string, timestamp: string, body: Buffer): string {
   return createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex');
 }
 
-function encoderFor(format: WebhookFormat, version: string): (e: SinkEvent) => unknown {
+function encoderFor(format: WebhookFormat, version: string): (e: SinkEvent) => string {
   switch (format) {
     case 'ocsf':
-      return (e) => toOcsf(e, { version });
+      return (e) => JSON.stringify(toOcsf(e, { version }));
     case 'ecs':
-      return (e) => toEcs(e, { version });
+      return (e) => JSON.stringify(toEcs(e, { version }));
     case 'json':
-      return (e) => eventToJson(e.event);
+      return (e) => eventJsonText(e.event);
   }
 }
 
