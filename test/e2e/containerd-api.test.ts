@@ -15,18 +15,12 @@ import t from 'tap';
 import { NodeFacts } from '../../collectors/node-facts.js';
 import { runtimeCollectorFactory } from '../../collectors/runtime/factory.js';
 import type { RuntimeCollector } from '../../collectors/runtime/collector.js';
-import { type NodeBox, startNodeBox } from './node-box.js';
+import { nodeBoxForFile } from './node-box.js';
 import { ruleSink } from '../helpers/rule-sink.js';
 import { waitFor } from '../helpers/pipeline.js';
 
 const execFileP = promisify(execFile);
-const started = await startNodeBox();
-if ('skip' in started) {
-  t.plan(0, started.skip);
-  process.exit(0);
-}
-const box: NodeBox = started;
-t.teardown(() => box.close());
+const box = await nodeBoxForFile(t);
 
 // A root filesystem of one static busybox: `ctr run --rootfs` needs no image in that namespace.
 const NS = `nw-other-${process.pid}`;

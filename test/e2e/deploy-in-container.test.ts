@@ -20,7 +20,7 @@ import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writ
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { startNodeBox, type NodeBox, type Pod } from './node-box.js';
+import { nodeBoxForFile, type Pod } from './node-box.js';
 import { manifestPod, podTemplate, type Materialise } from './manifest-pod.js';
 import { buildNodewardenImage, IMAGE_BUILD_TIMEOUT_MS } from '../helpers/image.js';
 import { renderOverlay } from '../helpers/kustomize.js';
@@ -48,13 +48,7 @@ if ('skip' in image) {
   t.plan(0, image.skip);
   process.exit(0);
 }
-const started = await startNodeBox();
-if ('skip' in started) {
-  t.plan(0, started.skip);
-  process.exit(0);
-}
-const box: NodeBox = started;
-t.teardown(() => box.close());
+const box = await nodeBoxForFile(t);
 
 const dir = tempDir('deploy-e2e');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

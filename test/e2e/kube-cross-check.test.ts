@@ -14,19 +14,13 @@ import { NodeFacts } from '../../collectors/node-facts.js';
 import { runtimeCollectorFactory } from '../../collectors/runtime/factory.js';
 import { kubeFactory } from '../../collectors/kube/factory.js';
 import type { Finding } from '../../core/finding.js';
-import { type NodeBox, startNodeBox } from './node-box.js';
+import { nodeBoxForFile } from './node-box.js';
 import { ruleSink } from '../helpers/rule-sink.js';
 import { KubeListWatchServer } from '../helpers/kube-list-watch-server.js';
 import { waitFor } from '../helpers/pipeline.js';
 import { clientFor, node, pod } from '../collectors/kube/fixtures.js';
 
-const started = await startNodeBox();
-if ('skip' in started) {
-  t.plan(0, started.skip);
-  process.exit(0);
-}
-const box: NodeBox = started;
-t.teardown(() => box.close());
+const box = await nodeBoxForFile(t);
 
 const NODE = 'box-node';
 const known = await box.runPod({ name: 'coredns-5d78c9869d-abcde', containerName: 'coredns' });

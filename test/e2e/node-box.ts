@@ -97,6 +97,20 @@ export interface ExecResult {
   exitCode: number;
 }
 
+/**
+ * The node-box for a whole test file: started, closed when the file ends. Where none can run
+ * (not root, no apt-get), the file is skipped with the reason and exits here.
+ */
+export async function nodeBoxForFile(tap: { plan(n: number, why: string): void; teardown(fn: () => unknown): void }): Promise<NodeBox> {
+  const started = await startNodeBox();
+  if ('skip' in started) {
+    tap.plan(0, started.skip);
+    process.exit(0);
+  }
+  tap.teardown(() => started.close());
+  return started;
+}
+
 export class NodeBox {
   readonly dir: string;
   readonly socket: string;

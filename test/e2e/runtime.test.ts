@@ -13,16 +13,10 @@ import type { Finding } from '../../core/finding.js';
 import { NodeFacts } from '../../collectors/node-facts.js';
 import type { RuntimeCollector } from '../../collectors/runtime/collector.js';
 import { runtimeCollectorFactory } from '../../collectors/runtime/factory.js';
-import { BUSYBOX_IMAGE, type NodeBox, type Pod, startNodeBox } from './node-box.js';
+import { BUSYBOX_IMAGE, type Pod, nodeBoxForFile } from './node-box.js';
 import { ruleSink } from '../helpers/rule-sink.js';
 
-const started = await startNodeBox();
-if ('skip' in started) {
-  t.plan(0, started.skip);
-  process.exit(0);
-}
-const box: NodeBox = started;
-t.teardown(() => box.close());
+const box = await nodeBoxForFile(t);
 
 // ---- the pods, each built to trigger one family of checks (or none) ----
 const pods: Record<string, Pod> = {};
