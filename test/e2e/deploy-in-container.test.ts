@@ -21,9 +21,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { nodeBoxForFile, type Pod } from './node-box.js';
-import { manifestPod, podTemplate, type Materialise } from './manifest-pod.js';
+import { manifestPod, type Materialise } from './manifest-pod.js';
 import { buildNodewardenImage, IMAGE_BUILD_TIMEOUT_MS } from '../helpers/image.js';
-import { renderOverlay } from '../helpers/kustomize.js';
+import { findObject, render } from '../helpers/kustomize.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
 import { freePort, kubeletHostTree, tempDir, waitFor } from '../helpers/pipeline.js';
 import { cliPath } from '../helpers/paths.js';
@@ -52,9 +52,9 @@ const box = await nodeBoxForFile(t);
 
 const dir = tempDir('deploy-e2e');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-const objects = (await renderOverlay('default')) as Obj[];
-const agentSet = podTemplate(objects, 'DaemonSet', 'nodewarden-agent');
-const centralSet = podTemplate(objects, 'StatefulSet', 'nodewarden-central');
+const objects = render('default');
+const agentSet = findObject(objects, 'DaemonSet', 'nodewarden-agent');
+const centralSet = findObject(objects, 'StatefulSet', 'nodewarden-central');
 const agentContainer = (agentSet.spec.template.spec.containers as Obj[])[0]!;
 const centralContainer = (centralSet.spec.template.spec.containers as Obj[])[0]!;
 
@@ -157,12 +157,12 @@ const grpcPort = await freePort();
 const readPort = await freePort();
 const centralHttp = await freePort();
 const centralApi = inClusterAccess('central');
-const centralPlan = manifestPod(centralSet, centralContainer.name, materialise('nodewarden-central-0', {
+const centralSpec = manifestPod(centralSet, centralContainer.name, materialise('nodewarden-central-0', {
   ...centralApi.env, NODEWARDEN_LISTEN: `127.0.0.1:${grpcPort}`, NODEWARDEN_READ_LISTEN: `127.0.0.1:${readPort}`, NODEWARDEN_CENTRAL_HTTP: `127.0.0.1:${centralHttp}`,
 }));
-centralPlan.spec.hostNetwork = true;
-centralPlan.spec.mounts!.push({ hostPath: centralApi.folder, containerPath: '/var/run/secrets/kubernetes.io/serviceaccount', readonly: true });
-const central = await box.runPod(centralPlan.spec);
+centralSpec.hostNetwork = true;
+centralSpec.mounts!.push({ hostPath: centralApi.folder, containerPath: '/var/run/secrets/kubernetes.io/serviceaccount', readonly: true });
+const central = await box.runPod(centralSpec);
 t.teardown(() => box.stopPod(central).catch(() => undefined));
 
 const events = async (...filters: string[]): Promise<Obj[]> => {
@@ -192,9 +192,9 @@ function removeAgentAuditRules(): number {
 t.teardown(() => removeAgentAuditRules());
 
 async function startAgent(name: string, capabilitiesAdded: string[]): Promise<Pod> {
-  const plan = manifestPod(agentSet, agentContainer.name, materialise(name, agentEnv));
-  plan.spec.capabilities = { ...plan.spec.capabilities, add: capabilitiesAdded };
-  return box.runPod(plan.spec);
+  const spec = manifestPod(agentSet, agentContainer.name, materialise(name, agentEnv));
+  spec.capabilities = { ...spec.capabilities, add: capabilitiesAdded };
+  return box.runPod(spec);
 }
 async function stopAgent(pod: Pod): Promise<void> {
   // As the kubelet stops a pod: SIGTERM, then the grace period.
@@ -214,7 +214,7 @@ await t.test('central runs from the image as its non-root user and is ready', as
   t.equal((await httpGet(centralHttp, probePath(centralContainer, 'livenessProbe'))).status, 200, 'liveness');
   const pid = await containerPid(central);
   const uid = /^Uid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
-  t.equal(Number(uid), centralPlan.spec.runAsUser, `central runs as uid ${uid}`);
+  t.equal(Number(uid), centralSpec.runAsUser, `central runs as uid ${uid}`);
   t.not(Number(uid), 0, 'not root');
   t.same(capabilities(pid), [], 'no capabilities');
 });

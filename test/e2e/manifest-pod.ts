@@ -29,20 +29,8 @@ export interface Materialise {
   secrets?: Record<string, Record<string, string | Buffer>>;
 }
 
-export interface ManifestPod {
-  spec: PodSpec;
-  /** The container as rendered, for its probes and ports. */
-  container: Obj;
-}
-
-/** The pod template of a DaemonSet, StatefulSet or Deployment in `objects`. */
-export function podTemplate(objects: Obj[], kind: string, name: string): Obj {
-  const o = objects.find((x) => x.kind === kind && x.metadata?.name === name);
-  if (!o) throw new Error(`no ${kind} ${name} in the rendered manifests`);
-  return o;
-}
-
-export function manifestPod(workload: Obj, containerName: string, m: Materialise): ManifestPod {
+/** The node-box PodSpec of one container of a rendered DaemonSet, StatefulSet or Deployment. */
+export function manifestPod(workload: Obj, containerName: string, m: Materialise): PodSpec {
   const pod = workload.spec?.template?.spec as Obj;
   const namespace = (workload.metadata?.namespace as string | undefined) ?? 'default';
   const container = (pod.containers as Obj[]).find((c) => c.name === containerName);
@@ -103,7 +91,7 @@ export function manifestPod(workload: Obj, containerName: string, m: Materialise
     seccomp: seccomp === 'RuntimeDefault' ? 'runtime-default' : seccomp === 'Unconfined' ? 'unconfined' : undefined,
     mounts,
   };
-  return { spec, container };
+  return spec;
 }
 
 function envValue(e: Obj, namespace: string, m: Materialise): string {

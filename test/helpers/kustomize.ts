@@ -55,11 +55,6 @@ export function render(overlay: string): Obj[] {
   return objects;
 }
 
-/** render(), for callers that await (the end-to-end test). */
-export async function renderOverlay(overlay: string): Promise<Obj[]> {
-  return render(overlay);
-}
-
 /** The one object of this kind and name (throws when absent or ambiguous). */
 export function findObject(objects: Obj[], kind: string, name: string): Obj {
   const found = objects.filter((o) => o.kind === kind && o.metadata?.name === name);
