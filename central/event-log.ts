@@ -99,6 +99,12 @@ export interface EventLogOptions {
    * and every write fails. Central's own connection is the log's only writer.
    */
   readOnly?: boolean;
+  /**
+   * Write-ahead log pages past which a commit of this connection checkpoints (SQLite's
+   * wal_autocheckpoint; its default 1,000). Central raises it to a safety limit when its
+   * checkpoint thread does the work (central/checkpoint/).
+   */
+  autocheckpointPages?: number;
 }
 
 /** An event deleted by retention: where it was and when it happened. */
@@ -171,6 +177,7 @@ export class EventLog {
     }
     // FULL: a commit survives power loss, which is what an acknowledgement promises.
     if (!opts.readOnly) this.db.pragma('synchronous = FULL');
+    if (!opts.readOnly && opts.autocheckpointPages !== undefined) this.db.pragma(`wal_autocheckpoint = ${Math.max(0, Math.trunc(opts.autocheckpointPages))}`);
     // 32 MiB of page cache (SQLite's default is 2 MiB): the indexes of a busy log stay in memory
     // instead of being read back for every insert.
     this.db.pragma('cache_size = -32768');

@@ -13,7 +13,7 @@
 import * as grpc from '@grpc/grpc-js';
 import Long from 'long';
 import type { Logger } from 'pino';
-import type { Counter, Gauge } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import { nodewarden } from '../gen/nodewarden.js';
 import { CENTRAL_AGENT_ID, type EventLog, type IncomingEvent } from './event-log.js';
 import { readAgentMessage, type AgentFrame } from './wire-reader.js';
@@ -28,6 +28,8 @@ export interface IngestMetrics {
   duplicates: Counter;
   refused: Counter<'code'>;
   throttledSeconds: Counter;
+  /** From a batch's arrival on central's event loop to its Ack written (its node's budget wait included). */
+  ackSeconds: Histogram;
   replaced: Counter;
   streams: Gauge;
 }
@@ -48,7 +50,8 @@ export interface IngestDeps {
 }
 
 type Call = grpc.ServerDuplexStream<Buffer, nodewarden.v1.ICentralMessage>;
-type Batch = Extract<AgentFrame, { kind: 'batch' }>;
+/** A batch as queued: with the time it arrived (performance.now(), ms), for the ack latency. */
+type Batch = Extract<AgentFrame, { kind: 'batch' }> & { arrivedMs: number };
 
 const MAX_NAME = 253;
 
@@ -243,6 +246,7 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
           call.write({
             ack: { batchId: Long.fromNumber(batch.batchId, true), storedThrough: Long.fromNumber(result.storedThrough, true), accepted: result.accepted.length, duplicates: result.duplicates },
           });
+          deps.metrics.ackSeconds.observe((performance.now() - batch.arrivedMs) / 1000);
         },
         (err: unknown) => {
           unacked--;
@@ -290,7 +294,7 @@ export function ingestHandler(deps: IngestDeps): (call: Call) => void {
       // The agent keeps at most `window` batches in flight; more is a broken or hostile sender.
       if (unacked >= 2 * window) return protocol(`more than ${2 * window} batches unacknowledged on one stream`);
       unacked++;
-      queue.push(frame);
+      queue.push({ ...frame, arrivedMs: performance.now() });
       if (agent) void drain();
     });
   };

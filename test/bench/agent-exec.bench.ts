@@ -4,6 +4,8 @@
 // the node-box (a static C spawner copied into the container execs /bin/true with unique
 // arguments), so every one of them is in scope and attributed. Central runs in this process.
 // Bursts of 1k, 5k and 10k, then a sustained 1,000/s for 60 s (10 s with NW_BENCH_QUICK=1).
+// First it prices this machine's kernel calls (a small C program): on a virtual machine they can
+// cost tens of times what they cost on hardware, and so does the agent's CPU per exec with them.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +17,54 @@ import { cliPath } from '../helpers/paths.js';
 import { freePort, quietLogger, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
 
 const KEY = 'nw-bench-agent';
+
+/**
+ * What this machine's kernel charges for the reads the native reader makes per exec (the same
+ * calls, openat relative to an O_PATH handle of /proc, on the program's own pid): a virtual
+ * machine can make each system call many times dearer than a physical one, and the agent's CPU
+ * per exec is mostly such calls. Prints microseconds per call, one line of key=value.
+ */
+const CALIBRATE_C = `
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
+static int proc_fd;
+static char buf[8192];
+static int ping[2], pong[2];
+static void *echo(void *arg) { char c; (void)arg; while (read(ping[0], &c, 1) == 1) if (write(pong[1], &c, 1) != 1) break; return 0; }
+static double cpu_us(void) { struct rusage r; getrusage(RUSAGE_SELF, &r); return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 + r.ru_utime.tv_usec + r.ru_stime.tv_usec; }
+static void readfile(const char *name) { int fd = openat(proc_fd, name, O_RDONLY | O_CLOEXEC); if (fd >= 0) { if (read(fd, buf, sizeof buf) < 0) buf[0] = 0; close(fd); } }
+int main(void) {
+  proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  char cg[64], st[64], fd0[64], exe[64];
+  int pid = getpid();
+  snprintf(cg, sizeof cg, "%d/cgroup", pid); snprintf(st, sizeof st, "%d/stat", pid);
+  snprintf(fd0, sizeof fd0, "%d/fd/0", pid); snprintf(exe, sizeof exe, "%d/exe", pid);
+  const int n = 20000; double t; struct stat sb;
+  t = now(); for (int i = 0; i < n; i++) syscall(SYS_getppid); double sys = (now() - t) / n;
+  t = now(); for (int i = 0; i < n; i++) readfile(cg); double cgr = (now() - t) / n;
+  t = now(); for (int i = 0; i < n; i++) readfile(st); double str = (now() - t) / n;
+  t = now(); for (int i = 0; i < n; i++) if (readlinkat(proc_fd, fd0, buf, sizeof buf) < 0) break; double rl = (now() - t) / n;
+  t = now(); for (int i = 0; i < n; i++) fstatat(proc_fd, exe, &sb, 0); double fs = (now() - t) / n;
+  /* A thread that sleeps in read() woken by another: CPU per wake-up, both sides' calls included. */
+  if (pipe(ping) || pipe(pong)) return 1;
+  pthread_t th; pthread_create(&th, 0, echo, 0);
+  const int w = 5000; char c = 'x'; double c0 = cpu_us();
+  for (int i = 0; i < w; i++) { if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1) break; }
+  double wake = (cpu_us() - c0) / (2.0 * w);
+  close(ping[1]); pthread_join(th, 0);
+  printf("syscall=%.2f cgroup=%.2f stat=%.2f readlink=%.2f fstatat=%.2f wake=%.2f\\n", sys, cgr, str, rl, fs, wake);
+  return 0;
+}
+`;
+
 const TICK_US = 1e6 / 100; // USER_HZ
 
 /** utime and stime (µs) from a /proc stat file. */
@@ -115,6 +165,15 @@ export default async function agentExecBench(): Promise<void> {
     const inside = `/proc/${containerPid}/root/tmp/nw-spawner`;
     copyFileSync(path.join(dir, 'spawner'), inside);
     chmodSync(inside, 0o755);
+
+    // The machine's price of the reader's per-exec reads: cgroup, stat, two stdio links, the
+    // exe's stat and the pid-namespace link (the parent's is remembered).
+    const calSrc = path.join(dir, 'calibrate.c');
+    writeFileSync(calSrc, CALIBRATE_C);
+    execFileSync('gcc', ['-O2', '-pthread', '-o', path.join(dir, 'calibrate'), calSrc]);
+    const cal = Object.fromEntries(execFileSync(path.join(dir, 'calibrate'), { encoding: 'utf8' }).trim().split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)]));
+    const floor = cal.cgroup! + cal.stat! + 3 * cal.readlink! + cal.fstatat!;
+    console.log(`this machine's kernel: a null system call ${cal.syscall!.toFixed(2)} µs; /proc/PID/cgroup read ${cal.cgroup!.toFixed(1)} µs, stat read ${cal.stat!.toFixed(1)} µs, a /proc link ${cal.readlink!.toFixed(1)} µs, the exe's stat ${cal.fstatat!.toFixed(1)} µs: the reader's /proc reads alone cost ≈ ${floor.toFixed(0)} µs per exec here (hot, in a loop); a thread woken from a blocking read costs ${cal.wake!.toFixed(1)} µs of CPU (the reader wakes about once per exec, and the main thread once per batch)`);
 
     const quick = process.env.NW_BENCH_QUICK === '1';
     const phases = [

@@ -102,7 +102,43 @@ const sinksYaml = (configs: Record<string, unknown>[]): string[] => (configs.len
 
 // ---- paced ingest, with and without sinks -------------------------------------------------
 
-interface IngestFigures { eventsPerS: number; p50: number; p99: number; cpuUsPerEvent: number }
+interface IngestFigures { eventsPerS: number; p50: number; p99: number; cpuUsPerEvent: number; centralP50: number; centralP99: number; commitP50: number; commitP99: number }
+
+/** Central's histograms read here: acknowledgement latency, and the group commit's time (store and fsync). */
+const ACK_HISTOGRAM = 'nodewarden_ingest_ack_seconds';
+const COMMIT_HISTOGRAM = 'nodewarden_event_log_commit_seconds';
+
+/** The cumulative buckets (upper bound in ms → count) of one of central's histograms in one scrape. */
+function buckets(text: string, histogram: string): Map<number, number> {
+  const out = new Map<number, number>();
+  const prefix = `${histogram}_bucket{le="`;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const m = /^"?([^"]+)"\} (\d+)$/.exec(line.slice(prefix.length));
+    if (m) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2]));
+  }
+  return out;
+}
+
+/**
+ * A percentile (ms) of what a histogram of central's observed between two scrapes, interpolated
+ * within its bucket as Prometheus's histogram_quantile does; NaN without any observation.
+ */
+function histogramPercentile(start: Map<number, number>, end: Map<number, number>, p: number): number {
+  const bounds = [...end.keys()].sort((a, b) => a - b);
+  const counts = bounds.map((b) => (end.get(b) ?? 0) - (start.get(b) ?? 0));
+  const total = counts[counts.length - 1] ?? 0;
+  if (total <= 0) return NaN;
+  const rank = (p / 100) * total;
+  for (let i = 0; i < bounds.length; i++) {
+    if (counts[i]! < rank) continue;
+    const lower = i === 0 ? 0 : bounds[i - 1]!;
+    const below = i === 0 ? 0 : counts[i - 1]!;
+    if (bounds[i] === Infinity) return lower;
+    return lower + (bounds[i]! - lower) * ((rank - below) / Math.max(1, counts[i]! - below));
+  }
+  return NaN;
+}
 
 async function pacedPhase(dir: string, pki: Pki, id: string, label: string, specs: SinkSpec[], rx: Receivers | null): Promise<IngestFigures> {
   const central = await startCentral(dir, id, pki, { yaml: sinksYaml(specs.map((s) => s.config(s.name, dir))) });
@@ -115,12 +151,18 @@ async function pacedPhase(dir: string, pki: Pki, id: string, label: string, spec
       totalRate: RATE, everyMs: EVERY_MS, warmupMs: WARMUP_MS, seconds: SECONDS,
       mark: async (when) => {
         if (rx) rxCpu[when] = rx.cpuSeconds();
-        if (specs.length > 0) at[when] = await central.metrics();
+        at[when] = await central.metrics();
       },
     });
     const lat = r.latenciesMs;
-    const figures = { eventsPerS: r.eventsPerS, p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUsPerEvent: r.centralCpuUs / (r.eventsPerS * r.seconds) };
-    console.log(`${label}: ${AGENTS} agents over mTLS paced at ${n0(RATE)} events/s, ${SECONDS} s: ${n0(r.eventsPerS)} events/s stored; ack p50 ${f1(figures.p50)} ms, p99 ${f1(figures.p99)} ms, max ${f1(lat[lat.length - 1] ?? NaN)} ms; ${n0(r.windowFull)} times an agent's window was full`);
+    const [b0, b1] = [buckets(at.start, ACK_HISTOGRAM), buckets(at.end, ACK_HISTOGRAM)];
+    const [c0, c1] = [buckets(at.start, COMMIT_HISTOGRAM), buckets(at.end, COMMIT_HISTOGRAM)];
+    const figures = {
+      eventsPerS: r.eventsPerS, p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUsPerEvent: r.centralCpuUs / (r.eventsPerS * r.seconds),
+      centralP50: histogramPercentile(b0, b1, 50), centralP99: histogramPercentile(b0, b1, 99),
+      commitP50: histogramPercentile(c0, c1, 50), commitP99: histogramPercentile(c0, c1, 99),
+    };
+    console.log(`${label}: ${AGENTS} agents over mTLS paced at ${n0(RATE)} events/s, ${SECONDS} s: ${n0(r.eventsPerS)} events/s stored; ack p50 ${f1(figures.p50)} ms, p99 ${f1(figures.p99)} ms, max ${f1(lat[lat.length - 1] ?? NaN)} ms (in central, from a batch's arrival to its ack: p50 ${f1(figures.centralP50)} ms, p99 ${f1(figures.centralP99)} ms, of which group commits p50 ${f1(figures.commitP50)} ms, p99 ${f1(figures.commitP99)} ms); ${n0(r.windowFull)} times an agent's window was full`);
     console.log(`${label}: central at ${n0((r.centralCpuUs / 1e6 / r.seconds) * 100)}% of a core, ${f1(figures.cpuUsPerEvent)} µs/event, RSS ${n0(r.central.rssMb)} MB (peak ${n0(r.central.hwmMb)} MB); this process (agents) at ${n0((r.generatorCpuUs / 1e6 / r.seconds) * 100)}% of a core${rx ? `, the receivers at ${n0(((rxCpu.end - rxCpu.start) / r.seconds) * 100)}%` : ''}`);
     await verify(label, central, agents);
     if (rx) await sinksDuring(dir, label, central, specs, rx, at, r.seconds);
@@ -352,15 +394,18 @@ export default async function sinksBench(): Promise<void> {
       await rx.setDown('webhook', false);
       bases.push(base);
       withs.push(with7);
-      if (ROUNDS > 1) console.log(`round ${round}: events/s ${ratio(with7.eventsPerS / base.eventsPerS)}, ack p99 ${ratio(with7.p99 / base.p99)} (${f1(base.p99)} → ${f1(with7.p99)} ms)`);
+      if (ROUNDS > 1) console.log(`round ${round}: events/s ${ratio(with7.eventsPerS / base.eventsPerS)}, ack p99 ${ratio(with7.p99 / base.p99)} (${f1(base.p99)} → ${f1(with7.p99)} ms; in central ${f1(base.centralP99)} → ${f1(with7.centralP99)} ms)`);
     }
     const mid = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
-    const base = { eventsPerS: mid(bases.map((b) => b.eventsPerS)), p50: mid(bases.map((b) => b.p50)), p99: mid(bases.map((b) => b.p99)), cpuUsPerEvent: mid(bases.map((b) => b.cpuUsPerEvent)) };
-    const with7 = { eventsPerS: mid(withs.map((b) => b.eventsPerS)), p50: mid(withs.map((b) => b.p50)), p99: mid(withs.map((b) => b.p99)), cpuUsPerEvent: mid(withs.map((b) => b.cpuUsPerEvent)) };
+    const median = (runs: IngestFigures[]) => Object.fromEntries(
+      (Object.keys(runs[0]!) as (keyof IngestFigures)[]).map((k) => [k, mid(runs.map((f) => f[k]))]),
+    ) as unknown as IngestFigures;
+    const base = median(bases);
+    const with7 = median(withs);
     const rateRatio = with7.eventsPerS / base.eventsPerS;
     const p99Ratio = with7.p99 / base.p99;
     const met = rateRatio >= 1 - TARGET_SHARE && p99Ratio <= 1 + TARGET_SHARE;
-    console.log(`sinks/baseline${ROUNDS > 1 ? ` (medians of ${ROUNDS} alternating rounds)` : ''}: events/s ${ratio(rateRatio)}, ack p99 ${ratio(p99Ratio)} (${f1(base.p99)} → ${f1(with7.p99)} ms), p50 ${ratio(with7.p50 / base.p50)}; central CPU ${f1(base.cpuUsPerEvent)} → ${f1(with7.cpuUsPerEvent)} µs per stored event (target within ${TARGET_SHARE * 100}%: ${met ? 'met' : 'MISSED'})`);
+    console.log(`sinks/baseline${ROUNDS > 1 ? ` (medians of ${ROUNDS} alternating rounds)` : ''}: events/s ${ratio(rateRatio)}, ack p99 ${ratio(p99Ratio)} (${f1(base.p99)} → ${f1(with7.p99)} ms), p50 ${ratio(with7.p50 / base.p50)}; in central alone ack p99 ${ratio(with7.centralP99 / base.centralP99)} (${f1(base.centralP99)} → ${f1(with7.centralP99)} ms); central CPU ${f1(base.cpuUsPerEvent)} → ${f1(with7.cpuUsPerEvent)} µs per stored event (target within ${TARGET_SHARE * 100}%: ${met ? 'met' : 'MISSED'})`);
 
     await drainPhase(dir, pki, specs, base.cpuUsPerEvent);
   } finally {

@@ -38,6 +38,11 @@ t.test('metrics, health and readiness on agent and central', async (t) => {
   t.equal((await get(c, '/readyz')).status, 200);
   const cm = await get(c, '/metrics');
   t.match(cm.body, /nodewarden_ingest_events_stored_total 1/);
+  // The batch's acknowledgement was timed on central's side, within the histogram's range.
+  const acks = Number(/^nodewarden_ingest_ack_seconds_count (\d+)$/m.exec(cm.body)?.[1]);
+  t.ok(acks >= 1, `central timed ${acks} acknowledgements`);
+  t.equal(Number(/^nodewarden_ingest_ack_seconds_bucket\{le="\+Inf"\} (\d+)$/m.exec(cm.body)?.[1]), acks);
+  t.equal(Number(/^nodewarden_ingest_ack_seconds_bucket\{le="10"\} (\d+)$/m.exec(cm.body)?.[1]), acks, 'each within 10 s');
   const am = await get(a, '/metrics');
   t.match(am.body, /nodewarden_events_emitted_total\{source="agent"\} 1/);
   t.match(am.body, /nodewarden_shipper_connected 1/);
