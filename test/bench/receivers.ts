@@ -143,8 +143,17 @@ class CountingSyslog {
 
   static async start(): Promise<CountingSyslog> {
     const r = new CountingSyslog();
-    await r.listen(0);
-    return r;
+    // A port below the kernel's ephemeral range (32768 and up by default): while the receiver is
+    // down its port is free, and one from that range was once taken meanwhile by an outgoing
+    // connection, so that listening again failed (EADDRINUSE) and ended the receivers.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await r.listen(20_000 + Math.floor(Math.random() * 12_000));
+        return r;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err;
+      }
+    }
   }
 
   get address(): string {
