@@ -49,6 +49,8 @@ export class Checkpointer {
   private worker: Worker | null = null;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | null = null;
+  /** The reason of the checkpoints failing now, or null. */
+  private failing: string | null = null;
   private readonly logger: Logger;
   private readonly seconds: Histogram;
   private readonly frames: Gauge;
@@ -111,6 +113,10 @@ export class Checkpointer {
           case 'done':
             this.seconds.observe(m.ms / 1000);
             this.frames.set(m.frames);
+            if (this.failing !== null) {
+              this.logger.info({ after: this.failing }, 'Checkpoints of the event log work again.');
+              this.failing = null;
+            }
             break;
           case 'failed':
             if (!ready) {
@@ -118,7 +124,9 @@ export class Checkpointer {
               break;
             }
             this.failures.inc();
-            this.logger.warn({ err: m.message }, 'A checkpoint of the event log failed; the next one tries again.');
+            // Once per kind of failure (a full disk fails every 250 ms): the counter has the rest.
+            if (this.failing !== m.message) this.logger.warn({ err: m.message }, 'A checkpoint of the event log failed; the next ones try again (logged again only if the reason changes).');
+            this.failing = m.message;
             break;
         }
       });
