@@ -34,6 +34,8 @@ interface PendingExec {
   obs: ExecObservation;
   facts: ExecFacts;
   containerId: string;
+  /** When it began to wait: a snapshot of the runtime listed later that lacks the container ends the wait. */
+  heldAt: number;
   until: number;
 }
 
@@ -292,7 +294,8 @@ export class ProcessCollector implements Collector {
     const obs = this.observation(e, parent, name, inContainer, containerId, container, enteredFromHost, facts);
     if (unknownContainer && this.pending.length < MAX_PENDING) {
       // Hold it briefly: the runtime collector is refreshing and will name the pod.
-      this.pending.push({ obs, facts, containerId: containerId!, until: Date.now() + this.config.enrichWaitMs });
+      const now = Date.now();
+      this.pending.push({ obs, facts, containerId: containerId!, heldAt: now, until: now + this.config.enrichWaitMs });
       if (!this.pendingTimer && !this.stopped) {
         // Looked at every 100 ms while anything waits; no timer wakes the agent otherwise.
         this.pendingTimer = setInterval(() => this.settlePending(), 100);
@@ -307,11 +310,14 @@ export class ProcessCollector implements Collector {
   private settlePending(force = false): void {
     if (this.pending.length === 0) return;
     const now = Date.now();
+    const inv = this.ctx.facts.inventory;
     const keep: PendingExec[] = [];
     const out: ExecObservation[] = [];
     for (const p of this.pending) {
-      const c = this.ctx.facts.inventory.lookup(p.containerId) ?? null;
-      if (!c && !force && p.until > now) {
+      const c = inv.lookup(p.containerId) ?? null;
+      // Waiting on is worth it until the runtime has been listed since the exec (a busy node's
+      // refresh can take longer than a second), or until enrichWaitMs is over.
+      if (!c && !force && p.until > now && inv.listedAt <= p.heldAt) {
         keep.push(p);
         continue;
       }

@@ -35,8 +35,11 @@ export const processConfigSchema = z.strictObject({
   repeatWindowMs: z.number().int().min(100).optional(),
   /** Processes remembered for parent chains (least recently used go first). */
   maxProcesses: z.number().int().min(1024).default(16_384),
-  /** How long a detection in a container the inventory does not know yet waits for its pod's name. */
-  enrichWaitMs: z.number().int().min(0).max(10_000).default(1500),
+  /**
+   * The longest an exec in a container the inventory does not know yet waits for its pod's name
+   * (it goes out sooner once the runtime has been listed since and did not name it).
+   */
+  enrichWaitMs: z.number().int().min(0).max(30_000).default(5000),
 });
 export type ProcessConfig = z.infer<typeof processConfigSchema>;
 

@@ -33,6 +33,8 @@ const SCOPE_AVAILABILITY = 'runtime:availability';
 const MIN_BACKOFF_MS = 250;
 /** An event burst (a pod of five containers starting) becomes one refresh. */
 const EVENT_DEBOUNCE_MS = 100;
+/** Refreshes asked for by execs in containers not in the inventory: at most one per this gap. */
+const UNKNOWN_REFRESH_GAP_MS = 500;
 
 interface RuntimeMetrics {
   containers: Gauge<'state'>;
@@ -95,6 +97,7 @@ export class RuntimeCollector implements Collector {
   private lingering = new Map<string, { observation: RuntimeObservation; until: number }>();
   private lastAskedRefresh = 0;
   private soonTimer: NodeJS.Timeout | null = null;
+  private unknownTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: RuntimeConfig,
@@ -119,12 +122,22 @@ export class RuntimeCollector implements Collector {
     await this.refreshNow();
   }
 
-  /** A process ran in a container we do not know: a new one, most likely. Refresh soon, at most twice a second. */
+  /**
+   * A process ran in a container we do not know: a new one, most likely. Refresh now, or, within
+   * half a second of the last such refresh, once that half second is over (the last refresh may
+   * have listed the runtime before this container existed).
+   */
   private readonly onUnknownContainer = (): void => {
-    const now = Date.now();
-    if (this.stopped || now - this.lastAskedRefresh < 500) return;
-    this.lastAskedRefresh = now;
-    void this.refreshNow();
+    if (this.stopped || this.unknownTimer) return;
+    const wait = this.lastAskedRefresh + UNKNOWN_REFRESH_GAP_MS - Date.now();
+    const ask = (): void => {
+      this.unknownTimer = null;
+      this.lastAskedRefresh = Date.now();
+      void this.refreshNow();
+    };
+    if (wait <= 0) return ask();
+    this.unknownTimer = setTimeout(ask, wait);
+    this.unknownTimer.unref?.();
   };
 
   /** Refresh at once (or right after the refresh in flight) and resolve when done. */
@@ -153,7 +166,8 @@ export class RuntimeCollector implements Collector {
     this.stopped = true;
     this.ctx.facts?.off('container-unknown', this.onUnknownContainer);
     if (this.soonTimer) clearTimeout(this.soonTimer);
-    this.soonTimer = null;
+    if (this.unknownTimer) clearTimeout(this.unknownTimer);
+    this.soonTimer = this.unknownTimer = null;
     if (this.timer) clearTimeout(this.timer);
     if (this.eventTimer) clearTimeout(this.eventTimer);
     this.timer = this.eventTimer = null;
@@ -220,6 +234,7 @@ export class RuntimeCollector implements Collector {
         }
       }
       const st = await client.status();
+      const listedAt = Date.now();
       const snap = await takeSnapshot(client, this.inventory, {
         hostFs: this.hostFs,
         containerdStateDir: this.config.containerdStateDir || null,
@@ -231,7 +246,7 @@ export class RuntimeCollector implements Collector {
         },
       });
       if (this.stopped) return;
-      this.inventory.replace(snap.containers, snap.sandboxes);
+      this.inventory.replace(snap.containers, snap.sandboxes, listedAt);
       if (snap.detailErrors > 0) this.metrics.errors.inc({ reason: 'container-detail' }, snap.detailErrors);
 
       const conditions = (st.status?.conditions ?? []).map((c) => ({ type: c.type ?? '', status: c.status === true, reason: c.reason ?? '', message: c.message ?? '' }));

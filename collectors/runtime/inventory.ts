@@ -67,9 +67,21 @@ export class Inventory extends EventEmitter<InventoryEvents> {
   private byPrefix = new Map<string, ContainerRecord[]>();
   private sandboxById = new Map<string, SandboxRecord>();
   private refreshedAt = 0;
+  private listed = 0;
 
-  /** Replace the whole inventory with a fresh snapshot; emits one change per difference. */
-  replace(containers: ContainerRecord[], sandboxes: SandboxRecord[]): InventoryChange[] {
+  /**
+   * When the runtime was asked for the snapshot in use (ms since the epoch; 0 before the first):
+   * a container started before then and absent from it is not the runtime's (or already gone).
+   */
+  get listedAt(): number {
+    return this.listed;
+  }
+
+  /**
+   * Replace the whole inventory with a fresh snapshot, listed from the runtime at `listedAt`
+   * (when its listing began); emits one change per difference.
+   */
+  replace(containers: ContainerRecord[], sandboxes: SandboxRecord[], listedAt = Date.now()): InventoryChange[] {
     const next = new Map(containers.map((c) => [c.id, c]));
     const changes: InventoryChange[] = [];
     for (const [id, c] of next) {
@@ -90,6 +102,7 @@ export class Inventory extends EventEmitter<InventoryEvents> {
     }
     this.sandboxById = new Map(sandboxes.map((s) => [s.id, s]));
     this.refreshedAt = Date.now();
+    this.listed = Math.max(this.listed, listedAt);
     for (const ch of changes) this.emit('change', ch);
     return changes;
   }

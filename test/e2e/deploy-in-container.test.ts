@@ -245,6 +245,12 @@ await t.test('the agent with the manifest\'s privileges', async (t) => {
       return (await events('--source', 'process', '--since', '10m')).find((e) => (e.process?.argv ?? []).includes(`echo ${marker} >/dev/null`));
     }, 60_000, 2_000);
     t.same(shell.process.argv, ['sh', '-c', `echo ${marker} >/dev/null`]);
+    if (shell.kubernetes?.namespace !== 'kube-system') {
+      // What the agent knew: the event as central has it, its runtime refreshes, its log.
+      t.comment(JSON.stringify(shell));
+      t.comment((await httpGet(agentHttp, '/metrics')).body.split('\n').filter((l) => /^nodewarden_(runtime_refresh|exec_gone|runtime_containers)/.test(l)).join('\n'));
+      t.comment((await box.containerLog(agent)).slice(-4000));
+    }
     t.equal(shell.kubernetes?.namespace, 'kube-system');
     t.equal(shell.kubernetes?.pod, system.name);
     t.equal(shell.process.capture, 'audit');

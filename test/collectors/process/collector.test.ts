@@ -122,6 +122,21 @@ t.test('if the inventory never learns the container, the finding goes out with t
   t.equal(f.kubernetes, undefined);
 });
 
+t.test('a listing of the runtime begun after the exec that lacks its container ends the wait early; one begun before does not', async (t) => {
+  const { facts, emitted, source } = await setup(t, { enrichWaitMs: 20_000 });
+  source.onBatch!([exec(320, 1, ['nc', '-l'], { exe: '/bin/busybox', cgroup: cgroupOf(CID2) })]);
+  const held = Date.now();
+  // A refresh that listed the runtime before the exec (it was in flight) knows nothing of it.
+  facts.inventory.replace([container(CID, 'kube-system', 'coredns-1')], [], held - 1);
+  await new Promise((r) => setTimeout(r, 250));
+  t.equal(emitted.length, 0, 'still waiting after a listing older than the exec');
+  facts.inventory.replace([container(CID, 'kube-system', 'coredns-1')], [], Date.now() + 1);
+  const f = await waitFor('the finding, long before enrichWaitMs', () => emitted.find((x) => x.ruleId === 'process.network-tool-in-container'), 2000);
+  t.equal(f.container?.id, CID2);
+  t.equal(f.kubernetes, undefined, 'no pod: the runtime does not know the container');
+  t.ok(Date.now() - held < 5000, 'released by the listing, not by the 20 s limit');
+});
+
 t.test('scope: another namespace is quiet unless configured; the allow-list silences expected tools', async (t) => {
   const { facts, emitted, source } = await setup(t, { allow: [{ rule: 'exec-network-tool-in-container', namespace: 'kube-system', pod: 'probe-*' }] });
   facts.inventory.replace([container(CID, 'default', 'web-1'), { ...container(CID2, 'kube-system', 'probe-7'), pid: 1 }], []);

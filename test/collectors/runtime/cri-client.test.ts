@@ -202,3 +202,35 @@ t.test('a steady stream of container events does not postpone refreshes for ever
   clearInterval(storm);
   t.ok(facts.inventory.lookup('c'.repeat(64)), `refreshed during the storm (${Date.now() - t0} ms)`);
 });
+
+t.test('an exec in an unknown container asks for a refresh; a second ask within half a second is not dropped but comes due', async (t) => {
+  const { dir, socket, fake } = await setup(t);
+  fake.containers = [container('a'.repeat(64), 'first')];
+  const facts = new NodeFacts();
+  const v = runtimeCollectorFactory.validate({ socket, containerdStateDir: '', pollIntervalMs: 3_600_000, useEvents: false });
+  if (!v.ok) throw new Error(v.errors.join('; '));
+  const collector = runtimeCollectorFactory.create(v.config, {
+    hostRoot: '/', stateDir: path.join(dir, 'state'), node: 'n', sink: ruleSink().sink,
+    logger: pino({ level: 'silent' }), metrics: new Registry(), facts,
+  }) as RuntimeCollector;
+  t.teardown(() => collector.stop());
+  await collector.start();
+  const started = facts.inventory.listedAt;
+  t.ok(started > 0, 'the first refresh says when it listed the runtime');
+
+  fake.containers.push(container('b'.repeat(64), 'second'));
+  facts.emit('container-unknown', 'b'.repeat(64));
+  for (const t0 = Date.now(); !facts.inventory.lookup('b'.repeat(64)) && Date.now() - t0 < 3000;) await new Promise((r) => setTimeout(r, 20));
+  t.ok(facts.inventory.lookup('b'.repeat(64)), 'the asked refresh found it');
+  const first = facts.inventory.listedAt;
+  t.ok(first > started, 'listed again');
+
+  // A container that appears right after that refresh listed the runtime: the ask falls within
+  // the half second, and is kept for when it is over (the poll is an hour away).
+  fake.containers.push(container('c'.repeat(64), 'third'));
+  facts.emit('container-unknown', 'c'.repeat(64));
+  facts.emit('container-unknown', 'c'.repeat(64));
+  const t0 = Date.now();
+  while (!facts.inventory.lookup('c'.repeat(64)) && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+  t.ok(facts.inventory.lookup('c'.repeat(64)), `the deferred refresh found it (listed ${facts.inventory.listedAt - first} ms after the asked one)`);
+});
