@@ -74,27 +74,39 @@ function times(file: string): { user: number; sys: number } {
   return { user: Number(f[11]) * TICK_US, sys: Number(f[12]) * TICK_US };
 }
 
+/** How often a thread went to sleep waiting (its voluntary context switches): each is a wake-up later. */
+function sleeps(taskDir: string): number {
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(path.join(taskDir, 'status'), 'latin1'))?.[1] ?? 0);
+}
+
 /**
  * CPU time (user + system, and system alone) and peak RSS of a process, from /proc; and the CPU
  * of its main thread (JavaScript) and of the native exec reader thread, the rest being V8's
  * helper threads (GC, compiler) and libuv's pool.
  */
-function usage(pid: number): { cpuUs: number; sysUs: number; mainUs: number; readerUs: number; hwmMb: number; rssMb: number } {
+function usage(pid: number): { cpuUs: number; sysUs: number; mainUs: number; readerUs: number; mainWakes: number; readerWakes: number; hwmMb: number; rssMb: number } {
   const all = times(`/proc/${pid}/stat`);
   let mainUs = 0;
+  let mainWakes = 0;
   let readerUs = 0;
+  let readerWakes = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const t = times(`/proc/${pid}/task/${tid}/stat`);
-      if (Number(tid) === pid) mainUs = t.user + t.sys;
-      else if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').startsWith('nw-')) readerUs += t.user + t.sys;
+      if (Number(tid) === pid) {
+        mainUs = t.user + t.sys;
+        mainWakes = sleeps(`/proc/${pid}/task/${tid}`);
+      } else if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').startsWith('nw-')) {
+        readerUs += t.user + t.sys;
+        readerWakes += sleeps(`/proc/${pid}/task/${tid}`);
+      }
     } catch {
       // the thread ended meanwhile
     }
   }
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { cpuUs: all.user + all.sys, sysUs: all.sys, mainUs, readerUs, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+  return { cpuUs: all.user + all.sys, sysUs: all.sys, mainUs, readerUs, mainWakes, readerWakes, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
 }
 
 /**
@@ -182,7 +194,7 @@ export default async function agentExecBench(): Promise<void> {
       { name: 'burst 10k', n: 10000, rate: 0 },
       { name: `1000/s for ${quick ? 10 : 60} s`, n: quick ? 10_000 : 60_000, rate: 1000 },
     ];
-    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  main  reader  other  kernel lost  agent RSS MB  execs elsewhere  gone before /proc read');
+    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  main  reader  other  wake-ups/exec: reader, main  kernel lost  agent RSS MB  execs elsewhere  gone before /proc read');
     for (const ph of phases) {
       const lost0 = native.addon.auditStatus().lost;
       const c0 = await counts(httpPort);
@@ -201,8 +213,9 @@ export default async function agentExecBench(): Promise<void> {
       const c1 = await counts(httpPort);
       const captured = c1.inScope - c0.inScope;
       const per = (a: number, b: number) => ((a - b) / captured).toFixed(1);
+      const per2 = (a: number, b: number) => ((a - b) / captured).toFixed(2);
       const other = (u1.cpuUs - u1.mainUs - u1.readerUs) - (u0.cpuUs - u0.mainUs - u0.readerUs);
-      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}  ${String(c1.outOfScope - c0.outOfScope).padStart(15)}  ${String(c1.gone - c0.gone).padStart(21)}`);
+      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${`${per2(u1.readerWakes, u0.readerWakes)}, ${per2(u1.mainWakes, u0.mainWakes)}`.padStart(27)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}  ${String(c1.outOfScope - c0.outOfScope).padStart(15)}  ${String(c1.gone - c0.gone).padStart(21)}`);
     }
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;
