@@ -161,7 +161,7 @@ t.test('the exec addon, the scheduling addon and better-sqlite3 load on the imag
   t.equal(out.sqlite.v, 42, `better-sqlite3 works (SQLite ${out.sqlite.version})`);
 });
 
-t.test('the agent starts with its V8 and glibc settings, by the entrypoint and by `node …`', async (t) => {
+t.test('the agent starts with its V8 and glibc settings, by the entrypoint and by `node …`; central with V8\'s defaults', async (t) => {
   // Sampled from /proc while `agent --help` loads its modules: the process's final command line
   // and environment, after the shebang's env (or v8-settings' execve) has run.
   const sample = (cmd: string) => `
@@ -175,6 +175,9 @@ t.test('the agent starts with its V8 and glibc settings, by the entrypoint and b
     const seen = r.stdout.split('\n').filter(Boolean);
     t.ok(seen.some((l) => l.includes('--max-semi-space-size=2') && l.endsWith('|MALLOC_ARENA_MAX=2')), `${how}: --max-semi-space-size=2 and MALLOC_ARENA_MAX=2 (seen: ${seen.join('; ')})`);
   }
+  // Central, through the same entrypoint, restarts with V8's own young generation.
+  const central = (await runInImage(['sh', '-c', sample('nodewarden central --help')])).stdout.split('\n').filter(Boolean);
+  t.ok(central.some((l) => l.includes(' central ') && !l.includes('--max-semi-space-size')), `central without the agent's flag (seen: ${central.join('; ')})`);
 });
 
 t.test('the archive names the image as the helper reports it, for containerd to import', async (t) => {
