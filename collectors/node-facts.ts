@@ -33,6 +33,11 @@ interface NodeFactEvents {
 export class NodeFacts extends EventEmitter<NodeFactEvents> {
   /** Containers and sandboxes on this node; empty while the runtime collector is off. */
   readonly inventory = new Inventory();
+  /**
+   * Whether anything will fill the inventory (the runtime collector is configured): when not,
+   * an exec in a container goes out at once rather than waiting for a listing that never comes.
+   */
+  inventoryExpected = true;
   /** The pods the API server binds to this node (owner workload, service account, labels); empty while the kube collector is off or has no API access. */
   readonly pods = new PodDirectory();
   /** This node's Node object uid in the API server ('' until the kube collector has read it). */

@@ -172,6 +172,7 @@ export class Agent {
         }
       }
     }
+    this.facts.inventoryExpected = chosen.some((c) => c.type === 'runtime');
     for (const type of Object.keys(cfg.agent.collectors)) {
       if (!collectorFactories().has(type)) errors.push(`agent.collectors.${type}: no such collector (known: ${[...collectorFactories().keys()].join(', ')})`);
     }

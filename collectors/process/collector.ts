@@ -292,7 +292,7 @@ export class ProcessCollector implements Collector {
     }
     const facts: ExecFacts = { nsInit: e.nsInit, exeCtimeSec: e.exeCtimeSec, exeCtimeNsec: e.exeCtimeNsec ?? 0 };
     const obs = this.observation(e, parent, name, inContainer, containerId, container, enteredFromHost, facts);
-    if (unknownContainer && this.pending.length < MAX_PENDING) {
+    if (unknownContainer && this.ctx.facts.inventoryExpected && this.pending.length < MAX_PENDING) {
       // Hold it briefly: the runtime collector is refreshing and will name the pod.
       const now = Date.now();
       this.pending.push({ obs, facts, containerId: containerId!, heldAt: now, until: now + this.config.enrichWaitMs });

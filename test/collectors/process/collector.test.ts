@@ -137,6 +137,16 @@ t.test('a listing of the runtime begun after the exec that lacks its container e
   t.ok(Date.now() - held < 5000, 'released by the listing, not by the 20 s limit');
 });
 
+t.test('without a runtime collector nothing will name the container: the exec goes out at once', async (t) => {
+  const { facts, emitted, source } = await setup(t, { enrichWaitMs: 20_000 });
+  facts.inventoryExpected = false;
+  const t0 = Date.now();
+  source.onBatch!([exec(330, 1, ['nc', '-l'], { exe: '/bin/busybox', cgroup: cgroupOf(CID2) })]);
+  const f = await waitFor('the finding', () => emitted.find((x) => x.ruleId === 'process.network-tool-in-container'), 2000);
+  t.equal(f.container?.id, CID2);
+  t.ok(Date.now() - t0 < 2000, 'not held for enrichWaitMs');
+});
+
 t.test('scope: another namespace is quiet unless configured; the allow-list silences expected tools', async (t) => {
   const { facts, emitted, source } = await setup(t, { allow: [{ rule: 'exec-network-tool-in-container', namespace: 'kube-system', pod: 'probe-*' }] });
   facts.inventory.replace([container(CID, 'default', 'web-1'), { ...container(CID2, 'kube-system', 'probe-7'), pid: 1 }], []);
