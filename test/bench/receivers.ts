@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { listenOnStablePort } from '../helpers/pipeline.js';
 
 /** Occurrences of `needle` in `buf`. */
 export function occurrences(buf: Buffer, needle: Buffer): number {
@@ -143,17 +144,9 @@ class CountingSyslog {
 
   static async start(): Promise<CountingSyslog> {
     const r = new CountingSyslog();
-    // A port below the kernel's ephemeral range (32768 and up by default): while the receiver is
-    // down its port is free, and one from that range was once taken meanwhile by an outgoing
-    // connection, so that listening again failed (EADDRINUSE) and ended the receivers.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await r.listen(20_000 + Math.floor(Math.random() * 12_000));
-        return r;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err;
-      }
-    }
+    // Below the ephemeral range: down (not listening) and up again on the same port.
+    await listenOnStablePort((port) => r.listen(port));
+    return r;
   }
 
   get address(): string {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { rmSync } from 'node:fs';
 import { Central } from '../../central/central.js';
 import { Agent } from '../../daemon/agent.js';
-import { freePort, quietLogger, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
+import { freePort, quietLogger, stablePort, tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
 import { HttpRecorder, deliveredIds } from '../helpers/http-recorder.js';
 import { ensureRsyslog, RsyslogReceiver } from '../helpers/rsyslog.js';
 import { readFileSync, existsSync } from 'node:fs';
@@ -31,7 +31,7 @@ t.test('each HTTP receiver down while 10,000 events arrive, then up: every event
   let syslog: RsyslogReceiver | null = null;
   if (rsyslog.ok) {
     syslog = new RsyslogReceiver({ rsyslogd: rsyslog.rsyslogd });
-    syslog.port = await freePort();
+    syslog.port = await stablePort();
     t.teardown(() => syslog?.dispose());
   } else {
     t.comment(`syslog part skipped: ${rsyslog.reason}`);

@@ -3,6 +3,7 @@
 // and can be taken "down" (503 with Retry-After, or connections refused) and back up.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { listenOnStablePort } from './pipeline.js';
 
 export interface Recorded {
   method: string;
@@ -42,7 +43,8 @@ export class HttpRecorder {
 
   static async start(): Promise<HttpRecorder> {
     const r = new HttpRecorder();
-    await r.listen(0);
+    // Below the ephemeral range: down as 'refused' and up again on the same port.
+    await listenOnStablePort((port) => r.listen(port));
     return r;
   }
 
@@ -85,6 +87,7 @@ export class HttpRecorder {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', reject);
         this.port = (this.server.address() as AddressInfo).port;
         resolve();
       });

@@ -59,6 +59,39 @@ export function storedEvents(log: EventLog, q: Parameters<EventLog['query']>[0] 
 }
 
 /** A free loopback port (bound and released). */
+/**
+ * Listen on a port below the kernel's ephemeral range (32768 and up by default), which no
+ * outgoing connection is ever given: for a receiver that goes down and comes back on the same
+ * port. A port from the ephemeral range was once taken meanwhile by an outgoing connection, and
+ * listening again failed with EADDRINUSE.
+ */
+export async function listenOnStablePort(listen: (port: number) => Promise<unknown>): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      await listen(port);
+      return port;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err;
+    }
+  }
+}
+
+/** A port below the ephemeral range that is free now, for a server another process will start (and may restart). */
+export async function stablePort(): Promise<number> {
+  const net = await import('node:net');
+  const s = net.createServer();
+  const port = await listenOnStablePort((p) => new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(p, '127.0.0.1', () => {
+      s.off('error', reject);
+      resolve();
+    });
+  }));
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
 export async function freePort(): Promise<number> {
   const net = await import('node:net');
   return new Promise((resolve, reject) => {

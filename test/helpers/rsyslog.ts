@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, tempDir, waitFor } from './pipeline.js';
+import { stablePort, tempDir, waitFor } from './pipeline.js';
 
 const run = promisify(execFile);
 
@@ -133,7 +133,8 @@ export class RsyslogReceiver {
   /** Starts rsyslogd (again on the same port after stop()) and waits until it accepts connections. */
   async start(): Promise<void> {
     if (this.child) return;
-    if (this.port === 0) this.port = await freePort();
+    // Below the ephemeral range: free again for the restart after stop().
+    if (this.port === 0) this.port = await stablePort();
     mkdirSync(path.join(this.dir, 'work'), { recursive: true });
     const conf = path.join(this.dir, 'rsyslog.conf');
     writeFileSync(conf, this.config());

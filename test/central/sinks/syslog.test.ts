@@ -13,7 +13,7 @@ import { toCef } from '../../../central/formats/cef.js';
 import type { CommonSinkConfig, SendResult, SinkContext, SinkEvent, Transport } from '../../../central/sinks/sink.js';
 import { ensureRsyslog, startRsyslog } from '../../helpers/rsyslog.js';
 import { tlsFixture } from '../../helpers/tls-fixture.js';
-import { freePort, quietLogger, waitFor } from '../../helpers/pipeline.js';
+import { quietLogger, stablePort, waitFor } from '../../helpers/pipeline.js';
 
 const pb = nodewarden.v1;
 const VERSION = '0.1.0-test';
@@ -107,7 +107,7 @@ t.test('a message at the 64 KiB bound arrives whole', needsRsyslog, async (t) =>
 });
 
 t.test('connection refused is a retry with the reason', async (t) => {
-  const port = await freePort();
+  const port = await stablePort();
   const { transport } = transportFor(t, { address: `127.0.0.1:${port}` });
   const r = await send(transport, [sinkEvent()]);
   t.equal(r.kind, 'retry');
