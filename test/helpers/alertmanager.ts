@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import type { SinkEvent } from '../../central/sinks/sink.js';
 import { nodewarden } from '../../gen/nodewarden.js';
 import { makeEvent, type EventSpec } from './event-log-fixtures.js';
-import { freePort, waitFor } from './pipeline.js';
+import { stablePort, waitFor } from './pipeline.js';
 
 const execFileP = promisify(execFile);
 export const ALERTMANAGER_BIN = '/usr/bin/prometheus-alertmanager';
@@ -183,7 +183,8 @@ async function startOnce(opts: AlertmanagerOptions): Promise<AlertmanagerProcess
     '',
   ].join('\n'));
 
-  const port = await freePort();
+  // Below the ephemeral range: no outgoing connection takes it before Alertmanager binds it.
+  const port = await stablePort();
   const child = spawn(ALERTMANAGER_BIN, [
     `--config.file=${config}`,
     `--storage.path=${path.join(dir, 'data')}`,
