@@ -180,11 +180,9 @@ t.test('container events make the collector refresh at once instead of waiting f
   t.match(await registry.metrics(), /nodewarden_runtime_events_total 1/);
 });
 
-t.test('a steady stream of container events does not postpone refreshes for ever', async (t) => {
-  const { dir, socket, fake } = await setup(t);
-  fake.containers = [container('a'.repeat(64), 'first')];
-  const facts = new NodeFacts();
-  const v = runtimeCollectorFactory.validate({ socket, containerdStateDir: '', pollIntervalMs: 3_600_000 });
+/** A runtime collector on the fake runtime, polling once an hour, its findings unwatched. */
+async function startQuietCollector(t: Test, dir: string, socket: string, facts: NodeFacts, config: Record<string, unknown> = {}): Promise<RuntimeCollector> {
+  const v = runtimeCollectorFactory.validate({ socket, containerdStateDir: '', pollIntervalMs: 3_600_000, ...config });
   if (!v.ok) throw new Error(v.errors.join('; '));
   const collector = runtimeCollectorFactory.create(v.config, {
     hostRoot: '/', stateDir: path.join(dir, 'state'), node: 'n', sink: ruleSink().sink,
@@ -192,6 +190,14 @@ t.test('a steady stream of container events does not postpone refreshes for ever
   }) as RuntimeCollector;
   t.teardown(() => collector.stop());
   await collector.start();
+  return collector;
+}
+
+t.test('a steady stream of container events does not postpone refreshes for ever', async (t) => {
+  const { dir, socket, fake } = await setup(t);
+  fake.containers = [container('a'.repeat(64), 'first')];
+  const facts = new NodeFacts();
+  await startQuietCollector(t, dir, socket, facts);
   for (let i = 0; i < 50 && fake.streams.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
   // An event every 30 ms (faster than the debounce) while a new container appears.
   fake.containers.push(container('c'.repeat(64), 'churn'));
@@ -207,14 +213,7 @@ t.test('an exec in an unknown container asks for a refresh; a second ask within 
   const { dir, socket, fake } = await setup(t);
   fake.containers = [container('a'.repeat(64), 'first')];
   const facts = new NodeFacts();
-  const v = runtimeCollectorFactory.validate({ socket, containerdStateDir: '', pollIntervalMs: 3_600_000, useEvents: false });
-  if (!v.ok) throw new Error(v.errors.join('; '));
-  const collector = runtimeCollectorFactory.create(v.config, {
-    hostRoot: '/', stateDir: path.join(dir, 'state'), node: 'n', sink: ruleSink().sink,
-    logger: pino({ level: 'silent' }), metrics: new Registry(), facts,
-  }) as RuntimeCollector;
-  t.teardown(() => collector.stop());
-  await collector.start();
+  await startQuietCollector(t, dir, socket, facts, { useEvents: false });
   const started = facts.inventory.listedAt;
   t.ok(started > 0, 'the first refresh says when it listed the runtime');
 
