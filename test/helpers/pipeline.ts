@@ -58,7 +58,6 @@ export function storedEvents(log: EventLog, q: Parameters<EventLog['query']>[0] 
   return log.query({ limit: 1_000_000, ...q }).map((r) => nodewarden.v1.Event.decode(r.body));
 }
 
-/** A free loopback port (bound and released). */
 /**
  * Listen on a port below the kernel's ephemeral range (32768 and up by default), which no
  * outgoing connection is ever given: for a receiver that goes down and comes back on the same
@@ -92,6 +91,7 @@ export async function stablePort(): Promise<number> {
   return port;
 }
 
+/** A free loopback port (bound and released). */
 export async function freePort(): Promise<number> {
   const net = await import('node:net');
   return new Promise((resolve, reject) => {
