@@ -226,7 +226,7 @@ export class KubeCollector implements Collector {
       }
       const inv = this.ctx.facts.inventory;
       if (this.pods.synced && this.pods.reachable) {
-        if (inv.lastRefresh === 0) {
+        if (inv.listedAt === 0) {
           if (!this.saidNoInventory) this.ctx.logger.warn('The container inventory is empty (the runtime collector is off or has not answered yet): containers are not compared with the API\'s pods until it fills.');
           this.saidNoInventory = true;
         } else {

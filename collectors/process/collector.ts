@@ -34,9 +34,8 @@ interface PendingExec {
   obs: ExecObservation;
   facts: ExecFacts;
   containerId: string;
-  /** When it began to wait: a snapshot of the runtime listed later that lacks the container ends the wait. */
+  /** When it began to wait (at most enrichWaitMs): a snapshot of the runtime listed later that lacks the container ends the wait. */
   heldAt: number;
-  until: number;
 }
 
 /** What the exec source read of the process at exec time for container.init and container.drift. */
@@ -294,8 +293,7 @@ export class ProcessCollector implements Collector {
     const obs = this.observation(e, parent, name, inContainer, containerId, container, enteredFromHost, facts);
     if (unknownContainer && this.ctx.facts.inventoryExpected && this.pending.length < MAX_PENDING) {
       // Hold it briefly: the runtime collector is refreshing and will name the pod.
-      const now = Date.now();
-      this.pending.push({ obs, facts, containerId: containerId!, heldAt: now, until: now + this.config.enrichWaitMs });
+      this.pending.push({ obs, facts, containerId: containerId!, heldAt: Date.now() });
       if (!this.pendingTimer && !this.stopped) {
         // Looked at every 100 ms while anything waits; no timer wakes the agent otherwise.
         this.pendingTimer = setInterval(() => this.settlePending(), 100);
@@ -309,7 +307,7 @@ export class ProcessCollector implements Collector {
   /** Execs waiting for their container: hand on those now known (or out of time). */
   private settlePending(force = false): void {
     if (this.pending.length === 0) return;
-    const now = Date.now();
+    const oldestAllowed = Date.now() - this.config.enrichWaitMs;
     const inv = this.ctx.facts.inventory;
     const keep: PendingExec[] = [];
     const out: ExecObservation[] = [];
@@ -317,7 +315,7 @@ export class ProcessCollector implements Collector {
       const c = inv.lookup(p.containerId) ?? null;
       // Waiting on is worth it until the runtime has been listed since the exec (a busy node's
       // refresh can take longer than a second), or until enrichWaitMs is over.
-      if (!c && !force && p.until > now && inv.listedAt <= p.heldAt) {
+      if (!c && !force && p.heldAt > oldestAllowed && inv.listedAt <= p.heldAt) {
         keep.push(p);
         continue;
       }

@@ -66,7 +66,6 @@ export class Inventory extends EventEmitter<InventoryEvents> {
   private byId = new Map<string, ContainerRecord>();
   private byPrefix = new Map<string, ContainerRecord[]>();
   private sandboxById = new Map<string, SandboxRecord>();
-  private refreshedAt = 0;
   private listed = 0;
 
   /**
@@ -101,7 +100,6 @@ export class Inventory extends EventEmitter<InventoryEvents> {
       else this.byPrefix.set(k, [c]);
     }
     this.sandboxById = new Map(sandboxes.map((s) => [s.id, s]));
-    this.refreshedAt = Date.now();
     this.listed = Math.max(this.listed, listedAt);
     for (const ch of changes) this.emit('change', ch);
     return changes;
@@ -140,11 +138,6 @@ export class Inventory extends EventEmitter<InventoryEvents> {
 
   get size(): number {
     return this.byId.size;
-  }
-
-  /** Milliseconds since the epoch of the last snapshot; 0 before the first. */
-  get lastRefresh(): number {
-    return this.refreshedAt;
   }
 }
 

@@ -59,5 +59,5 @@ t.test('lookup by pid and sandbox', async (t) => {
   t.equal(inv.lookupByPid(42)?.id, A);
   t.equal(inv.lookupByPid(43), undefined, 'an exited container owns no pid');
   t.equal(inv.sandbox('s1')?.name, 'p');
-  t.ok(inv.lastRefresh > 0);
+  t.ok(inv.listedAt > 0);
 });
