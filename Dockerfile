@@ -9,8 +9,9 @@
 #
 # Build stage: dev dependencies, the C++ toolchain, the project's N-API addons (binding.gyp) and
 # better-sqlite3 compiled from source against the base's own Node headers (nothing is downloaded
-# but npm packages: no prebuilt binaries, no header tarball), TypeScript compiled, then the dev
-# dependencies pruned. Run stage: the slim base plus exactly what the code reads at run time.
+# but npm packages: no prebuilt binaries, no header tarball), the eBPF exec program compiled with
+# clang, TypeScript compiled, then the dev dependencies pruned. Run stage: the slim base plus
+# exactly what the code reads at run time, and libbpf, which loads the eBPF program.
 
 ARG BUILD_BASE=docker.io/library/node:24-bookworm
 ARG RUN_BASE=docker.io/library/node:24-bookworm-slim
@@ -27,10 +28,11 @@ ENV npm_config_nodedir=/usr/local \
     npm_config_update_notifier=false \
     npm_config_fund=false \
     npm_config_audit=false \
-    JOBS=max
-RUN for tool in python3 make g++; do command -v "$tool" >/dev/null || missing="$missing $tool"; done; \
+    JOBS=max \
+    NW_REQUIRE_BPF=1
+RUN for tool in python3 make g++ clang; do command -v "$tool" >/dev/null || missing="$missing $tool"; done; \
     if [ -n "${missing:-}" ]; then \
-      apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*; \
+      apt-get update && apt-get install -y --no-install-recommends python3 make g++ clang libc6-dev && rm -rf /var/lib/apt/lists/*; \
     fi; \
     test -f /usr/local/include/node/common.gypi || { echo "the build base has no Node headers in /usr/local/include/node" >&2; exit 1; }
 WORKDIR /src
@@ -43,7 +45,7 @@ RUN --mount=type=secret,id=npm_ca \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
     npm ci ${NPM_REGISTRY:+--registry="$NPM_REGISTRY"}
 COPY tsconfig.json ./
-COPY scripts/gen-proto.mjs scripts/
+COPY scripts/gen-proto.mjs scripts/build-bpf.mjs scripts/
 COPY proto/ proto/
 COPY bin/ bin/
 COPY core/ core/
@@ -51,7 +53,8 @@ COPY daemon/ daemon/
 COPY collectors/ collectors/
 COPY rules/ rules/
 COPY central/ central/
-# The run stage's tree, in /out: compiled code without source maps, the two addons, the built-in
+# The run stage's tree, in /out: compiled code without source maps, the two addons, the eBPF
+# exec program, the built-in
 # rule packs (read from rules/packs beside dist/), package.json (the version), and production
 # dependencies only, less better-sqlite3's sources and objects (and the empty scope folders the
 # prune leaves behind).
@@ -59,10 +62,11 @@ RUN --mount=type=cache,target=/root/.npm,id=nodewarden-npm,sharing=locked \
     npm run build \
  && npm prune --omit=dev \
  && app=/out/opt/nodewarden \
- && mkdir -p "$app/dist" "$app/build/Release" "$app/rules" /out/usr/local/bin \
+ && mkdir -p "$app/dist" "$app/build/Release" "$app/build/bpf" "$app/rules" /out/usr/local/bin \
  && cp -R dist/bin dist/core dist/daemon dist/collectors dist/rules dist/central dist/gen "$app/dist/" \
  && find "$app/dist" -name '*.map' -delete \
  && cp build/Release/nodewarden_native.node build/Release/nodewarden_sched.node "$app/build/Release/" \
+ && cp build/bpf/exec.bpf.o "$app/build/bpf/" \
  && cp -R rules/packs "$app/rules/packs" \
  && cp package.json "$app/" \
  && cd node_modules/better-sqlite3 \
@@ -86,8 +90,12 @@ LABEL org.opencontainers.image.title="nodewarden" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}"
 COPY --from=build /out/ /
-# The user central runs as (the agent's DaemonSet runs as root instead); its default state folder.
-RUN echo 'nodewarden:x:65532:65532:nodewarden:/var/lib/nodewarden:/usr/sbin/nologin' >> /etc/passwd \
+# libbpf (the eBPF exec source loads its program through it; the local run base has it already);
+# the user central runs as (the agent's DaemonSet runs as root instead); its default state folder.
+RUN if ! ldconfig -p | grep -q 'libbpf\.so\.1 '; then \
+      apt-get update && apt-get install -y --no-install-recommends libbpf1 && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && echo 'nodewarden:x:65532:65532:nodewarden:/var/lib/nodewarden:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'nodewarden:x:65532:' >> /etc/group \
  && mkdir -p /var/lib/nodewarden \
  && chown 65532:65532 /var/lib/nodewarden \

@@ -12,6 +12,7 @@
         "native/audit-assembler.cc",
         "native/audit-reader.cc",
         "native/audit-text.cc",
+        "native/bpf-reader.cc",
         "native/connector-reader.cc",
         "native/event-pump.cc",
         "native/proc-snapshot.cc",

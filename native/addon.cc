@@ -259,14 +259,17 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     if (o.Has("unicast")) opts.unicast = o.Get("unicast").ToBoolean().Value();
     if (o.Has("maxQueue")) opts.max_queue = o.Get("maxQueue").ToNumber().Uint32Value();
     if (o.Has("rcvbufBytes")) opts.rcvbuf_bytes = o.Get("rcvbufBytes").ToNumber().Int32Value();
+    if (o.Has("bpfObject")) opts.bpf_object = o.Get("bpfObject").ToString().Utf8Value();
     if (kind == "audit") {
       reader_ = NewAuditReader();
       thread_name_ = "nw-audit";
     } else if (kind == "connector") {
       reader_ = NewConnectorReader();
       thread_name_ = "nw-connector";
-    }
-    else {
+    } else if (kind == "bpf") {
+      reader_ = NewBpfReader();
+      thread_name_ = "nw-bpf";
+    } else {
       Napi::TypeError::New(env, "unknown reader kind " + kind).ThrowAsJavaScriptException();
       return;
     }

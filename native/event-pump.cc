@@ -166,6 +166,7 @@ napi_value BatchToJs(napi_env env, const std::vector<ExecRecord>& recs, StringCa
   for (size_t i = 0; i < n; i++, d += kNumFields) {
     const ExecRecord& r = recs[i];
     uint32_t flags = (r.source == Source::Connector ? kFlagConnector : 0) |
+                     (r.source == Source::Bpf ? kFlagBpf : 0) |
                      (r.has_serial ? kFlagSerial : 0) | (r.success ? kFlagSuccess : 0) |
                      (r.argv_truncated ? kFlagArgvTruncated : 0) |
                      (r.argv_missing ? kFlagArgvMissing : 0) |
@@ -240,11 +241,11 @@ void Pump::Push(ExecRecord& rec, uint64_t now) {
   if (pending_->events.size() >= kMaxBatch) Flush();
 }
 
-void Pump::NoteSocketLoss() {
-  stats_->lost_socket.fetch_add(1, std::memory_order_relaxed);
+void Pump::NoteSocketLoss(uint64_t count) {
+  stats_->lost_socket.fetch_add(count, std::memory_order_relaxed);
   if (!pending_) pending_.reset(NewBatch());
   if (!HasContent(*pending_)) pending_since_ = MonotonicNs();
-  pending_->lost_socket++;
+  pending_->lost_socket += count;
 }
 
 void Pump::NoteConfigChange(uint64_t time_ns, std::string_view body) {

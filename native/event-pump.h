@@ -94,7 +94,7 @@ class Pump {
 
   // Reader-thread side.
   void Push(ExecRecord& rec, uint64_t now_mono_ns);  // moves from rec
-  void NoteSocketLoss();
+  void NoteSocketLoss(uint64_t count = 1);
   void NoteConfigChange(uint64_t time_ns, std::string_view body);
   void NoteFileChange(FileChangeNote& note);  // moves from note
   void NoteError(std::string message);
@@ -149,7 +149,8 @@ constexpr uint32_t kFlagExeCtime = 64;
 constexpr uint32_t kFlagCgroup = 128;
 constexpr uint32_t kFlagStdio = 256;
 constexpr uint32_t kFlagKey = 512;
-constexpr uint32_t kNsInitShift = 10;
+constexpr uint32_t kNsInitShift = 10;  // two bits
+constexpr uint32_t kFlagBpf = 4096;
 
 // The JavaScript form of a batch: { n: Float64Array, s: string[], c: string[] (the cache's
 // array, or an empty one when cache is null) }.

@@ -16,7 +16,7 @@ constexpr size_t kMaxArgs = 128;
 constexpr size_t kMaxArgBytes = 4096;
 constexpr size_t kMaxArgvBytes = 32 * 1024;
 
-enum class Source : uint8_t { Audit = 0, Connector = 1 };
+enum class Source : uint8_t { Audit = 0, Connector = 1, Bpf = 2 };
 
 struct Span {
   uint32_t off = 0;

@@ -16,6 +16,7 @@ struct ReaderOptions {
   std::string proc_root = "/proc";
   std::string rule_key = "nodewarden";
   bool unicast = false;  // audit: register as the audit daemon instead of joining the group
+  std::string bpf_object;  // bpf: the compiled program (build/bpf/exec.bpf.o)
   size_t max_queue = 65536;
   int rcvbuf_bytes = 32 * 1024 * 1024;
 };
@@ -26,8 +27,9 @@ class Reader {
   // Returns 0, or -errno with a sentence in *what naming the step that failed.
   virtual int Open(const ReaderOptions& opts, std::string* what) = 0;
   // The thread body: reads the socket in batches (recvmmsg) until wake_fd becomes readable,
-  // counting overruns (ENOBUFS) and flushing the pump on time. Shared by every reader.
-  void Run(int wake_fd);
+  // counting overruns (ENOBUFS) and flushing the pump on time. Shared by the socket readers;
+  // the eBPF reader drains a ring buffer instead.
+  virtual void Run(int wake_fd);
   virtual void Close() = 0;
   // The socket receive buffer actually granted, for stats.
   int rcvbuf() const { return rcvbuf_; }
@@ -52,6 +54,7 @@ class Reader {
 
 std::unique_ptr<Reader> NewAuditReader();
 std::unique_ptr<Reader> NewConnectorReader();
+std::unique_ptr<Reader> NewBpfReader();
 
 // Shared socket set-up: a large receive buffer, forced past rmem_max when we may.
 int GrowReceiveBuffer(int fd, int bytes);

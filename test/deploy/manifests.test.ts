@@ -27,7 +27,7 @@ const schemas = RELEASES.map((r) => new KubeOpenApi(path.join(refDir, 'openapi')
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** The capabilities the agent adds, each of which README.md's "Privileges" section must explain. */
-const AGENT_CAPABILITIES = ['AUDIT_CONTROL', 'AUDIT_READ', 'DAC_READ_SEARCH', 'SYS_PTRACE'];
+const AGENT_CAPABILITIES = ['AUDIT_CONTROL', 'AUDIT_READ', 'BPF', 'DAC_READ_SEARCH', 'PERFMON', 'SYS_PTRACE'];
 
 // Without kubectl nothing here can run. Locally that is a skip; in CI (CI=true) a failure.
 let noKubectl: string | undefined;
@@ -379,7 +379,7 @@ function run(): void {
     const table = readmePrivileges();
     const added = new Set<string>();
     for (const objects of rendered.values()) for (const { c } of everyContainer(objects)) for (const cap of c.securityContext?.capabilities?.add ?? []) added.add(cap);
-    t.same([...added].sort(), AGENT_CAPABILITIES, 'the overlays add exactly the agent\'s four capabilities');
+    t.same([...added].sort(), AGENT_CAPABILITIES, 'the overlays add exactly the agent\'s six capabilities');
     if (typeof table === 'string') {
       t.fail(`${table}; it must explain ${[...added].sort().join(', ')}`);
       return;

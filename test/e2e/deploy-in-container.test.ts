@@ -11,8 +11,8 @@
 // Within it: the agent holds exactly the capabilities the DaemonSet adds; it captures a shell in
 // another kube-system pod with its command line, reports a chmod of a kubelet file with who did
 // it, and lists the runtime's containers; central runs as its non-root user and stores what the
-// agent sends over TLS with the agent's projected token. Then the same agent without
-// AUDIT_CONTROL: exec capture falls back and says so (status and event), and the agent lives on.
+// agent sends over TLS with the agent's projected token. Then the same agent without BPF, PERFMON
+// and AUDIT_CONTROL: exec capture falls back and says so (status and event), and the agent lives on.
 
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -253,7 +253,7 @@ await t.test('the agent with the manifest\'s privileges', async (t) => {
     }
     t.equal(shell.kubernetes?.namespace, 'kube-system');
     t.equal(shell.kubernetes?.pod, system.name);
-    t.equal(shell.process.capture, 'audit');
+    t.equal(shell.process.capture, 'bpf', 'seen by the eBPF exec source');
     t.equal(shell.node, NODE, 'the node its token names');
   });
 
@@ -290,10 +290,11 @@ await t.test('the agent with the manifest\'s privileges', async (t) => {
   t.equal(removeAgentAuditRules(), 0, 'the agent removed its audit rules when it stopped');
 });
 
-await t.test('the agent without AUDIT_CONTROL degrades as the README says', async (t) => {
-  t.ok(added.includes('AUDIT_CONTROL'), 'the manifest adds AUDIT_CONTROL');
+await t.test('the agent without BPF, PERFMON and AUDIT_CONTROL degrades as the README says', async (t) => {
+  const dropped = ['AUDIT_CONTROL', 'BPF', 'PERFMON'];
+  for (const cap of dropped) t.ok(added.includes(cap), `the manifest adds ${cap}`);
   const since = new Date().toISOString();
-  const agent = await startAgent('nodewarden-agent-degraded', added.filter((c) => c !== 'AUDIT_CONTROL'));
+  const agent = await startAgent('nodewarden-agent-degraded', added.filter((c) => !dropped.includes(c)));
   t.teardown(() => stopAgent(agent).catch(() => undefined));
   const degraded = await waitFor('the degradation at central', async () => (await events('--since', since, '--rule', 'agent.exec-source-degraded'))[0], 90_000, 1_000)
     .catch(async (err) => {
@@ -303,6 +304,7 @@ await t.test('the agent without AUDIT_CONTROL degrades as the README says', asyn
   t.match(degraded.title, /fell back to the (connector|poller) source/);
   t.match(degraded.message, /Exec capture uses the (connector|poller) source/);
   t.match(JSON.stringify(degraded), /CAP_AUDIT_CONTROL/, 'names the missing capability');
+  t.match(JSON.stringify(degraded), /bpf: not permitted to load the eBPF exec program/, 'and why the eBPF source could not run');
   const ready = await httpGet(agentHttp, '/readyz');
   t.match(ready.body, /collector process: source (connector|poller)/, `status says which source: ${ready.body}`);
   t.equal((await httpGet(agentHttp, probePath(agentContainer, 'livenessProbe'))).status, 200, 'alive');

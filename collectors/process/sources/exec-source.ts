@@ -1,8 +1,8 @@
 // The contract every exec source fulfils: a stream of exec events with their full command
 // line, delivered in batches, plus notices for anything that may have cost us events. The
-// three implementations (audit, connector, poller) differ only in what they can see.
+// four implementations (bpf, audit, connector, poller) differ only in what they can see.
 
-export type ExecSourceName = 'audit' | 'connector' | 'poller';
+export type ExecSourceName = 'bpf' | 'audit' | 'connector' | 'poller';
 
 export interface ExecEvent {
   source: ExecSourceName;
@@ -117,6 +117,8 @@ export interface ExecSourceOptions {
   procRoot?: string;
   /** Default multicast: read alongside any auditd. unicast: become the audit daemon. */
   auditMode?: 'multicast' | 'unicast';
+  /** audit: add the exec rules (default); false: watch rules only (beside the eBPF source). */
+  execRules?: boolean;
   /** Default 'nodewarden': the key on our audit rules, and how we recognise them. */
   ruleKey?: string;
   /** Poller scan interval, default 200 ms. */

@@ -33,8 +33,8 @@ export interface AuditRule {
   arch: number | null;
 }
 
-/** An exec as the native reader delivers it: an ExecEvent from the audit or connector reader. */
-export type NativeExecEvent = ExecEvent & { source: 'audit' | 'connector' };
+/** An exec as the native reader delivers it: an ExecEvent from the audit, connector or eBPF reader. */
+export type NativeExecEvent = ExecEvent & { source: 'audit' | 'connector' | 'bpf' };
 
 /**
  * A syscall that wrote to, or changed the attributes of, a file one of our watch rules names
@@ -71,12 +71,17 @@ export interface NativeBatchInfo {
   error?: string; // the reader thread ended on this error
 }
 
+/** audit: the audit netlink socket; connector: the process connector; bpf: the eBPF exec program. */
+export type NativeReaderKind = 'audit' | 'connector' | 'bpf';
+
 export interface NativeReaderOptions {
   procRoot?: string;
   ruleKey?: string;
   unicast?: boolean;
   maxQueue?: number;
   rcvbufBytes?: number;
+  /** bpf: the compiled exec program (bpfObjectPath). */
+  bpfObject?: string;
 }
 
 export interface NativeReaderStats {
@@ -110,7 +115,7 @@ export interface RawExecBatch {
 /** The addon's own exports, before batches are decoded. */
 interface RawAddon extends Omit<NativeAddon, 'assembleAuditRecords' | 'assembleAuditFileChanges' | 'Reader'> {
   assembleAuditRecords(records: { type: number; text: string }[], key: string, procRoot?: string): RawExecBatch & { fileChanges: NativeFileChange[] };
-  Reader: new (kind: 'audit' | 'connector', options: NativeReaderOptions, onBatch: (batch: RawExecBatch, info: NativeBatchInfo) => void) => NativeReader;
+  Reader: new (kind: NativeReaderKind, options: NativeReaderOptions, onBatch: (batch: RawExecBatch, info: NativeBatchInfo) => void) => NativeReader;
 }
 
 // Positions in RawExecBatch.n, per exec (kNumFields and NumField in native/event-pump.h).
@@ -119,7 +124,7 @@ const FLAGS = 0, TIME_SEC = 1, TIME_NSEC = 2, SERIAL = 3, PID = 4, PPID = 5, UID
   START_TIME = 12, EXE_CTIME_SEC = 13, EXE_CTIME_NSEC = 14, EXE = 15, COMM = 16, CWD = 17, CGROUP = 18, STDIN = 19, STDOUT = 20, KEY = 21,
   ARGV0 = 22;
 const CONNECTOR = 1, HAS_SERIAL = 2, SUCCESS = 4, ARGV_TRUNCATED = 8, ARGV_MISSING = 16, HAS_START_TIME = 32, HAS_EXE_CTIME = 64,
-  HAS_CGROUP = 128, HAS_STDIO = 256, HAS_KEY = 512, NS_INIT_SHIFT = 10;
+  HAS_CGROUP = 128, HAS_STDIO = 256, HAS_KEY = 512, NS_INIT_SHIFT = 10, BPF = 4096;
 const NS = 1_000_000_000n;
 
 /** The exec objects of a raw batch. */
@@ -153,7 +158,7 @@ export function decodeExecBatch(raw: RawExecBatch): NativeExecEvent[] {
     if (argc > 0) argv[0] = str(n[o + ARGV0]!);
     for (let a = 1; a < argc; a++) argv[a] = s[k++]!;
     const e: NativeExecEvent = {
-      source: flags & CONNECTOR ? 'connector' : 'audit',
+      source: flags & BPF ? 'bpf' : flags & CONNECTOR ? 'connector' : 'audit',
       timeUnixNano: secNs + BigInt(n[o + TIME_NSEC]!),
       // Small integers made so: a double from the Float64Array would be boxed in every object
       // that keeps it (the process table keeps pid and ppid of 16,384 processes).
@@ -200,7 +205,7 @@ export interface NativeAddon {
   /** The same, for the file changes our watch rules' records make. */
   assembleAuditFileChanges(records: { type: number; text: string }[], key: string, procRoot?: string): NativeFileChange[];
   Reader: new (
-    kind: 'audit' | 'connector',
+    kind: NativeReaderKind,
     options: NativeReaderOptions,
     onBatch: (events: NativeExecEvent[], info: NativeBatchInfo) => void,
   ) => NativeReader;
@@ -218,6 +223,8 @@ const above = path.resolve(here, '..', '..', '..');
 const repoRoot = path.basename(above) === 'dist' ? path.dirname(above) : above;
 
 export const nativeAddonPath = path.join(repoRoot, 'build', 'Release', 'nodewarden_native.node');
+/** The eBPF exec program, compiled from native/bpf/exec.bpf.c by scripts/build-bpf.mjs. */
+export const bpfObjectPath = path.join(repoRoot, 'build', 'bpf', 'exec.bpf.o');
 
 let cached: { addon: NativeAddon } | { error: Error } | undefined;
 
@@ -240,7 +247,7 @@ function decoding(raw: RawAddon): NativeAddon {
     ...raw,
     assembleAuditRecords: (records, key, procRoot) => decodeExecBatch(raw.assembleAuditRecords(records, key, procRoot)),
     assembleAuditFileChanges: (records, key, procRoot) => raw.assembleAuditRecords(records, key, procRoot).fileChanges,
-    Reader: function Reader(kind: 'audit' | 'connector', options: NativeReaderOptions, onBatch: (events: NativeExecEvent[], info: NativeBatchInfo) => void) {
+    Reader: function Reader(kind: NativeReaderKind, options: NativeReaderOptions, onBatch: (events: NativeExecEvent[], info: NativeBatchInfo) => void) {
       return new RawReader(kind, options, (batch, info) => onBatch(decodeExecBatch(batch), info));
     } as unknown as NativeAddon['Reader'],
   };

@@ -1,24 +1,29 @@
-// Chooses the exec source for this node: audit (full command lines from the kernel), then the
-// process connector, then the /proc poller, skipping each that cannot work here and saying
-// why. The chosen source is probed but not started: the caller starts it with its callbacks.
+// Chooses the exec source for this node: eBPF (everything read in the kernel at the exec), then
+// audit (full command lines from the kernel, the rest from /proc), then the process connector,
+// then the /proc poller, skipping each that cannot work here and saying why. The chosen source is probed but not started: the caller starts it with its callbacks.
 
 import { NwError } from '../../../core/errors.js';
 import { AuditSource, type AuditSourceDeps } from './audit-source.js';
+import { BpfSource, type BpfSourceDeps } from './bpf-source.js';
 import { ConnectorSource } from './connector-source.js';
 import type { ExecSource, ExecSourceName, ExecSourceOptions } from './exec-source.js';
 import { PollerSource } from './poller-source.js';
 
-export const SOURCE_ORDER: readonly ExecSourceName[] = ['audit', 'connector', 'poller'];
+export const SOURCE_ORDER: readonly ExecSourceName[] = ['bpf', 'audit', 'connector', 'poller'];
 
 export interface SelectDeps {
   /** Passed to the audit source, e.g. an injected status reader in tests. */
   audit?: AuditSourceDeps;
+  /** Passed to the eBPF source (its own watch-rule audit source gets `audit` too). */
+  bpf?: BpfSourceDeps;
 }
 
 type Probed = ExecSource & { probe(): Promise<string | null> };
 
 function create(name: ExecSourceName, opts: ExecSourceOptions, deps: SelectDeps): Probed {
   switch (name) {
+    case 'bpf':
+      return new BpfSource(opts, { audit: deps.audit, ...deps.bpf });
     case 'audit':
       return new AuditSource(opts, deps.audit);
     case 'connector':
@@ -30,7 +35,7 @@ function create(name: ExecSourceName, opts: ExecSourceOptions, deps: SelectDeps)
 
 /**
  * The first source that can work here, trying `preferred` first and then the rest in order
- * audit → connector → poller. `skipped` lists each source passed over with its reason.
+ * bpf → audit → connector → poller. `skipped` lists each source passed over with its reason.
  */
 export async function openExecSource(
   opts: ExecSourceOptions,
