@@ -259,7 +259,8 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     if (o.Has("unicast")) opts.unicast = o.Get("unicast").ToBoolean().Value();
     if (o.Has("maxQueue")) opts.max_queue = o.Get("maxQueue").ToNumber().Uint32Value();
     if (o.Has("rcvbufBytes")) opts.rcvbuf_bytes = o.Get("rcvbufBytes").ToNumber().Int32Value();
-    if (o.Has("bpfObject")) opts.bpf_object = o.Get("bpfObject").ToString().Utf8Value();
+    if (o.Get("bpfObject").IsString()) opts.bpf_object = o.Get("bpfObject").ToString().Utf8Value();
+    if (o.Get("bpfRingBytes").IsNumber()) opts.bpf_ring_bytes = o.Get("bpfRingBytes").ToNumber().Uint32Value();
     if (kind == "audit") {
       reader_ = NewAuditReader();
       thread_name_ = "nw-audit";

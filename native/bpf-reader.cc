@@ -10,7 +10,9 @@
 // 1/kRestNs times a second whatever the exec rate, and an exec waits at most that long (the
 // pump batches for 50 ms anyway). Idle, it sleeps until the next exec.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <unistd.h>
@@ -164,7 +166,7 @@ class BpfReader final : public Reader {
       std::lock_guard<std::mutex> lock(g_log_lock);
       g_log = &log;
       libbpf_print_fn_t before = lib_->set_print(&CollectLog);
-      int r = Load(opts.bpf_object, what);
+      int r = Load(opts.bpf_object, opts.bpf_ring_bytes, what);
       lib_->set_print(before);
       g_log = nullptr;
       if (r < 0) {
@@ -232,6 +234,9 @@ class BpfReader final : public Reader {
     link_ = nullptr;
     if (obj_) lib_->object_close(obj_);
     obj_ = nullptr;
+    if (lost_fd_ >= 0) close(lost_fd_);
+    if (events_fd_ >= 0) close(events_fd_);
+    lost_fd_ = events_fd_ = -1;
   }
 
   ~BpfReader() override { Close(); }
@@ -242,7 +247,7 @@ class BpfReader final : public Reader {
   void OnDatagram(const void*, size_t, uint64_t) override {}
 
  private:
-  int Load(const std::string& path, std::string* what) {
+  int Load(const std::string& path, uint32_t ring_bytes, std::string* what) {
     errno = 0;
     obj_ = lib_->object_open_file(path.c_str(), nullptr);
     if (!obj_) {
@@ -264,6 +269,14 @@ class BpfReader final : public Reader {
       return cpus < 0 ? cpus : -EINVAL;
     }
     lib_->map_set_max_entries(scratch, static_cast<uint32_t>(cpus));
+    // The ring's size in bytes: a power of two and a whole number of pages, else the kernel
+    // refuses the map (EINVAL, with this sentence).
+    long page = sysconf(_SC_PAGESIZE);
+    if (ring_bytes == 0 || (ring_bytes & (ring_bytes - 1)) != 0 || (page > 0 && ring_bytes % static_cast<uint32_t>(page) != 0)) {
+      *what = "the eBPF ring buffer size must be a power of two and a multiple of the page size";
+      return -EINVAL;
+    }
+    lib_->map_set_max_entries(events, ring_bytes);
     int r = lib_->object_load(obj_);
     if (r < 0) {
       *what = "the kernel refused the eBPF exec program (needs root: CAP_BPF and CAP_PERFMON or CAP_SYS_ADMIN; a kernel of 5.8 or later with BTF)";
@@ -275,9 +288,20 @@ class BpfReader final : public Reader {
       *what = "cannot attach the eBPF exec program to the sched_process_exec tracepoint";
       return -(errno ? errno : EINVAL);
     }
-    lost_fd_ = lib_->map_fd(lost);
+    // The maps outlive the object through descriptors of our own, and the program through its
+    // link: the object (the ELF file, its BTF, libbpf's bookkeeping, ~10 MB of heap) is freed
+    // at once, and the heap handed back to the system.
+    lost_fd_ = fcntl(lib_->map_fd(lost), F_DUPFD_CLOEXEC, 0);
+    events_fd_ = fcntl(lib_->map_fd(events), F_DUPFD_CLOEXEC, 0);
+    if (lost_fd_ < 0 || events_fd_ < 0) {
+      *what = "cannot keep the eBPF maps' descriptors";
+      return -errno;
+    }
+    lib_->object_close(obj_);
+    obj_ = nullptr;
+    malloc_trim(0);
     errno = 0;
-    rb_ = lib_->ring_buffer_new(lib_->map_fd(events), &BpfReader::OnSample, this, nullptr);
+    rb_ = lib_->ring_buffer_new(events_fd_, &BpfReader::OnSample, this, nullptr);
     if (!rb_) {
       *what = "cannot map the eBPF ring buffer";
       return -(errno ? errno : EINVAL);
@@ -425,6 +449,7 @@ class BpfReader final : public Reader {
   bpf_link* link_ = nullptr;
   ring_buffer* rb_ = nullptr;
   int lost_fd_ = -1;
+  int events_fd_ = -1;
   uint64_t lost_seen_ = 0;
   uint64_t ns_per_tick_ = 10000000ull;
   int64_t boot_to_real_ = 0;

@@ -17,6 +17,7 @@ struct ReaderOptions {
   std::string rule_key = "nodewarden";
   bool unicast = false;  // audit: register as the audit daemon instead of joining the group
   std::string bpf_object;  // bpf: the compiled program (build/bpf/exec.bpf.o)
+  uint32_t bpf_ring_bytes = 1u << 20;  // bpf: the ring buffer (a power of two, pages)
   size_t max_queue = 65536;
   int rcvbuf_bytes = 32 * 1024 * 1024;
 };

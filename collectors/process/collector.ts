@@ -100,7 +100,7 @@ export class ProcessCollector implements Collector {
       collect() { this.set(stats()?.kernelBacklog ?? 0); },
     });
     new Gauge({
-      name: 'nodewarden_exec_source_lost', help: 'Execs lost since start, by where: kernel (audit lost counter), socket (overruns), agent (queue full).', labelNames: ['where'], registers: [reg],
+      name: 'nodewarden_exec_source_lost', help: 'Execs lost since start, by where: kernel (audit lost counter; eBPF ring buffer full), socket (overruns), agent (queue full).', labelNames: ['where'], registers: [reg],
       collect() {
         const s = stats();
         this.set({ where: 'kernel' }, s?.lostKernel ?? 0);
@@ -122,6 +122,7 @@ export class ProcessCollector implements Collector {
         auditMode: this.config.auditMode,
         ruleKey: this.config.ruleKey,
         pollIntervalMs: this.config.pollIntervalMs,
+        bpfRingBytes: this.config.bpfRingBytes,
       }, this.config.source === 'auto' ? undefined : this.config.source);
       src = opened.source;
       this.source = src;

@@ -22,6 +22,13 @@ export const processConfigSchema = z.strictObject({
   auditMode: z.enum(['multicast', 'unicast']).default('multicast'),
   ruleKey: z.string().regex(/^[\w-]{1,31}$/).default('nodewarden'),
   pollIntervalMs: z.number().int().min(10).default(200),
+  /**
+   * The eBPF source's ring buffer (execs the kernel has written and the agent not yet read), in
+   * bytes: a power of two from 64 KiB to 256 MiB. An exec takes ~100 bytes plus its command line
+   * and paths; the agent's RSS counts the ring twice (it is mapped back to back).
+   */
+  bpfRingBytes: z.number().int().min(65_536).max(268_435_456)
+    .refine((n) => (n & (n - 1)) === 0, 'must be a power of two (65536, 131072, … 1048576, …)').default(1_048_576),
   /** Namespaces evaluated besides kube-system (which always is); '*' for all. */
   namespaces: z.array(z.string()).default([]),
   /** Evaluate processes on the host itself (outside any container). */

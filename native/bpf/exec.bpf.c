@@ -175,9 +175,12 @@ struct scratch {
   u32 cursor;
 };
 
+// Sized by user space (bpfRingBytes, 1 MiB by default). Its pages are mapped into the agent
+// whole (twice: the data area is mapped back to back so records never wrap), so its size counts
+// twice in the agent's RSS.
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 4 << 20);
+  __uint(max_entries, 1 << 20);
 } nw_events SEC(".maps");
 
 // One record being built per CPU (the program runs with migration disabled). Too big for a

@@ -1,6 +1,7 @@
 // The whole agent's cost per exec, everything included: the `nodewarden agent` process itself
-// (audit source, native reader, enrichment through the CRI inventory, scope, detections, spool,
-// shipping) measured from /proc: its CPU time and peak RSS. Execs run inside a kube-system pod of
+// (the exec source it chooses by default, native reader, enrichment through the CRI inventory,
+// scope, detections, spool, shipping) measured from /proc: its CPU time and peak RSS.
+// NW_BENCH_EXEC_SOURCE=audit (or another source) measures that source instead of the default. Execs run inside a kube-system pod of
 // the node-box (a static C spawner copied into the container execs /bin/true with unique
 // arguments), so every one of them is in scope and attributed. Central runs in this process.
 // Bursts of 1k, 5k and 10k, then a sustained 1,000/s for 60 s (10 s with NW_BENCH_QUICK=1).
@@ -114,14 +115,15 @@ function usage(pid: number): { cpuUs: number; sysUs: number; mainUs: number; rea
  * the machine, which cost the agent too: shown so a run on a busy machine can be told apart), and
  * those whose process was gone before /proc could be read.
  */
-async function counts(port: number): Promise<{ inScope: number; outOfScope: number; gone: number }> {
+async function counts(port: number): Promise<{ inScope: number; outOfScope: number; gone: number; lostKernel: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const c = { inScope: 0, outOfScope: 0, gone: 0 };
+  const c = { inScope: 0, outOfScope: 0, gone: 0, lostKernel: 0 };
   for (const line of text.split('\n')) {
     if (line.startsWith('nodewarden_exec_events_total{')) {
       if (line.includes('scope="in"')) c.inScope += Number(line.split(' ').pop());
       else c.outOfScope += Number(line.split(' ').pop());
     } else if (line.startsWith('nodewarden_exec_gone_before_read_total ')) c.gone = Number(line.split(' ').pop());
+    else if (line.startsWith('nodewarden_exec_source_lost{where="kernel"} ')) c.lostKernel = Number(line.split(' ').pop());
   }
   return c;
 }
@@ -150,7 +152,7 @@ export default async function agentExecBench(): Promise<void> {
     writeFileSync(config, [
       'agent:', '  collectors:', '    posture: { enabled: false }',
       `    runtime: { socket: ${JSON.stringify(box.socket)}, containerdStateDir: ${JSON.stringify(box.stateDir)} }`,
-      `    process: { source: audit, ruleKey: ${KEY} }`, '',
+      `    process: { source: ${process.env.NW_BENCH_EXEC_SOURCE ?? 'auto'}, ruleKey: ${KEY} }`, '',
     ].join('\n'));
     // Started as a user starts it: the command itself (its shebang gives node its flags).
     // NW_AGENT_NODE_ARGS: node flags instead (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
@@ -167,7 +169,8 @@ export default async function agentExecBench(): Promise<void> {
       }
     }, 30_000, 200);
     const idle = usage(pid);
-    console.log(`agent idle after start: RSS ${idle.rssMb.toFixed(0)} MB`);
+    const active = /^nodewarden_exec_source\{source="(\w+)"\} 1$/m.exec(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text())?.[1];
+    console.log(`agent idle after start: RSS ${idle.rssMb.toFixed(0)} MB; exec source ${active ?? 'none'}`);
 
     // A static spawner, dropped into the container's /tmp from the host.
     const containerPid = Number(JSON.parse((await box.cri.containerStatus(pod.containerId, true)).info?.info ?? '{}').pid);
@@ -185,7 +188,7 @@ export default async function agentExecBench(): Promise<void> {
     execFileSync('gcc', ['-O2', '-pthread', '-o', path.join(dir, 'calibrate'), calSrc]);
     const cal = Object.fromEntries(execFileSync(path.join(dir, 'calibrate'), { encoding: 'utf8' }).trim().split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)]));
     const floor = cal.cgroup! + cal.stat! + 3 * cal.readlink! + cal.fstatat!;
-    console.log(`this machine's kernel: a null system call ${cal.syscall!.toFixed(2)} µs; /proc/PID/cgroup read ${cal.cgroup!.toFixed(1)} µs, stat read ${cal.stat!.toFixed(1)} µs, a /proc link ${cal.readlink!.toFixed(1)} µs, the exe's stat ${cal.fstatat!.toFixed(1)} µs: the reader's /proc reads alone cost ≈ ${floor.toFixed(0)} µs per exec here (hot, in a loop); a thread woken from a blocking read costs ${cal.wake!.toFixed(1)} µs of CPU (the reader wakes about once per exec, and the main thread once per batch)`);
+    console.log(`this machine's kernel: a null system call ${cal.syscall!.toFixed(2)} µs; /proc/PID/cgroup read ${cal.cgroup!.toFixed(1)} µs, stat read ${cal.stat!.toFixed(1)} µs, a /proc link ${cal.readlink!.toFixed(1)} µs, the exe's stat ${cal.fstatat!.toFixed(1)} µs: the audit reader's /proc reads alone cost ≈ ${floor.toFixed(0)} µs per exec here (hot, in a loop; the eBPF source makes none); a thread woken from a blocking read costs ${cal.wake!.toFixed(1)} µs of CPU (the audit reader wakes about once per exec, the eBPF reader at most 50 times a second, the main thread once per batch)`);
 
     const quick = process.env.NW_BENCH_QUICK === '1';
     const phases = [
@@ -196,7 +199,6 @@ export default async function agentExecBench(): Promise<void> {
     ];
     console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  main  reader  other  wake-ups/exec: reader, main  kernel lost  agent RSS MB  execs elsewhere  gone before /proc read');
     for (const ph of phases) {
-      const lost0 = native.addon.auditStatus().lost;
       const c0 = await counts(httpPort);
       const u0 = usage(pid);
       const r = await box.execSync(pod.containerId, ['/tmp/nw-spawner', String(ph.n), String(ph.rate), '/bin/true', `nwb-${ph.n}`], 600);
@@ -215,7 +217,7 @@ export default async function agentExecBench(): Promise<void> {
       const per = (a: number, b: number) => ((a - b) / captured).toFixed(1);
       const per2 = (a: number, b: number) => ((a - b) / captured).toFixed(2);
       const other = (u1.cpuUs - u1.mainUs - u1.readerUs) - (u0.cpuUs - u0.mainUs - u0.readerUs);
-      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${`${per2(u1.readerWakes, u0.readerWakes)}, ${per2(u1.mainWakes, u0.mainWakes)}`.padStart(27)}  ${String(native.addon.auditStatus().lost - lost0).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}  ${String(c1.outOfScope - c0.outOfScope).padStart(15)}  ${String(c1.gone - c0.gone).padStart(21)}`);
+      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${`${per2(u1.readerWakes, u0.readerWakes)}, ${per2(u1.mainWakes, u0.mainWakes)}`.padStart(27)}  ${String(c1.lostKernel - c0.lostKernel).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}  ${String(c1.outOfScope - c0.outOfScope).padStart(15)}  ${String(c1.gone - c0.gone).padStart(21)}`);
     }
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;

@@ -88,16 +88,21 @@ export class BpfSource implements ExecSource {
     return this.watcher?.fileWatch;
   }
 
-  /** Why this source cannot run here, or null when it can: the program is loaded and attached once, then removed. */
+  /**
+   * Why this source cannot run here, or null when it can. Proving it can means loading and
+   * attaching the program; a program that loads is kept for start() (loading it twice would cost
+   * the time and the memory twice), and stop() removes it whether or not the source started.
+   * Execs seen between the two are not delivered: capture begins at start.
+   */
   async probe(): Promise<string | null> {
+    if (this.reader) return null;
     const addon = this.loadAddon();
     if (typeof addon === 'string') return addon;
     if (!existsSync(this.objectPath)) {
       return `the eBPF exec program is not built (${this.objectPath}: \`npm run build\` compiles it where clang is installed)`;
     }
     try {
-      const r = new addon.Reader('bpf', { bpfObject: this.objectPath }, () => {});
-      await r.stop();
+      this.reader = this.open(addon);
       return null;
     } catch (err) {
       return explainBpfError(err);
@@ -106,26 +111,23 @@ export class BpfSource implements ExecSource {
 
   async start(onBatch: (batch: ExecEvent[]) => void, onNotice: (n: SourceNotice) => void): Promise<void> {
     if (this.running) throw new NwError('NW_ERR_EXEC_SOURCE', 'the eBPF source is already running');
+    if (this.stopping) throw new NwError('NW_ERR_EXEC_SOURCE', 'the eBPF source was stopped; make a new one');
     const addon = this.loadAddon();
     if (typeof addon === 'string') throw new NwError('NW_ERR_EXEC_SOURCE', addon);
-    this.onBatch = onBatch;
-    this.notice = guardNotice(onNotice);
     try {
-      this.reader = new addon.Reader(
-        'bpf',
-        { bpfObject: this.objectPath, maxQueue: this.opts.maxQueue ?? DEFAULT_MAX_QUEUE },
-        (events, info) => this.onNative(events, info),
-      );
+      this.reader ??= this.open(addon);
     } catch (err) {
       throw new NwError('NW_ERR_EXEC_SOURCE', `eBPF source: ${explainBpfError(err)}`, { cause: err });
     }
+    this.onBatch = onBatch;
+    this.notice = guardNotice(onNotice);
     this.running = true;
-    this.stopping = undefined;
     await this.startWatcher();
   }
 
   async stop(): Promise<void> {
-    if (!this.running) return this.stopping;
+    if (this.stopping) return this.stopping;
+    if (!this.reader) return;
     this.running = false;
     this.stopping = (async () => {
       await this.watcher?.stop();
@@ -164,6 +166,15 @@ export class BpfSource implements ExecSource {
     } catch (err) {
       this.notice({ kind: 'degraded', detail: `files cannot be watched: ${describeError(err)}` });
     }
+  }
+
+  private open(addon: NativeAddon): NativeReader {
+    return new addon.Reader(
+      'bpf',
+      { bpfObject: this.objectPath, bpfRingBytes: this.opts.bpfRingBytes, maxQueue: this.opts.maxQueue ?? DEFAULT_MAX_QUEUE },
+      // Until start, onBatch drops what arrives.
+      (events, info) => this.onNative(events, info),
+    );
   }
 
   private loadAddon(): NativeAddon | string {

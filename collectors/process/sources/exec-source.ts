@@ -125,6 +125,8 @@ export interface ExecSourceOptions {
   pollIntervalMs?: number;
   /** Execs held for JavaScript before new ones are dropped (counted), default 65,536. */
   maxQueue?: number;
+  /** bpf: the kernel's ring buffer of execs not yet read, bytes (a power of two); default 1 MiB. */
+  bpfRingBytes?: number;
 }
 
 export { UNKNOWN_ID } from '../../../core/observation.js';

@@ -82,6 +82,8 @@ export interface NativeReaderOptions {
   rcvbufBytes?: number;
   /** bpf: the compiled exec program (bpfObjectPath). */
   bpfObject?: string;
+  /** bpf: the ring buffer's size in bytes (a power of two, whole pages); default 1 MiB. */
+  bpfRingBytes?: number;
 }
 
 export interface NativeReaderStats {

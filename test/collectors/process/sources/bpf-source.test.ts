@@ -53,6 +53,30 @@ t.test('probe says why the program cannot run: not an eBPF object', { skip: !isR
   t.match(await src.probe(), /cannot open the eBPF object .*exec\.bpf\.o/);
 });
 
+t.test('a ring buffer size the kernel cannot take is refused, saying what it must be', { skip: skipReason }, async (t) => {
+  const src = new BpfSource({ bpfRingBytes: 3 * 65536 });
+  t.match(await src.probe(), /ring buffer size must be a power of two and a multiple of the page size/);
+  await src.stop();
+});
+
+t.test('a probed program is the one start uses; stop removes it even unstarted', { skip: skipReason }, async (t) => {
+  const key = uniqueKey();
+  t.teardown(() => removeRulesWithKey(addon, key));
+  const probed = new BpfSource({ bpfRingBytes: 65536, ruleKey: key });
+  t.equal(await probed.probe(), null);
+  t.equal(await probed.probe(), null, 'a second probe keeps the same program');
+  const c = collector();
+  await probed.start(c.onBatch, c.onNotice);
+  const marker = `probed-${Date.now()}`;
+  await runShell(`/bin/true ${marker}`).done;
+  await c.waitForEvent(byArg(marker));
+  await probed.stop();
+  const unstarted = new BpfSource({ ruleKey: key });
+  t.equal(await unstarted.probe(), null);
+  await unstarted.stop();
+  await t.rejects(unstarted.start(c.onBatch, c.onNotice), /was stopped/);
+});
+
 t.test('not root: the program is refused with a reason naming the privilege', { skip: !isRoot ? 'runs a child as nobody, which needs root' : skipReason }, async (t) => {
   const js = path.join(path.dirname(bpfObjectPath), '..', '..', 'dist', 'collectors', 'process', 'sources', 'bpf-source.js');
   const script = `import { BpfSource } from ${JSON.stringify(js)};

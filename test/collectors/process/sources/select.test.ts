@@ -18,6 +18,7 @@ const noBpf = { bpf: { objectPath: '/nonexistent/exec.bpf.o' } };
 
 t.test('as root, the eBPF source is chosen first with nothing skipped', { skip: rootSkip }, async (t) => {
   const { source, skipped } = await openExecSource({ ruleKey: uniqueKey() });
+  t.teardown(() => source.stop());
   t.equal(source.name, 'bpf');
   t.same(skipped, []);
   t.match(source.limits, /from the kernel itself \(eBPF/);
