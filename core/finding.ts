@@ -39,7 +39,7 @@ export interface ProcessInfo {
   cwd: string;
   startTimeUnixNano?: bigint;
   ancestors: ProcessAncestorInfo[];
-  /** The exec source that saw it: audit, connector or poller. */
+  /** The exec source that saw it: bpf, audit, connector or poller. */
   capture: string;
 }
 

@@ -51,7 +51,7 @@ export interface ProcessObservation {
    * workload. A process in a container cannot forge it.
    */
   enteredFromHost: boolean;
-  /** The exec source that saw it: audit, connector or poller. */
+  /** The exec source that saw it: bpf, audit, connector or poller. */
   capture: string;
 }
 

@@ -65,7 +65,7 @@ export const EXEC_FIELDS: Record<string, Field> = {
         tty: { type: 'bool', doc: 'stdin or stdout is a terminal (/dev/pts/N, /dev/ttyN, /dev/console).' },
         fileless: { type: 'bool', doc: 'Runs from no file on disk: a memfd (memfd_create) or a deleted executable.' },
         enteredFromHost: { type: 'bool', doc: 'In a container, with its parent outside it: put into the container from the host (the runtime starting it or exec\'ing into it: runc init, an exec probe, kubectl exec), not started by the workload. Nothing in the container can forge it; false when the parent is unknown.' },
-        capture: { type: 'string', doc: 'The exec source that saw it: audit, connector or poller.' },
+        capture: { type: 'string', doc: 'The exec source that saw it: bpf, audit, connector or poller.' },
       },
     },
   },

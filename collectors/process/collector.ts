@@ -530,7 +530,8 @@ export class ProcessCollector implements Collector {
 
   private onNotice(n: SourceNotice): void {
     if (n.kind === 'loss') {
-      this.lost.inc({ component: `exec-${n.where}`, reason: n.where === 'kernel' ? 'audit_lost' : n.where === 'socket' ? 'socket_overrun' : 'agent_queue_full' }, n.count);
+      const kernel = this.source?.name === 'bpf' ? 'ring_buffer_full' : 'audit_lost';
+      this.lost.inc({ component: `exec-${n.where}`, reason: n.where === 'kernel' ? kernel : n.where === 'socket' ? 'socket_overrun' : 'agent_queue_full' }, n.count);
       this.ctx.logger.error({ count: n.count, where: n.where }, `Exec events were lost: ${n.detail}`);
       this.send([this.agentFinding('agent.exec-events-lost', 'high', 'Exec events were lost',
         `${n.count} exec events were lost (${n.where}): ${n.detail}`, `${n.count} lost at ${n.where}`, { count: String(n.count), where: n.where })]);

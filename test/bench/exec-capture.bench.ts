@@ -1,4 +1,4 @@
-// Exec capture, source by source (audit, connector, poller): bursts of 1k, 5k and 10k
+// Exec capture, source by source (bpf, audit, connector, poller): bursts of 1k, 5k and 10k
 // short-lived execs with unique arguments, then a sustained 1,000 execs/s for 60 s (10 s with
 // NW_BENCH_QUICK=1). The execs come from a small C spawner (fork, exec, wait) in a child
 // process, so Node is not the bottleneck. Reports captured-with-argv / expected, losses
@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { AuditSource } from '../../collectors/process/sources/audit-source.js';
+import { BpfSource } from '../../collectors/process/sources/bpf-source.js';
 import { ConnectorSource } from '../../collectors/process/sources/connector-source.js';
 import type { ExecEvent, ExecSource, SourceNotice } from '../../collectors/process/sources/exec-source.js';
 import { loadNative } from '../../collectors/process/sources/native.js';
@@ -93,7 +94,7 @@ async function phase(
     withArgv,
     withCgroup,
     seen,
-    kernelLost: source.name === 'audit' ? auditLost() - lost0 : 0,
+    kernelLost: source.name === 'audit' ? auditLost() - lost0 : s1.lostKernel - s0.lostKernel,
     agentLost: s1.lostAgent - s0.lostAgent + (s1.lostSocket - s0.lostSocket),
     cpuPer1k: (cpu.user + cpu.system) / 1e6 / (n / 1000),
     readerCpuPer1k: ((s1.readerCpuSeconds ?? 0) - (s0.readerCpuSeconds ?? 0)) / (n / 1000),
@@ -146,6 +147,7 @@ export default async function execCaptureBench(): Promise<void> {
 
   const key = uniqueKey('nwbench');
   const makers: [string, () => ExecSource][] = [
+    ['bpf', () => new BpfSource({ ruleKey: key })],
     ['audit', () => new AuditSource({ ruleKey: key })],
     ['connector', () => new ConnectorSource()],
     ['poller', () => new PollerSource()],

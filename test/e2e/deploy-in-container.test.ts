@@ -233,7 +233,7 @@ await t.test('the agent with the manifest\'s privileges', async (t) => {
     });
   t.equal((await httpGet(agentHttp, probePath(agentContainer, 'livenessProbe'))).status, 200, 'liveness');
   const ready = await httpGet(agentHttp, '/readyz');
-  t.match(ready.body, /collector process: source audit/, 'exec capture through the audit stream');
+  t.match(ready.body, /collector process: source bpf/, 'exec capture through the eBPF program, loaded in the container with the manifest\'s capabilities');
 
   const system = await box.runPod({ name: 'coredns-5d78c9869d-deploy', containerName: 'coredns' });
   t.teardown(() => box.stopPod(system).catch(() => undefined));

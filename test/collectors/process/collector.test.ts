@@ -236,3 +236,13 @@ t.test('the observation the collector builds has exactly the fields of the rules
   t.equal(got.length, 1, 'the host exec is out of scope; the pod one is observed');
   t.same(typeOf(fields), want, 'the parent chain (pid 700, then pid 1 unknown) compares by its first element');
 });
+
+t.test('process config: the eBPF ring buffer must be a power of two, 64 KiB to 256 MiB', async (t) => {
+  t.equal(processConfigSchema.parse({}).bpfRingBytes, 1_048_576);
+  t.equal(processConfigSchema.parse({ bpfRingBytes: 65_536 }).bpfRingBytes, 65_536);
+  const bad = processConfigSchema.safeParse({ bpfRingBytes: 3 * 65_536 });
+  t.equal(bad.success, false);
+  t.match(bad.error?.issues[0], { path: ['bpfRingBytes'], message: /power of two/ });
+  t.equal(processConfigSchema.safeParse({ bpfRingBytes: 4096 }).success, false, 'below 64 KiB');
+  t.equal(processConfigSchema.safeParse({ source: 'bpf' }).success, true, "'bpf' names the eBPF source");
+});
