@@ -177,6 +177,7 @@ class BpfReader final : public Reader {
         return r;
       }
     }
+    proc_fd_ = open(opts.proc_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     long tck = sysconf(_SC_CLK_TCK);
     ns_per_tick_ = tck > 0 ? 1000000000ull / static_cast<uint64_t>(tck) : 10000000ull;
     return 0;
@@ -234,6 +235,8 @@ class BpfReader final : public Reader {
     link_ = nullptr;
     if (obj_) lib_->object_close(obj_);
     obj_ = nullptr;
+    if (proc_fd_ >= 0) close(proc_fd_);
+    proc_fd_ = -1;
     if (lost_fd_ >= 0) close(lost_fd_);
     if (events_fd_ >= 0) close(events_fd_);
     lost_fd_ = events_fd_ = -1;
@@ -345,6 +348,23 @@ class BpfReader final : public Reader {
     if (!(pf & kPfSet)) return false;
     size_t n = h.len[which];
     out.clear();
+    if (pf & kPfTruncated) {
+      // Deeper than the program walks (or longer than its budget): the top is missing, and a
+      // path that merely ends like /usr/bin/ls must not pass for it. /proc has the whole link
+      // while the process lives; otherwise the path says it was cut.
+      const char* link = which == kExe ? "exe" : which == kCwd ? "cwd" : which == kStdin ? "fd/0" : "fd/1";
+      char at[64];
+      snprintf(at, sizeof(at), "%d/%s", h.pid, link);
+      char buf[4096];
+      ssize_t got = proc_fd_ >= 0 ? readlinkat(proc_fd_, at, buf, sizeof(buf)) : -1;
+      if (got > 0 && static_cast<size_t>(got) < sizeof(buf)) {
+        out.assign(buf, static_cast<size_t>(got));
+        return true;
+      }
+      out = "(cut)";
+      AppendPath(out, p, n);
+      return true;
+    }
     if (pf & kPfPseudo) {
       // d_dname's forms: sockets, pipes and anonymous inodes by their file system; anything
       // else made by alloc_file_pseudo (memfd, a deleted shared-memory file) as simple_dname.
@@ -450,6 +470,7 @@ class BpfReader final : public Reader {
   ring_buffer* rb_ = nullptr;
   int lost_fd_ = -1;
   int events_fd_ = -1;
+  int proc_fd_ = -1;  // the proc root, for a path too deep for the program
   uint64_t lost_seen_ = 0;
   uint64_t ns_per_tick_ = 10000000ull;
   int64_t boot_to_real_ = 0;

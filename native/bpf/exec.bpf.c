@@ -159,7 +159,7 @@ struct exec_head {
 
 #define STR_PATHS 16384      // all paths together (budgets below sum to less)
 #define NAME_MAX_READ 256    // one component, NUL included
-#define MAX_COMPONENTS 48
+#define MAX_COMPONENTS 64
 #define ARGV_MAX 32768       // the agent keeps 32 KiB of argv at most
 #define COMM_LEN 16
 

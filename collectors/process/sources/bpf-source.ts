@@ -64,7 +64,7 @@ export class BpfSource implements ExecSource {
   readonly limits =
     'Sees every successful exec on the node from the kernel itself (eBPF on sched_process_exec), with its command line, ' +
     'executable, working folder, stdio and cgroup read at the exec, so processes that exit at once are complete; ' +
-    'failed execs are not seen; paths deeper than 48 components are cut at the top.';
+    'failed execs are not seen; a path deeper than 64 components is read from /proc instead (or, the process gone, starts with "(cut)").';
 
   private readonly opts: ExecSourceOptions;
   private readonly deps: BpfSourceDeps;
@@ -171,7 +171,7 @@ export class BpfSource implements ExecSource {
   private open(addon: NativeAddon): NativeReader {
     return new addon.Reader(
       'bpf',
-      { bpfObject: this.objectPath, bpfRingBytes: this.opts.bpfRingBytes, maxQueue: this.opts.maxQueue ?? DEFAULT_MAX_QUEUE },
+      { bpfObject: this.objectPath, bpfRingBytes: this.opts.bpfRingBytes, procRoot: this.opts.procRoot ?? '/proc', maxQueue: this.opts.maxQueue ?? DEFAULT_MAX_QUEUE },
       // Until start, onBatch drops what arrives.
       (events, info) => this.onNative(events, info),
     );

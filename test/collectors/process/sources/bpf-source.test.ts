@@ -1,7 +1,7 @@
 // The eBPF exec source against the real kernel: the program built by `npm run build`
 // (scripts/build-bpf.mjs) loaded through the system's libbpf, real execs. What the program reads
 // in the kernel is checked against what /proc says of the same process.
-import { chmodSync, copyFileSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -217,6 +217,25 @@ t.test('eBPF source on the real kernel', { skip: skipReason }, async (t) => {
     await runShell(`exec 3<${gone}; rm ${gone}; /proc/self/fd/3 ${marker}-deleted`).done;
     const del = await c.waitForEvent(byArg(`${marker}-deleted`));
     t.equal(del.exe, `${gone} (deleted)`);
+  });
+
+  t.test('a path deeper than the program walks is never shortened into another path', async (t) => {
+    const { c } = await startSource(t);
+    // 70 folders deep: more components than the program reads.
+    const deep = path.join(dir, ...Array.from({ length: 70 }, (_v, i) => `d${i}`));
+    mkdirSync(deep, { recursive: true });
+    const sleeper = path.join(deep, 'nw-sleep');
+    copyFileSync('/bin/sleep', sleeper);
+    chmodSync(sleeper, 0o755);
+    const quick = copyTrue(deep, 'nw-deep-true');
+    const alive = spawn(sleeper, ['1.5'], { stdio: 'ignore' });
+    t.teardown(() => void alive.kill());
+    const long = await c.waitForEvent((e) => e.pid === alive.pid);
+    t.equal(long.exe, sleeper, 'while the process lives, the whole path from /proc');
+    await runShell(`${quick} deep-${process.pid}`).done;
+    const gone = await c.waitForEvent(byArg(`deep-${process.pid}`));
+    t.ok(gone.exe === quick || gone.exe.startsWith('(cut)/'), `gone at once: whole, or marked as cut (${gone.exe.slice(0, 40)}…)`);
+    t.ok(gone.exe.endsWith('/d69/nw-deep-true'));
   });
 
   t.test('a symlinked program names the file run, as audit does', async (t) => {
