@@ -230,6 +230,26 @@ struct walk {
   u32 off, budget, which;
 };
 
+// Appends one path component at the cursor: 1 when appended, 0 when past the walk's budget (the
+// path is then truncated), -1 when the name could not be read.
+static __always_inline int put_name(struct scratch *s, u32 start, u32 budget, const void *name) {
+  u32 off = s->cursor;
+  if (off - start + NAME_MAX_READ > budget || off > STR_PATHS) return 0;
+  long n = bpf_probe_read_kernel_str(&s->str[off & (STR_PATHS - 1)], NAME_MAX_READ, name);
+  if (n <= 0) return -1;
+  s->cursor = off + (u32)n;
+  return 1;
+}
+
+// Records a finished walk's length and flags; returns the offset after it.
+static __always_inline int end_walk(struct scratch *s, u32 start, u32 which, u8 pf, int turns) {
+  if (turns == MAX_COMPONENTS) pf |= PF_TRUNCATED;
+  u32 end = s->cursor;
+  s->h.len[which] = (u16)(end - start);
+  if (which < P_PATHS) s->h.pflags[which] = pf;
+  return end;
+}
+
 // Appends the components of (d, vm) leaf first, up to the process's root or the root of the
 // mount tree, as __d_path would walk them; returns the new offset.
 __attribute__((noinline)) int walk_path(struct scratch *s, struct walk *w) {
@@ -267,22 +287,12 @@ __attribute__((noinline)) int walk_path(struct scratch *s, struct walk *w) {
     }
     const unsigned char *name;
     READ(name, d->d_name.name);
-    u32 off = s->cursor;
-    if (off - start + NAME_MAX_READ > budget || off > STR_PATHS) {
-      pf |= PF_TRUNCATED;
-      break;
-    }
-    long n = bpf_probe_read_kernel_str(&s->str[off & (STR_PATHS - 1)], NAME_MAX_READ, name);
-    if (n <= 0) break;
-    s->cursor = off + (u32)n;
-    if (pf & PF_PSEUDO) break;
+    int put = put_name(s, start, budget, name);
+    if (put == 0) pf |= PF_TRUNCATED;
+    if (put <= 0 || (pf & PF_PSEUDO)) break;
     d = parent;
   }
-  if (i == MAX_COMPONENTS) pf |= PF_TRUNCATED;
-  u32 end = s->cursor;
-  s->h.len[which] = (u16)(end - start);
-  if (which < P_PATHS) s->h.pflags[which] = pf;
-  return end;
+  return end_walk(s, start, which, pf, i);
 }
 
 // A cgroup's kernfs path, leaf first (the root's name is empty and is left out).
@@ -306,21 +316,12 @@ __attribute__((noinline)) int walk_cgroup(struct scratch *s, struct walk *w) {
     if (!parent) break;  // the hierarchy's root
     const char *name;
     READ(name, kn->name);
-    u32 off = s->cursor;
-    if (off - start + NAME_MAX_READ > budget || off > STR_PATHS) {
-      pf |= PF_TRUNCATED;
-      break;
-    }
-    long n = bpf_probe_read_kernel_str(&s->str[off & (STR_PATHS - 1)], NAME_MAX_READ, name);
-    if (n <= 0) break;
-    s->cursor = off + (u32)n;
+    int put = put_name(s, start, budget, name);
+    if (put == 0) pf |= PF_TRUNCATED;
+    if (put <= 0) break;
     kn = parent;
   }
-  if (i == MAX_COMPONENTS) pf |= PF_TRUNCATED;
-  u32 end = s->cursor;
-  s->h.len[which] = (u16)(end - start);
-  if (which < P_PATHS) s->h.pflags[which] = pf;
-  return end;
+  return end_walk(s, start, which, pf, i);
 }
 
 static __always_inline u32 put_path(struct scratch *s, u32 off, u32 budget, int which, void *d, void *vm,

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { BpfSource } from '../../../../collectors/process/sources/bpf-source.js';
 import type { ExecEvent, FileChangeEvent } from '../../../../collectors/process/sources/exec-source.js';
 import { bpfObjectPath, loadNative, type NativeAddon } from '../../../../collectors/process/sources/native.js';
-import { collector, copyTrue, isRoot, removeRulesWithKey, runShell, sleep, tempDir, uniqueKey } from './exec-fixtures.js';
+import { collector, copyTrue, isRoot, removeRulesWithKey, runAsNobody, runShell, sleep, tempDir, uniqueKey } from './exec-fixtures.js';
 
 const loaded = loadNative();
 // Not reasons to skip: `npm ci` builds the addon and, as root in CI, `npm run build` the program.
@@ -81,12 +81,7 @@ t.test('not root: the program is refused with a reason naming the privilege', { 
   const js = path.join(path.dirname(bpfObjectPath), '..', '..', 'dist', 'collectors', 'process', 'sources', 'bpf-source.js');
   const script = `import { BpfSource } from ${JSON.stringify(js)};
     console.log(JSON.stringify(await new BpfSource({}).probe()));`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const { code, out, err } = await runAsNobody(script);
   t.equal(code, 0, err);
   t.match(JSON.parse(out), /not permitted to load the eBPF exec program.*needs root/);
 });

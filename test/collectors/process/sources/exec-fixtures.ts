@@ -169,6 +169,20 @@ export function removeRulesWithKey(addon: NativeAddon, key: string): void {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Runs an ES module's text as the user nobody (65534), in /, for what unprivileged code is
+ * refused; resolves with its exit code, stdout and stderr. Needs root to switch users.
+ */
+export async function runAsNobody(script: string): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, out, err };
+}
+
 /** A small C spawner (fork, exec, wait) for benchmarks: `spawner N RATE BIN PREFIX` runs N execs
  * of BIN PREFIX-i, paced at RATE per second (0: flat out), and prints the seconds it took. */
 export const SPAWNER_C = `

@@ -1,13 +1,12 @@
 // Source selection: the preferred source when it works, the fallback order otherwise, and a
 // clear reason for every source passed over.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
 
 import { loadNative } from '../../../../collectors/process/sources/native.js';
 import { openExecSource } from '../../../../collectors/process/sources/select.js';
 import { repoRoot } from '../../../helpers/paths.js';
-import { isRoot, uniqueKey } from './exec-fixtures.js';
+import { isRoot, runAsNobody, uniqueKey } from './exec-fixtures.js';
 
 const loaded = loadNative();
 if ('error' in loaded) throw new Error(`the native addon is not built (run npx node-gyp rebuild): ${loaded.error.message}`);
@@ -75,12 +74,7 @@ t.test('not root: eBPF and audit are skipped with reasons naming the missing pri
   const script = `import { openExecSource } from ${JSON.stringify(selectJs)};
     const r = await openExecSource({});
     console.log(JSON.stringify({ name: r.source.name, skipped: r.skipped }));`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const { code, out, err } = await runAsNobody(script);
   t.equal(code, 0, err);
   const r = JSON.parse(out) as { name: string; skipped: { name: string; reason: string }[] };
   t.match(r.skipped[0], { name: 'bpf', reason: /not permitted to load the eBPF exec program|eBPF exec program is not built/ });
