@@ -169,7 +169,9 @@ export class ProcessCollector implements Collector {
     const facts = this.ctx.facts;
     const fw = src.fileWatch;
     if (!fw) {
-      facts.fileWatch = `the ${src.name} exec source cannot watch files (only the audit source can)`;
+      facts.fileWatch = src.name === 'bpf'
+        ? 'files cannot be watched: audit, which holds the watch rules beside the eBPF source, cannot run here'
+        : `the ${src.name} exec source cannot watch files (only audit can, alone or beside the eBPF source)`;
       return;
     }
     fw.onChange((c) => {
