@@ -54,10 +54,9 @@ COPY collectors/ collectors/
 COPY rules/ rules/
 COPY central/ central/
 # The run stage's tree, in /out: compiled code without source maps, the two addons, the eBPF
-# exec program, the built-in
-# rule packs (read from rules/packs beside dist/), package.json (the version), and production
-# dependencies only, less better-sqlite3's sources and objects (and the empty scope folders the
-# prune leaves behind).
+# exec program, the built-in rule packs (read from rules/packs beside dist/), package.json (the
+# version), and production dependencies only, less better-sqlite3's sources and objects (and the
+# empty scope folders the prune leaves behind).
 RUN --mount=type=cache,target=/root/.npm,id=nodewarden-npm,sharing=locked \
     npm run build \
  && npm prune --omit=dev \
