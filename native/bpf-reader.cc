@@ -292,8 +292,9 @@ class BpfReader final : public Reader {
       return -(errno ? errno : EINVAL);
     }
     // The maps outlive the object through descriptors of our own, and the program through its
-    // link: the object (the ELF file, its BTF, libbpf's bookkeeping, ~10 MB of heap) is freed
-    // at once, and the heap handed back to the system.
+    // link, so the object (the ELF file, its BTF, libbpf's bookkeeping) is freed at once and the
+    // heap offered back to the system. (The larger cost, libbpf's copies of the kernel's BTF,
+    // ~11 MB, lives only while the object loads.)
     lost_fd_ = fcntl(lib_->map_fd(lost), F_DUPFD_CLOEXEC, 0);
     events_fd_ = fcntl(lib_->map_fd(events), F_DUPFD_CLOEXEC, 0);
     if (lost_fd_ < 0 || events_fd_ < 0) {
