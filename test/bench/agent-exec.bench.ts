@@ -170,7 +170,7 @@ export default async function agentExecBench(): Promise<void> {
     }, 30_000, 200);
     const idle = usage(pid);
     const active = /^nodewarden_exec_source\{source="(\w+)"\} 1$/m.exec(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text())?.[1];
-    console.log(`agent idle after start: RSS ${idle.rssMb.toFixed(0)} MB; exec source ${active ?? 'none'}`);
+    console.log(`agent idle after start: RSS ${idle.rssMb.toFixed(0)} MB (peak while starting ${idle.hwmMb.toFixed(0)} MB); exec source ${active ?? 'none'}`);
 
     // A static spawner, dropped into the container's /tmp from the host.
     const containerPid = Number(JSON.parse((await box.cri.containerStatus(pod.containerId, true)).info?.info ?? '{}').pid);
@@ -197,7 +197,7 @@ export default async function agentExecBench(): Promise<void> {
       { name: 'burst 10k', n: 10000, rate: 0 },
       { name: `1000/s for ${quick ? 10 : 60} s`, n: quick ? 10_000 : 60_000, rate: 1000 },
     ];
-    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  main  reader  other  wake-ups/exec: reader, main  kernel lost  agent RSS MB  execs elsewhere  gone before /proc read');
+    console.log('phase              expected  captured  ratio     exec/s  agent CPU µs/exec (of it system)  main  reader  other  wake-ups/exec: reader, main  kernel lost  RSS/peak MB  execs elsewhere  gone before /proc read');
     for (const ph of phases) {
       const c0 = await counts(httpPort);
       const u0 = usage(pid);
@@ -217,7 +217,7 @@ export default async function agentExecBench(): Promise<void> {
       const per = (a: number, b: number) => ((a - b) / captured).toFixed(1);
       const per2 = (a: number, b: number) => ((a - b) / captured).toFixed(2);
       const other = (u1.cpuUs - u1.mainUs - u1.readerUs) - (u0.cpuUs - u0.mainUs - u0.readerUs);
-      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${`${per2(u1.readerWakes, u0.readerWakes)}, ${per2(u1.mainWakes, u0.mainWakes)}`.padStart(27)}  ${String(c1.lostKernel - c0.lostKernel).padStart(11)}  ${u1.rssMb.toFixed(0).padStart(12)}  ${String(c1.outOfScope - c0.outOfScope).padStart(15)}  ${String(c1.gone - c0.gone).padStart(21)}`);
+      console.log(`${ph.name.padEnd(18)} ${String(expected).padStart(8)}  ${String(captured).padStart(8)}  ${(captured / expected * 100).toFixed(2).padStart(6)}%  ${(ph.n / elapsed).toFixed(0).padStart(7)}  ${per(u1.cpuUs, u0.cpuUs).padStart(17)} ${`(${per(u1.sysUs, u0.sysUs)})`.padStart(15)}  ${per(u1.mainUs, u0.mainUs).padStart(4)}  ${per(u1.readerUs, u0.readerUs).padStart(6)}  ${(other / captured).toFixed(1).padStart(5)}  ${`${per2(u1.readerWakes, u0.readerWakes)}, ${per2(u1.mainWakes, u0.mainWakes)}`.padStart(27)}  ${String(c1.lostKernel - c0.lostKernel).padStart(11)}  ${`${u1.rssMb.toFixed(0)}/${u1.hwmMb.toFixed(0)}`.padStart(11)}  ${String(c1.outOfScope - c0.outOfScope).padStart(15)}  ${String(c1.gone - c0.gone).padStart(21)}`);
     }
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;

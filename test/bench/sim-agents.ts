@@ -9,7 +9,7 @@
 //
 // Not a benchmark itself (no *.bench.ts): ingest.bench.ts and sinks.bench.ts import it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { createCa, issueCertificate, type Pem } from '../../core/tls/pki.js';
@@ -30,15 +30,53 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 // ---- central, as its own process ----------------------------------------------------------
 
-export interface ProcUsage { cpuUs: number; rssMb: number; hwmMb: number }
+export interface ProcUsage {
+  cpuUs: number;
+  rssMb: number;
+  hwmMb: number;
+  /** CPU of the main thread (ingest's event loop), of threads at idle priority (the sink thread), and of the rest. */
+  mainUs: number;
+  idleUs: number;
+  otherUs: number;
+  /** How long the main thread waited for a CPU while runnable (schedstat; NaN where the kernel keeps none). */
+  mainWaitUs: number;
+}
 
-/** CPU (user + system, every thread) and memory of a process, from /proc. */
+const SCHED_IDLE = 5;
+
+/** CPU (user + system, every thread, and split by thread) and memory of a process, from /proc. */
 export function procUsage(pid: number): ProcUsage {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fieldsOf = (file: string) => {
+    const stat = readFileSync(file, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  const fields = fieldsOf(`/proc/${pid}/stat`);
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { cpuUs: (Number(fields[11]) + Number(fields[12])) * TICK_US, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  const cpuUs = (Number(fields[11]) + Number(fields[12])) * TICK_US;
+  let mainUs = 0;
+  let idleUs = 0;
+  let mainWaitUs = NaN;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let f: string[];
+    try {
+      f = fieldsOf(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      continue; // the thread ended
+    }
+    // Fields from the state on: utime 11, stime 12, policy 38 (stat(5) numbers them 14, 15, 41).
+    const us = (Number(f[11]) + Number(f[12])) * TICK_US;
+    if (tid === String(pid)) {
+      mainUs = us;
+      try {
+        mainWaitUs = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[1]) / 1000;
+      } catch {
+        // no schedstat in this kernel
+      }
+    } else if (Number(f[38]) === SCHED_IDLE) idleUs += us;
+  }
+  // Threads that ended are in the process's total only.
+  return { cpuUs, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, mainUs, idleUs, otherUs: cpuUs - mainUs - idleUs, mainWaitUs };
 }
 
 /** Established loopback TCP connections to a local port: one per agent when nothing is shared. */
@@ -436,6 +474,8 @@ export interface PacedResult {
   /** Central's CPU in the window, and its memory at the end. */
   centralCpuUs: number;
   central: ProcUsage;
+  /** Central's usage at the window's start (`central` is at its end). */
+  centralStart: ProcUsage;
   /** This process's CPU (agents, and anything else it runs) in the window. */
   generatorCpuUs: number;
 }
@@ -500,7 +540,7 @@ export async function runPaced(central: CentralChild, agents: SimAgent[], o: Pac
     latencies.sort((x, y) => x - y);
     return {
       perBatch, seconds, eventsPerS, latenciesMs: latencies, windowFull,
-      centralCpuUs: c1.cpuUs - c0.cpuUs, central: c1, generatorCpuUs: g.user + g.system,
+      centralCpuUs: c1.cpuUs - c0.cpuUs, central: c1, centralStart: c0, generatorCpuUs: g.user + g.system,
     };
   } finally {
     clearInterval(ticker);

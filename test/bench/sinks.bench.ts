@@ -164,6 +164,10 @@ async function pacedPhase(dir: string, pki: Pki, id: string, label: string, spec
     };
     console.log(`${label}: ${AGENTS} agents over mTLS paced at ${n0(RATE)} events/s, ${SECONDS} s: ${n0(r.eventsPerS)} events/s stored; ack p50 ${f1(figures.p50)} ms, p99 ${f1(figures.p99)} ms, max ${f1(lat[lat.length - 1] ?? NaN)} ms (in central, from a batch's arrival to its ack: p50 ${f1(figures.centralP50)} ms, p99 ${f1(figures.centralP99)} ms, of which group commits p50 ${f1(figures.commitP50)} ms, p99 ${f1(figures.commitP99)} ms; write-ahead log ${n0((sample(at.end, 'nodewarden_event_log_wal_frames') ?? NaN) * 4 / 1024)} MiB at the end); ${n0(r.windowFull)} times an agent's window was full`);
     console.log(`${label}: central at ${n0((r.centralCpuUs / 1e6 / r.seconds) * 100)}% of a core, ${f1(figures.cpuUsPerEvent)} µs/event, RSS ${n0(r.central.rssMb)} MB (peak ${n0(r.central.hwmMb)} MB); this process (agents) at ${n0((r.generatorCpuUs / 1e6 / r.seconds) * 100)}% of a core${rx ? `, the receivers at ${n0(((rxCpu.end - rxCpu.start) / r.seconds) * 100)}%` : ''}`);
+    // Where central's CPU went, and whether ingest's thread was kept waiting for a CPU.
+    const share = (a: number, b: number) => `${n0(((a - b) / 1e6 / r.seconds) * 100)}%`;
+    const [u0, u1] = [r.centralStart, r.central];
+    console.log(`${label}: central's threads: main (ingest) ${share(u1.mainUs, u0.mainUs)} of a core, idle-priority (sinks) ${share(u1.idleUs, u0.idleUs)}, the others (V8's helpers, libuv's pool, the checkpointer) ${share(u1.otherUs, u0.otherUs)}; main waited for a CPU ${n0((u1.mainWaitUs - u0.mainWaitUs) / 1000 / r.seconds)} ms a second`);
     await verify(label, central, agents);
     if (rx) await sinksDuring(dir, label, central, specs, rx, at, r.seconds);
     return figures;

@@ -84,10 +84,13 @@ t.test('the actor of a change to a posture file, end to end', async (t) => {
   t.match(opened.process?.exe, /chmod$/);
   t.equal(opened.attributes?.changedBy?.startsWith('chmod') || opened.attributes?.changedBy?.startsWith('fchmodat'), true, `changedBy ${opened.attributes?.changedBy}`);
 
-  // 2. The fix, by this process: the resolution names who fixed it.
-  chmodSync(path.join(root, KUBELET_CONF), 0o600);
+  // 2. The fix, by a node process (no chmod binary): the resolution names who fixed it. A child,
+  // not this process: the kernel gives a process an audit context at fork, and only once auditing
+  // has been switched on since boot, which on a fresh machine may be after this test started.
+  const fixer = spawn(process.execPath, ['-e', `require('node:fs').chmodSync(${JSON.stringify(path.join(root, KUBELET_CONF))}, 0o600)`], { stdio: 'ignore' });
+  await new Promise((r) => fixer.on('close', r));
   const resolved = await waitFor('the resolution', () => events().find((e) => e.state === pb.FindingState.FINDING_STATE_RESOLVED), 10_000);
-  t.match(resolved.message, `from pid ${process.pid} (`);
+  t.match(resolved.message, `from pid ${fixer.pid} (`);
 
   // 3. A process in a kube-system pod, through the mounted folder.
   const r = await box.execSync(pod.containerId, ['chmod', '666', '/host-etc/kubelet.conf']);
