@@ -103,7 +103,8 @@ ENV NODE_ENV=production
 WORKDIR /var/lib/nodewarden
 USER 65532:65532
 # `nodewarden` is dist/bin/nodewarden.js, whose shebang starts node with the V8 and glibc settings
-# the long-running commands need (--max-semi-space-size=2, MALLOC_ARENA_MAX=2; see
-# bin/v8-settings.ts, which also applies them when the image is started as `node …`).
+# the long-running commands need (--single-threaded-gc --max-semi-space-size=2
+# --heap-growing-percent=50, MALLOC_ARENA_MAX=2; see bin/v8-settings.ts, which also applies them
+# when the image is started as `node …`, and starts central with --single-threaded-gc alone).
 ENTRYPOINT ["nodewarden"]
 CMD ["--help"]

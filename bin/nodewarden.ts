@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --single-threaded-gc --max-semi-space-size=2 --heap-growing-percent=50
 // The `nodewarden` command: agent, central, run (both in one process: the quick start), tail
 // (live events from central), events and findings (history and what is open, from central),
 // check (every posture check once, kube-bench style) and certs (a CA and certificates for mTLS).

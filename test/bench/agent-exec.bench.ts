@@ -85,7 +85,7 @@ function sleeps(taskDir: string): number {
  * of its main thread (JavaScript) and of the native exec reader thread, the rest being V8's
  * helper threads (GC, compiler) and libuv's pool.
  */
-function usage(pid: number): { cpuUs: number; sysUs: number; mainUs: number; readerUs: number; mainWakes: number; readerWakes: number; hwmMb: number; rssMb: number } {
+function usage(pid: number): { cpuUs: number; sysUs: number; mainUs: number; readerUs: number; mainWakes: number; readerWakes: number; hwmMb: number; rssMb: number; anonMb: number; fileMb: number } {
   const all = times(`/proc/${pid}/stat`);
   let mainUs = 0;
   let mainWakes = 0;
@@ -107,7 +107,7 @@ function usage(pid: number): { cpuUs: number; sysUs: number; mainUs: number; rea
   }
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { cpuUs: all.user + all.sys, sysUs: all.sys, mainUs, readerUs, mainWakes, readerWakes, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+  return { cpuUs: all.user + all.sys, sysUs: all.sys, mainUs, readerUs, mainWakes, readerWakes, hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, fileMb: (kb('RssFile') + kb('RssShmem')) / 1024 };
 }
 
 /**
@@ -221,7 +221,8 @@ export default async function agentExecBench(): Promise<void> {
     }
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576;
-    console.log(`agent peak RSS (VmHWM): ${usage(pid).hwmMb.toFixed(0)} MB; V8 heap used ${gauge('nodewarden_agent_nodejs_heap_size_used_bytes').toFixed(0)} MB of ${gauge('nodewarden_agent_nodejs_heap_size_total_bytes').toFixed(0)} MB, external ${gauge('nodewarden_agent_nodejs_external_memory_bytes').toFixed(0)} MB`);
+    const end = usage(pid);
+    console.log(`agent peak RSS (VmHWM): ${end.hwmMb.toFixed(0)} MB; at the end ${end.rssMb.toFixed(0)} MB: ${end.anonMb.toFixed(0)} MB its own (anonymous), ${end.fileMb.toFixed(0)} MB mapped files and shared memory (node's code, libraries, the ring buffer); V8 heap used ${gauge('nodewarden_agent_nodejs_heap_size_used_bytes').toFixed(0)} MB of ${gauge('nodewarden_agent_nodejs_heap_size_total_bytes').toFixed(0)} MB, external ${gauge('nodewarden_agent_nodejs_external_memory_bytes').toFixed(0)} MB`);
   } finally {
     if (agent && agent.exitCode === null) {
       agent.kill('SIGTERM');

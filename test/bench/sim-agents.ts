@@ -10,6 +10,7 @@
 // Not a benchmark itself (no *.bench.ts): ingest.bench.ts and sinks.bench.ts import it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { SHARED_FLAGS } from '../../bin/v8-settings.js';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { createCa, issueCertificate, type Pem } from '../../core/tls/pki.js';
@@ -40,6 +41,8 @@ export interface ProcUsage {
   otherUs: number;
   /** How long the main thread waited for a CPU while runnable (schedstat; NaN where the kernel keeps none). */
   mainWaitUs: number;
+  /** CPU of each thread by id. */
+  byThread: Map<string, number>;
 }
 
 const SCHED_IDLE = 5;
@@ -57,6 +60,7 @@ export function procUsage(pid: number): ProcUsage {
   let mainUs = 0;
   let idleUs = 0;
   let mainWaitUs = NaN;
+  const byThread = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let f: string[];
     try {
@@ -66,6 +70,7 @@ export function procUsage(pid: number): ProcUsage {
     }
     // Fields from the state on: utime 11, stime 12, policy 38 (stat(5) numbers them 14, 15, 41).
     const us = (Number(f[11]) + Number(f[12])) * TICK_US;
+    byThread.set(tid, us);
     if (tid === String(pid)) {
       mainUs = us;
       try {
@@ -76,7 +81,7 @@ export function procUsage(pid: number): ProcUsage {
     } else if (Number(f[38]) === SCHED_IDLE) idleUs += us;
   }
   // Threads that ended are in the process's total only.
-  return { cpuUs, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, mainUs, idleUs, otherUs: cpuUs - mainUs - idleUs, mainWaitUs };
+  return { cpuUs, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, mainUs, idleUs, otherUs: cpuUs - mainUs - idleUs, mainWaitUs, byThread };
 }
 
 /** Established loopback TCP connections to a local port: one per agent when nothing is shared. */
@@ -169,8 +174,9 @@ export async function startCentral(dir: string, name: string, pki: Pki | null, o
   // Only this config counts: no NODEWARDEN_* or KUBECONFIG from the caller's environment.
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('NODEWARDEN_') && k !== 'KUBECONFIG' && k !== 'NODE_OPTIONS') env[k] = v;
-  // Flags rather than NODE_OPTIONS, which refuses --cpu-prof.
-  const nodeArgs = (process.env.NW_CENTRAL_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  // Central's V8 flags as it runs in the image (where it restarts itself with them; Node 20 has no
+  // process.execve), then NW_CENTRAL_NODE_ARGS: flags rather than NODE_OPTIONS, which refuses --cpu-prof.
+  const nodeArgs = [...SHARED_FLAGS, ...(process.env.NW_CENTRAL_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, cliPath, 'central', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => {

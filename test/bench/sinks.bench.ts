@@ -12,6 +12,8 @@
 // test/helpers/http-recorder.ts, which keeps every request, cannot be used here); each answers as
 // its real service does on success. NW_BENCH_QUICK=1 shortens the timed phases and the backlog;
 // NW_CENTRAL_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) are node flags for central.
+// Each paced phase prints central's CPU by thread (ingest's, the idle-priority sink thread's, the
+// rest) and how long ingest's thread waited for a CPU; NW_BENCH_THREADS=1 adds every thread's share.
 //
 //   agents ─mTLS─▶ central ─┬─ jsonl, ocsf ──────────▶ files in the temp dir
 //                           ├─ webhook ──────────────▶ HTTP counter (503 in the "sinks" phase)
@@ -168,6 +170,7 @@ async function pacedPhase(dir: string, pki: Pki, id: string, label: string, spec
     const share = (a: number, b: number) => `${n0(((a - b) / 1e6 / r.seconds) * 100)}%`;
     const [u0, u1] = [r.centralStart, r.central];
     console.log(`${label}: central's threads: main (ingest) ${share(u1.mainUs, u0.mainUs)} of a core, idle-priority (sinks) ${share(u1.idleUs, u0.idleUs)}, the others (V8's helpers, libuv's pool, the checkpointer) ${share(u1.otherUs, u0.otherUs)}; main waited for a CPU ${n0((u1.mainWaitUs - u0.mainWaitUs) / 1000 / r.seconds)} ms a second`);
+    if (process.env.NW_BENCH_THREADS) console.log(`${label}: by thread: ${[...u1.byThread].map(([tid, us]) => `${tid} ${share(us, u0.byThread.get(tid) ?? 0)}`).join(', ')}`);
     await verify(label, central, agents);
     if (rx) await sinksDuring(dir, label, central, specs, rx, at, r.seconds);
     return figures;

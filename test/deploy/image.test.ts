@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { buildNodewardenImage, imageBuildah, IMAGE_BUILD_TIMEOUT_MS, type NodewardenImage } from '../helpers/image.js';
 import { repoRoot } from '../helpers/paths.js';
+import { AGENT_FLAGS, SHARED_FLAGS } from '../../bin/v8-settings.js';
 
 const execFileP = promisify(execFile);
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
@@ -161,7 +162,7 @@ t.test('the exec addon, the scheduling addon and better-sqlite3 load on the imag
   t.equal(out.sqlite.v, 42, `better-sqlite3 works (SQLite ${out.sqlite.version})`);
 });
 
-t.test('the agent starts with its V8 and glibc settings, by the entrypoint and by `node …`; central with V8\'s defaults', async (t) => {
+t.test('the agent starts with its V8 and glibc settings, by the entrypoint and by `node …`; central with the shared ones alone', async (t) => {
   // Sampled from /proc while `agent --help` loads its modules: the process's final command line
   // and environment, after the shebang's env (or v8-settings' execve) has run.
   const sample = (cmd: string) => `
@@ -173,11 +174,13 @@ t.test('the agent starts with its V8 and glibc settings, by the entrypoint and b
   for (const [how, cmd] of [['the entrypoint', 'nodewarden agent --help'], ['node dist/bin/nodewarden.js', `node ${APP}/dist/bin/nodewarden.js agent --help`]] as const) {
     const r = await runInImage(['sh', '-c', sample(cmd)]);
     const seen = r.stdout.split('\n').filter(Boolean);
-    t.ok(seen.some((l) => l.includes('--max-semi-space-size=2') && l.endsWith('|MALLOC_ARENA_MAX=2')), `${how}: --max-semi-space-size=2 and MALLOC_ARENA_MAX=2 (seen: ${seen.join('; ')})`);
+    t.ok(seen.some((l) => AGENT_FLAGS.every((f) => l.includes(` ${f} `)) && l.endsWith('|MALLOC_ARENA_MAX=2')), `${how}: ${AGENT_FLAGS.join(' ')} and MALLOC_ARENA_MAX=2 (seen: ${seen.join('; ')})`);
   }
   // Central, through the same entrypoint, restarts with V8's own young generation.
   const central = (await runInImage(['sh', '-c', sample('nodewarden central --help')])).stdout.split('\n').filter(Boolean);
-  t.ok(central.some((l) => l.includes(' central ') && !l.includes('--max-semi-space-size')), `central without the agent's flag (seen: ${central.join('; ')})`);
+  const agentOnly = AGENT_FLAGS.filter((f) => !(SHARED_FLAGS as readonly string[]).includes(f));
+  t.ok(central.some((l) => l.includes(' central ') && SHARED_FLAGS.every((f) => l.includes(` ${f} `)) && !agentOnly.some((f) => l.includes(f))),
+    `central with ${SHARED_FLAGS.join(' ')}, without ${agentOnly.join(' ')} (seen: ${central.join('; ')})`);
 });
 
 t.test('the archive names the image as the helper reports it, for containerd to import', async (t) => {
