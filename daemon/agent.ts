@@ -139,7 +139,7 @@ export class Agent {
     try {
       const access = await resolveApiAccess({ kubeconfig: cfg.kube.kubeconfig, env: this.kubeEnv.env ?? process.env, serviceAccountRoot: this.kubeEnv.serviceAccountRoot });
       if (access.ok) {
-        this.kubeClient = new KubeApiClient(access.kubeConfig, access.server);
+        this.kubeClient = new KubeApiClient(access.credentials, access.server);
         kubeApi = { client: this.kubeClient, source: access.source };
       } else {
         kubeApi = { client: null, why: access.why };

@@ -12,6 +12,7 @@ import { PodDirectory } from '../../collectors/kube/pod-directory.js';
 import { decodePod } from '../../collectors/kube/pod-info.js';
 import { SERVICE_ACCOUNT_DIR, resolveApiAccess } from '../../collectors/kube/api-client.js';
 import type { Finding } from '../../core/finding.js';
+import { createCa } from '../../core/tls/pki.js';
 import { KubeListWatchServer } from '../helpers/kube-list-watch-server.js';
 import { tempDir, testConfig, waitFor } from '../helpers/pipeline.js';
 import { pod } from '../collectors/kube/fixtures.js';
@@ -55,6 +56,7 @@ t.test('API access comes from kube.kubeconfig, else the pod\'s service account, 
   const sa = path.join(dir, 'sa-root');
   mkdirSync(path.join(sa, SERVICE_ACCOUNT_DIR), { recursive: true });
   writeFileSync(path.join(sa, SERVICE_ACCOUNT_DIR, 'token'), 'a-token');
+  writeFileSync(path.join(sa, SERVICE_ACCOUNT_DIR, 'ca.crt'), (await createCa()).certPem);
   const inCluster = await resolveApiAccess({ kubeconfig: undefined, env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', KUBECONFIG: kcFile }, serviceAccountRoot: sa });
   t.ok(inCluster.ok && inCluster.source === 'in-cluster service account' && inCluster.server === 'https://10.96.0.1:443', 'in a pod with a token: its service account, before $KUBECONFIG');
   const kcWins = await resolveApiAccess({ kubeconfig: kcFile, env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountRoot: sa });

@@ -120,10 +120,10 @@ t.test('the publisher applies the report (server-side apply) once per change, an
   await missing.start();
   t.teardown(() => missing.stop());
   const { KubeConfig } = await import('@kubernetes/client-node');
-  const { KubeApiClient } = await import('../../collectors/kube/api-client.js');
+  const { KubeApiClient, kubeConfigCredentials } = await import('../../collectors/kube/api-client.js');
   const kc = new KubeConfig();
   kc.loadFromString(missing.kubeconfig().replace(missing.url, `${missing.url}/nothing-here`));
-  const c2 = new KubeApiClient(kc, `${missing.url}/nothing-here`);
+  const c2 = new KubeApiClient(kubeConfigCredentials(kc), `${missing.url}/nothing-here`);
   const p2 = new PolicyReportPublisher({ client: c2, node: 'worker-1', logger, judge, debounceMs: 10, nodeUid: () => 'uid-n' });
   t.teardown(async () => {
     await p2.stop();

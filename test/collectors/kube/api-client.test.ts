@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeApiClient, isApiError } from '../../../collectors/kube/api-client.js';
+import { KubeApiClient, isApiError, kubeConfigCredentials } from '../../../collectors/kube/api-client.js';
 
 async function rawServer(t: Test, handler: http.RequestListener): Promise<KubeApiClient & { url: string }> {
   const server = http.createServer(handler);
@@ -12,7 +12,7 @@ async function rawServer(t: Test, handler: http.RequestListener): Promise<KubeAp
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const kc = new KubeConfig();
   kc.loadFromString(`apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: "${url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n`);
-  const client = new KubeApiClient(kc, url, { maxBodyBytes: 64 * 1024, idleTimeoutMs: 300, timeoutMs: 1000 });
+  const client = new KubeApiClient(kubeConfigCredentials(kc), url, { maxBodyBytes: 64 * 1024, idleTimeoutMs: 300, timeoutMs: 1000 });
   t.teardown(() => {
     client.close();
     server.closeAllConnections();

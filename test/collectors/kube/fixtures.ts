@@ -1,7 +1,7 @@
 // Pods, nodes and an API client for the kube collector's tests: objects shaped as the API server
 // returns them (the fields the agent reads, and a few it does not).
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeApiClient } from '../../../collectors/kube/api-client.js';
+import { KubeApiClient, kubeConfigCredentials } from '../../../collectors/kube/api-client.js';
 import type { KubeListWatchServer } from '../../helpers/kube-list-watch-server.js';
 
 export const NODE = 'worker-1';
@@ -9,7 +9,7 @@ export const NODE = 'worker-1';
 export function clientFor(server: KubeListWatchServer, o: ConstructorParameters<typeof KubeApiClient>[2] = {}): KubeApiClient {
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig());
-  return new KubeApiClient(kc, server.url, o);
+  return new KubeApiClient(kubeConfigCredentials(kc), server.url, o);
 }
 
 export interface PodSpec {

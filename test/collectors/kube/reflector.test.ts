@@ -158,10 +158,10 @@ t.test('an unauthorized client is unreachable with the API server\'s message', a
   const server = new KubeListWatchServer();
   await server.start();
   const { KubeConfig } = await import('@kubernetes/client-node');
-  const { KubeApiClient } = await import('../../../collectors/kube/api-client.js');
+  const { KubeApiClient, kubeConfigCredentials } = await import('../../../collectors/kube/api-client.js');
   const kc = new KubeConfig();
   kc.loadFromString(server.kubeconfig().replace(server.token, 'wrong'));
-  const client = new KubeApiClient(kc, server.url);
+  const client = new KubeApiClient(kubeConfigCredentials(kc), server.url);
   const r = new Reflector<PodInfo>({ client, path: '/api/v1/pods', decode: decodePod, key: (p) => p.uid, onChange: () => undefined, minBackoffMs: 50 });
   t.teardown(async () => {
     await r.stop();
