@@ -3,10 +3,11 @@
 // credentials: in a pod, its service account (read here: the CA once, the token again once it is
 // a minute old, as client-go does); from a kubeconfig file, @kubernetes/client-node (its CA,
 // client certificates, token files and exec plugins), loaded only then: it costs ~27 MB of heap
-// and ~70 MB of RSS, more than the rest of the agent. The requests themselves are made here, because the answers come from outside and are bounded
-// here: client-node's Watch reads each line with readline without a length limit, drops lines
-// that are not JSON without a word, and has no idle timeout (its AbortSignal.timeout is
-// overwritten by the next statement, v1.4.0); its generated list calls buffer any body whole.
+// and ~70 MB of RSS, more than the rest of the agent. The requests themselves are made here,
+// because the answers come from outside and are bounded here: client-node's Watch reads each
+// line with readline without a length limit, drops lines that are not JSON without a word, and
+// has no idle timeout (its AbortSignal.timeout is overwritten by the next statement, v1.4.0);
+// its generated list calls buffer any body whole.
 //
 //   list:  GET  <path>?fieldSelector=…&limit=…&continue=…        one JSON body, at most maxBodyBytes
 //   watch: GET  <path>?watch=1&resourceVersion=…&allowWatchBookmarks=true
