@@ -3,13 +3,13 @@
 // node agent that loads its rules and then mostly waits keeps it grown and pays 20–30 MB of RSS
 // for no CPU gain. V8 grows its old generation by up to 4× what survived the last full
 // collection on a machine with gigabytes of memory; at 50% the agent-exec benchmark's peak RSS
-// went from 104 to 97 MB (quick runs, 2-vCPU VM); 30% kept it no lower (96–98 MB) and cost more
-// CPU per exec in collections. A growth rate, not a ceiling (--max-old-space-size): nothing ends
-// the process for want of heap that it did not end for before. glibc gives each thread that
-// allocates its own malloc arena (V8's helper threads, the exec reader, libuv's pool): memory one
-// arena frees is not reused by another, which cost the agent ~6 MB of peak RSS in the agent-exec
-// benchmark; two arenas are plenty for it (MALLOC_ARENA_MAX, read by glibc when the process
-// starts; other C libraries ignore it).
+// went from 104 to 97 MB (quick runs, 2-vCPU VM); 30% kept it no lower (96–98 MB), with more
+// collections. A growth rate, not a ceiling (--max-old-space-size): nothing ends the process for
+// want of heap that it did not end for before. glibc gives each thread that allocates its own
+// malloc arena (V8's helper threads, the exec reader, libuv's pool): memory one arena frees is not
+// reused by another, which cost the agent ~6 MB of peak RSS in the agent-exec benchmark; two
+// arenas are plenty for it (MALLOC_ARENA_MAX, read by glibc when the process starts; other C
+// libraries ignore it).
 // All must be given when node starts: the shebang gives them when the command is run as
 // `nodewarden …`; `npm start` gives the flags; where node offers process.execve (Node 22.15+, 24:
 // the image), a start without them (`node dist/bin/nodewarden.js agent`) replaces itself, before
