@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -166,7 +168,16 @@ class BpfReader final : public Reader {
       std::lock_guard<std::mutex> lock(g_log_lock);
       g_log = &log;
       libbpf_print_fn_t before = lib_->set_print(&CollectLog);
+      // The verifier gives up with EAGAIN when a signal is pending for the loading thread, and
+      // libbpf retries only a few times: a profiler's SIGPROF every millisecond (node
+      // --cpu-prof) made every load fail. Signals wait until the load is done; a signal sent to
+      // the process meanwhile goes to another thread.
+      sigset_t all;
+      sigset_t old_mask;
+      sigfillset(&all);
+      pthread_sigmask(SIG_BLOCK, &all, &old_mask);
       int r = Load(opts.bpf_object, opts.bpf_ring_bytes, what);
+      pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
       lib_->set_print(before);
       g_log = nullptr;
       if (r < 0) {
@@ -282,7 +293,9 @@ class BpfReader final : public Reader {
     lib_->map_set_max_entries(events, ring_bytes);
     int r = lib_->object_load(obj_);
     if (r < 0) {
-      *what = "the kernel refused the eBPF exec program (needs root: CAP_BPF and CAP_PERFMON or CAP_SYS_ADMIN; a kernel of 5.8 or later with BTF)";
+      *what = r == -EAGAIN
+        ? "the kernel gave up verifying the eBPF exec program (EAGAIN: interrupted, or out of memory)"
+        : "the kernel refused the eBPF exec program (needs root: CAP_BPF and CAP_PERFMON or CAP_SYS_ADMIN; a kernel of 5.8 or later with BTF)";
       return r;
     }
     errno = 0;

@@ -86,6 +86,21 @@ t.test('not root: the program is refused with a reason naming the privilege', { 
   t.match(JSON.parse(out), /not permitted to load the eBPF exec program.*needs root/);
 });
 
+t.test('a process interrupted by signals every 0.1 ms loads the program (a profiler\'s SIGPROF made the verifier give up)', { skip: skipReason }, async (t) => {
+  const profiles = tempDir('nw-bpf-prof-');
+  const js = path.join(path.dirname(bpfObjectPath), '..', '..', 'dist', 'collectors', 'process', 'sources', 'bpf-source.js');
+  const script = `import { BpfSource } from ${JSON.stringify(js)};
+    const s = new BpfSource({}); console.log(JSON.stringify(await s.probe())); await s.stop();`;
+  const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profiles}`, '--cpu-prof-interval=100', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.equal(code, 0, err);
+  t.equal(JSON.parse(out), null, 'the probe loaded the program');
+});
+
 t.test('eBPF source on the real kernel', { skip: skipReason }, async (t) => {
   const dir = tempDir();
   const nwTrue = copyTrue(dir);
