@@ -10,9 +10,9 @@
 // Not a benchmark itself (no *.bench.ts): ingest.bench.ts and sinks.bench.ts import it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { SHARED_FLAGS } from '../../bin/v8-settings.js';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { SHARED_FLAGS } from '../../bin/v8-settings.js';
 import { createCa, issueCertificate, type Pem } from '../../core/tls/pki.js';
 import { IngestClient, channelOptions } from '../../core/wire/services.js';
 import { nodewarden } from '../../gen/nodewarden.js';
