@@ -25,8 +25,8 @@
  * of the process) do much of it; in central that meant the sink thread's garbage was collected at
  * ingest's priority, not the sink thread's idle one: with seven sinks at 10,000 events/s on two
  * cores they took 27–36% of a core, and ingest's thread waited for a CPU 100–157 ms a second
- * (70–82 with the flag, 38–66 with no sinks); ack p99 against no sinks went from 1.78–2.77× to
- * 1.23× (sinks benchmark, medians of three rounds, 2-vCPU VM). In the agent, a collection's
+ * (61–87 with the flag, 14–66 with no sinks); ack p99 against no sinks went from 1.78–2.77× to
+ * 1.23–1.50× (sinks benchmark, medians of three rounds, 2-vCPU VM). In the agent, a collection's
  * work stays on the main thread, where it was mostly done anyway.
  */
 export const SHARED_FLAGS = ['--single-threaded-gc'] as const;
