@@ -18,13 +18,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import { existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import path from 'node:path';
 // client-node is loaded only for a kubeconfig file.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { NwError, describeError } from '../../core/errors.js';
-import { MAX_TOKEN_BYTES, tokenOf } from '../../core/identity/token-file.js';
+import { readFileHead } from '../../core/file-head.js';
+import { readTokenFile } from '../../core/identity/token-file.js';
 
 /** Where a pod's service account token and CA are mounted. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -44,19 +44,6 @@ const MAX_CA_BYTES = 1024 * 1024;
 /** How old a token read from the file may be before it is read again (client-go's interval). */
 const TOKEN_REREAD_MS = 60_000;
 
-/** Up to `max` bytes of a file; throws when it holds more. */
-async function readUpTo(file: string, max: number): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(max + 1);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    if (bytesRead > max) throw new Error(`it is larger than ${max} bytes`);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * The pod's service account: its CA bundle (read once) verifies the API server, its token (read
  * again once a minute old: the kubelet rotates projected tokens well before they expire) goes
@@ -73,10 +60,11 @@ export class ServiceAccountCredentials implements ApiCredentials {
     const caFile = path.join(dir, 'ca.crt');
     let ca: Buffer;
     try {
-      ca = await readUpTo(caFile, MAX_CA_BYTES);
+      ca = await readFileHead(caFile, MAX_CA_BYTES + 1);
     } catch (err) {
       throw new NwError('NW_ERR_CONFIG', `The service account's CA bundle ${caFile} cannot be read: ${describeError(err)}`, { cause: err });
     }
+    if (ca.length > MAX_CA_BYTES) throw new NwError('NW_ERR_CONFIG', `The service account's CA bundle ${caFile} cannot be read: it is larger than ${MAX_CA_BYTES} bytes`);
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new NwError('NW_ERR_CONFIG', `The service account's CA bundle ${caFile} holds no PEM certificate`);
     const credentials = new ServiceAccountCredentials(path.join(dir, 'token'), ca, now);
     await credentials.readToken();
@@ -91,7 +79,7 @@ export class ServiceAccountCredentials implements ApiCredentials {
 
   private async readToken(): Promise<void> {
     try {
-      this.token = tokenOf(await readUpTo(this.tokenFile, MAX_TOKEN_BYTES));
+      this.token = await readTokenFile(this.tokenFile);
     } catch (err) {
       throw new NwError('NW_ERR_CONFIG', `The service account token ${this.tokenFile} cannot be used: ${describeError(err)}`, { cause: err });
     }

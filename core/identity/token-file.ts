@@ -3,9 +3,9 @@
 // watched, with a slow poll behind). The token is a secret: it is never logged.
 
 import { watch, type FSWatcher } from 'node:fs';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { describeError } from '../errors.js';
+import { readFileHead } from '../file-head.js';
 
 /** Kubernetes tokens are a few KiB; a bigger "token" is a wrong file. */
 export const MAX_TOKEN_BYTES = 16 * 1024;
@@ -17,6 +17,11 @@ export function tokenOf(bytes: Buffer): string {
   if (!text) throw new Error('it is empty');
   if (/\s/.test(text)) throw new Error('it holds whitespace inside, not a token');
   return text;
+}
+
+/** The token in a token file, read bounded; throws saying what is wrong. */
+export async function readTokenFile(file: string): Promise<string> {
+  return tokenOf(await readFileHead(file, MAX_TOKEN_BYTES + 1));
 }
 
 export interface TokenFileOptions {
@@ -79,14 +84,7 @@ export class TokenFile {
     if (this.stopped && !first) return;
     let text: string;
     try {
-      const fh = await open(this.opts.file, 'r');
-      try {
-        const buf = Buffer.alloc(MAX_TOKEN_BYTES + 1);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-        text = tokenOf(buf.subarray(0, bytesRead));
-      } finally {
-        await fh.close();
-      }
+      text = await readTokenFile(this.opts.file);
     } catch (err) {
       const message = `the token file ${this.opts.file} cannot be used: ${describeError(err)}`;
       if (message !== this.problemText) this.opts.onProblem?.(message);

@@ -1,6 +1,6 @@
 // The audit exec source against the real kernel: real execs, real rules. Rules are
 // machine-wide, so every test uses a key of its own and removes its rules in teardown.
-import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 

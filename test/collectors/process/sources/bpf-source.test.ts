@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { BpfSource } from '../../../../collectors/process/sources/bpf-source.js';
 import type { ExecEvent, FileChangeEvent } from '../../../../collectors/process/sources/exec-source.js';
 import { bpfObjectPath, loadNative, type NativeAddon } from '../../../../collectors/process/sources/native.js';
-import { collector, copyTrue, isRoot, removeRulesWithKey, runAsNobody, runShell, sleep, tempDir, uniqueKey } from './exec-fixtures.js';
+import { collector, copyTrue, isRoot, removeRulesWithKey, runAsNobody, runModule, runShell, sleep, tempDir, uniqueKey } from './exec-fixtures.js';
 
 const loaded = loadNative();
 // Not reasons to skip: `npm ci` builds the addon and, as root in CI, `npm run build` the program.
@@ -77,9 +77,11 @@ t.test('a probed program is the one start uses; stop removes it even unstarted',
   await t.rejects(unstarted.start(c.onBatch, c.onNotice), /was stopped/);
 });
 
+/** The compiled eBPF source, for children that load it. */
+const sourceModule = path.join(path.dirname(bpfObjectPath), '..', '..', 'dist', 'collectors', 'process', 'sources', 'bpf-source.js');
+
 t.test('not root: the program is refused with a reason naming the privilege', { skip: !isRoot ? 'runs a child as nobody, which needs root' : skipReason }, async (t) => {
-  const js = path.join(path.dirname(bpfObjectPath), '..', '..', 'dist', 'collectors', 'process', 'sources', 'bpf-source.js');
-  const script = `import { BpfSource } from ${JSON.stringify(js)};
+  const script = `import { BpfSource } from ${JSON.stringify(sourceModule)};
     console.log(JSON.stringify(await new BpfSource({}).probe()));`;
   const { code, out, err } = await runAsNobody(script);
   t.equal(code, 0, err);
@@ -87,16 +89,9 @@ t.test('not root: the program is refused with a reason naming the privilege', { 
 });
 
 t.test('a process interrupted by signals every 0.1 ms loads the program (a profiler\'s SIGPROF made the verifier give up)', { skip: skipReason }, async (t) => {
-  const profiles = tempDir('nw-bpf-prof-');
-  const js = path.join(path.dirname(bpfObjectPath), '..', '..', 'dist', 'collectors', 'process', 'sources', 'bpf-source.js');
-  const script = `import { BpfSource } from ${JSON.stringify(js)};
+  const script = `import { BpfSource } from ${JSON.stringify(sourceModule)};
     const s = new BpfSource({}); console.log(JSON.stringify(await s.probe())); await s.stop();`;
-  const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profiles}`, '--cpu-prof-interval=100', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const { code, out, err } = await runModule(script, ['--cpu-prof', `--cpu-prof-dir=${tempDir('nw-bpf-prof-')}`, '--cpu-prof-interval=100']);
   t.equal(code, 0, err);
   t.equal(JSON.parse(out), null, 'the probe loaded the program');
 });

@@ -170,17 +170,25 @@ export function removeRulesWithKey(addon: NativeAddon, key: string): void {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * Runs an ES module's text as the user nobody (65534), in /, for what unprivileged code is
- * refused; resolves with its exit code, stdout and stderr. Needs root to switch users.
+ * Runs an ES module's text in a node of its own (with `nodeArgs` before it); resolves with its
+ * exit code, stdout and stderr.
  */
-export async function runAsNobody(script: string): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runModule(script: string, nodeArgs: string[] = [], opts: { uid?: number; gid?: number; cwd?: string } = {}): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   return { code, out, err };
+}
+
+/**
+ * Runs an ES module's text as the user nobody (65534), in /, for what unprivileged code is
+ * refused. Needs root to switch users.
+ */
+export function runAsNobody(script: string): Promise<{ code: number | null; out: string; err: string }> {
+  return runModule(script, [], { uid: 65534, gid: 65534, cwd: '/' });
 }
 
 /** A small C spawner (fork, exec, wait) for benchmarks: `spawner N RATE BIN PREFIX` runs N execs
